@@ -1,0 +1,195 @@
+//! `cargo xtask bench [GROUP]`: runs benchmark groups in release mode.
+//!
+//! Each group is the `[[bench]]` target of the same name in crate
+//! `jobcache-GROUP` (`harness = false`, built on `jobcache-bench`). The group
+//! writes `target/bench/GROUP.json`; this task then prints every row against
+//! its floor (the limits the issues set, kept here in one table) and fails
+//! when a row misses it.
+
+use crate::shell;
+use std::path::Path;
+
+pub const GROUPS: [&str; 5] = ["hash", "persist", "store", "trace", "memo"];
+
+/// What a row must meet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Floor {
+    /// `ratio` (ours relative to the baseline, higher is better) at least this.
+    MinRatio(f64),
+    /// `value` at most this, in the row's own unit.
+    MaxValue(f64),
+}
+
+/// The floors of the rows that have one; rows not named here are reported only.
+pub const FLOORS: &[(&str, Floor)] = &[
+    ("hash/ndarray_f64_256MiB", Floor::MinRatio(0.8)),
+    ("hash/ndarray_f64_256MiB_fortran", Floor::MinRatio(0.2)),
+    ("persist/save_1GiB", Floor::MinRatio(0.8)),
+    ("persist/load_1GiB", Floor::MinRatio(1.0)),
+    ("persist/load_1GiB_vs_fs_read", Floor::MinRatio(3.0)),
+    ("persist/struct_10x100MiB_save", Floor::MinRatio(0.7)),
+    ("persist/struct_10x100MiB_load", Floor::MinRatio(0.25)),
+    ("persist/struct_10x100MiB_load_direct", Floor::MinRatio(0.8)),
+    ("persist/map_1GiB", Floor::MaxValue(1.0)),
+    ("persist/npy_save_1GiB", Floor::MinRatio(0.9)),
+    ("persist/npy_load_1GiB", Floor::MinRatio(1.5)),
+    ("store/get_256MiB", Floor::MinRatio(0.8)),
+    ("store/publish_256MiB", Floor::MinRatio(0.8)),
+    ("trace/append", Floor::MinRatio(0.5)),
+    ("trace/summary_1GiB_array", Floor::MaxValue(100.0)),
+    ("memo/hit_small", Floor::MinRatio(0.33)),
+    ("memo/hit_small_vs_joblib", Floor::MinRatio(10.0)),
+    ("memo/hit_1GiB_array_output", Floor::MinRatio(0.5)),
+    ("memo/pipeline_3x1GiB_all_hits", Floor::MaxValue(50.0)),
+];
+
+/// One row as read back from a group's JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    pub ratio: Option<f64>,
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let groups: Vec<&str> = match args {
+        [] => GROUPS.to_vec(),
+        [group] if GROUPS.contains(&group.as_str()) => vec![group.as_str()],
+        _ => {
+            return Err(format!(
+                "usage: cargo xtask bench [GROUP]; groups: {}",
+                GROUPS.join(", ")
+            ))
+        }
+    };
+    let root = shell::root();
+    let mut rows = Vec::new();
+    for group in groups {
+        let krate = format!("jobcache-{group}");
+        let bench_file = root.join(group).join("benches").join(format!("{group}.rs"));
+        if !bench_file.exists() {
+            eprintln!(
+                "bench group `{group}` has no {} yet; skipped",
+                bench_file.display()
+            );
+            continue;
+        }
+        shell::run(shell::cargo().args(["bench", "-p", &krate, "--bench", group]))?;
+        let json = root
+            .join("target")
+            .join("bench")
+            .join(format!("{group}.json"));
+        rows.extend(read_rows(&json)?);
+    }
+    print_table(&rows)
+}
+
+fn read_rows(path: &Path) -> Result<Vec<Row>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {}: {e} (did the group finish?)",
+            path.display()
+        )
+    })?;
+    parse_rows(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn parse_rows(text: &str) -> Result<Vec<Row>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let items = value.as_array().ok_or("expected a JSON array of rows")?;
+    items
+        .iter()
+        .map(|item| {
+            let field = |k: &str| item.get(k).ok_or(format!("a row lacks `{k}`"));
+            Ok(Row {
+                name: field("name")?
+                    .as_str()
+                    .ok_or("`name` is not a string")?
+                    .to_string(),
+                value: field("value")?.as_f64().ok_or("`value` is not a number")?,
+                unit: field("unit")?
+                    .as_str()
+                    .ok_or("`unit` is not a string")?
+                    .to_string(),
+                ratio: field("ratio")?.as_f64(),
+            })
+        })
+        .collect()
+}
+
+pub fn floor_of(name: &str) -> Option<Floor> {
+    FLOORS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// `Some(true)` when the row meets its floor, `Some(false)` when it misses,
+/// `None` when it has no floor or no ratio to judge.
+pub fn meets(row: &Row) -> Option<bool> {
+    match floor_of(&row.name)? {
+        Floor::MinRatio(min) => row.ratio.map(|r| r >= min),
+        Floor::MaxValue(max) => Some(row.value <= max),
+    }
+}
+
+fn print_table(rows: &[Row]) -> Result<(), String> {
+    println!();
+    println!(
+        "{:<40} {:>16} {:>8} {:>10}  verdict",
+        "row", "value", "ratio", "floor"
+    );
+    let mut failing = Vec::new();
+    for row in rows {
+        let floor = match floor_of(&row.name) {
+            Some(Floor::MinRatio(m)) => format!("≥ {m}"),
+            Some(Floor::MaxValue(m)) => format!("≤ {m} {}", row.unit),
+            None => "-".into(),
+        };
+        let verdict = match meets(row) {
+            Some(true) => "ok",
+            Some(false) => {
+                failing.push(row.name.clone());
+                "FAIL"
+            }
+            None => "",
+        };
+        let ratio = row.ratio.map_or("-".into(), |r| format!("{r:.2}"));
+        let value = format!("{:.3} {}", row.value, row.unit);
+        println!(
+            "{:<40} {value:>16} {ratio:>8} {floor:>10}  {verdict}",
+            row.name
+        );
+    }
+    if failing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("rows below their floor: {}", failing.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_floor_names_a_known_group() {
+        for (name, _) in FLOORS {
+            let group = name.split('/').next().unwrap_or_default();
+            assert!(GROUPS.contains(&group), "{name}");
+        }
+    }
+
+    #[test]
+    fn reads_the_json_contract_and_judges_floors() {
+        let rows = parse_rows(
+            r#"[{"name":"hash/ndarray_f64_256MiB","value":2.0,"unit":"GB/s","baseline":2.5,"ratio":0.8},
+                {"name":"persist/map_1GiB","value":3.0,"unit":"ms","baseline":null,"ratio":null},
+                {"name":"hash/other","value":1.0,"unit":"us","baseline":null,"ratio":null}]"#,
+        )
+        .unwrap();
+        assert_eq!(meets(&rows[0]), Some(true));
+        assert_eq!(meets(&rows[1]), Some(false));
+        assert_eq!(meets(&rows[2]), None);
+        assert!(parse_rows("{}").is_err());
+    }
+}

@@ -1,0 +1,41 @@
+//! Maintainers' tasks for the jobcache workspace, run as `cargo xtask TASK`.
+//!
+//! - `bench [GROUP]`: release-mode benchmarks; writes `target/bench/GROUP.json`.
+//! - `proptest [--cases N]`: every property test in the workspace, long.
+//! - `lint`: the format and clippy checks that CI runs.
+
+mod bench;
+mod lint;
+mod proptest;
+mod shell;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <TASK>
+
+tasks:
+  bench [GROUP]        run benchmark groups (hash, persist, store, trace, memo; all when omitted)
+  proptest [--cases N] run every property test with PROPTEST_CASES=N (default 10000)
+  lint                 cargo fmt --check and cargo clippy -D warnings, as CI does";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::run(&args[1..]),
+        Some("proptest") => proptest::run(&args[1..]),
+        Some("lint") => lint::run(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
+        None => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
