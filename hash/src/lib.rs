@@ -1,5 +1,259 @@
-//! Stable SHA-256 digests of any `serde::Serialize` value: the cache keys of jobcache.
+//! Stable SHA-256 digests of any [`serde::Serialize`] value: the cache keys of
+//! jobcache.
 //!
-//! This crate is part of [jobcache](https://github.com/jobcache/jobcache); its
-//! public surface is being built and is not usable yet.
+//! [`hash`] turns a value into a [`Digest`]; a [`Hasher`] takes several values
+//! and raw byte strings in turn. Both hash a *canonical encoding* of the value
+//! (specified in `ENCODING.md` beside this crate): postcard's stable 1.x wire
+//! format, except that map entries are sorted, so that a `HashMap` gives the
+//! same digest in every process whatever its insertion order or random state.
+//! The encoding version is hashed in, so a future change of encoding can never
+//! silently reuse old keys.
+//!
+//! `ndarray` arrays (with ndarray's `serde` feature) hash by shape and logical
+//! (row-major) content, whatever their memory layout: an array, its
+//! Fortran-order copy and a strided view of the same elements give one
+//! digest.
+//!
+//! ```
+//! use jobcache_hash::{hash, Digest, Hasher};
+//! use std::collections::HashMap;
+//!
+//! # fn main() -> Result<(), jobcache_hash::Error> {
+//! let key: Digest = hash(&("square", vec![1.0_f64, 2.0, 3.0]))?;
+//! println!("{key} ({})", key.short());
+//!
+//! // Maps are canonical: insertion order does not matter.
+//! let a: HashMap<&str, u32> = [("x", 1), ("y", 2)].into_iter().collect();
+//! let b: HashMap<&str, u32> = [("y", 2), ("x", 1)].into_iter().collect();
+//! assert_eq!(hash(&a)?, hash(&b)?);
+//!
+//! // Several values in turn; framing keeps ("ab", "c") apart from ("a", "bc").
+//! let mut h = Hasher::new();
+//! h.update("ab")?.update("c")?;
+//! let mut g = Hasher::new();
+//! g.update("a")?.update("bc")?;
+//! assert_ne!(h.finalize(), g.finalize());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Limitations
+//!
+//! - `HashSet` (and any other type whose serde form is a *sequence* in
+//!   iteration order) is not canonical: two processes can order it
+//!   differently and get different digests. Use `BTreeSet`, or a map.
+//! - Floats hash by bit pattern: `-0.0` and `0.0` differ, and so do NaNs with
+//!   different payloads.
+//! - The digest is of the serde form, not of the Rust type: values of two
+//!   types with the same encoding (`1u8` and `true`) share a digest. Callers
+//!   that mix types in one key space hash a type tag in too.
+//! - A `Serialize` implementation that returns an error makes [`hash`] return
+//!   [`Error::Serialize`].
 #![deny(missing_docs)]
+
+mod digest;
+mod encoder;
+
+pub use digest::{Digest, ParseDigestError};
+
+use encoder::Encoder;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+/// The version of the canonical encoding (ENCODING.md); hashed into every
+/// digest.
+pub const ENCODING_VERSION: u32 = 1;
+
+/// The bytes every digest starts from: a domain tag and the encoding version.
+const DOMAIN: &[u8] = b"jobcache-hash\0";
+
+/// Framing tags: each item fed to a [`Hasher`] starts with one.
+const TAG_VALUE: u8 = 1;
+const TAG_BYTES: u8 = 2;
+
+/// Why a value could not be hashed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The value's `Serialize` implementation reported an error.
+    #[error("the value could not be serialized for hashing: {0}")]
+    Serialize(String),
+}
+
+impl serde::ser::Error for Error {
+    fn custom<T: std::fmt::Display>(msg: T) -> Error {
+        Error::Serialize(msg.to_string())
+    }
+}
+
+/// The digest of one value: `Hasher::new().update(value)?.finalize()`.
+pub fn hash<T: Serialize + ?Sized>(value: &T) -> Result<Digest, Error> {
+    let mut hasher = Hasher::new();
+    hasher.update(value)?;
+    Ok(hasher.finalize())
+}
+
+/// The canonical encoding of a value, as it is hashed (without the domain
+/// tag and framing). Useful to see what a key is made of, and in tests.
+pub fn canonical_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    let mut encoder = Encoder::to_vec();
+    value.serialize(&mut encoder)?;
+    encoder.finish()
+}
+
+/// A streaming digest of several values and byte strings, fed in turn.
+///
+/// Each item is framed (a tag, and a length for raw bytes; values are
+/// self-delimiting in the canonical encoding), so two different sequences of
+/// items of the same types never give the same input to SHA-256.
+#[derive(Clone)]
+pub struct Hasher {
+    sha: Sha256,
+    /// Reused between values so hashing many small values allocates once.
+    buf: Vec<u8>,
+}
+
+impl Default for Hasher {
+    fn default() -> Hasher {
+        Hasher::new()
+    }
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hasher").finish_non_exhaustive()
+    }
+}
+
+impl Hasher {
+    /// A hasher that has been fed the domain tag and encoding version.
+    pub fn new() -> Hasher {
+        let mut sha = Sha256::new();
+        sha.update(DOMAIN);
+        sha.update(ENCODING_VERSION.to_le_bytes());
+        Hasher {
+            sha,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Feeds one value in its canonical encoding.
+    ///
+    /// After an error the hasher has been fed part of the value: discard it.
+    pub fn update<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<&mut Hasher, Error> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.push(TAG_VALUE);
+        let mut encoder = Encoder::to_sha(&mut self.sha, buf);
+        value.serialize(&mut encoder)?;
+        self.buf = encoder.finish()?;
+        Ok(self)
+    }
+
+    /// Feeds a raw byte string, framed by its length.
+    pub fn update_bytes(&mut self, bytes: &[u8]) -> &mut Hasher {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.push(TAG_BYTES);
+        let mut encoder = Encoder::to_sha(&mut self.sha, buf);
+        encoder.varint(bytes.len() as u128);
+        encoder.raw(bytes);
+        // Raw bytes are never piped to a worker thread, so this cannot fail;
+        // should it ever, the buffer is simply not reused.
+        self.buf = encoder.finish().unwrap_or_default();
+        self
+    }
+
+    /// The digest of everything fed so far.
+    pub fn finalize(self) -> Digest {
+        Digest::from_bytes(self.sha.finalize().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, HashMap};
+
+    #[test]
+    fn postcard_wire_format_for_map_free_values() {
+        #[derive(Serialize)]
+        enum E {
+            Unit,
+            New(i32),
+            Tuple(u8, String),
+            Struct { a: Option<u16>, b: char },
+        }
+        let value = (
+            vec![E::Unit, E::New(-5), E::Tuple(7, "x".into())],
+            E::Struct {
+                a: Some(300),
+                b: 'é',
+            },
+            (u128::MAX, i128::MIN, -1i64, 1.5f32, -0.0f64, usize::MAX),
+        );
+        assert_eq!(
+            canonical_bytes(&value).unwrap(),
+            postcard::to_allocvec(&value).unwrap()
+        );
+    }
+
+    #[test]
+    fn maps_are_sorted_by_encoded_entry() {
+        let map: BTreeMap<u32, u8> = [(300, 1), (1, 2)].into_iter().collect();
+        // varint(300) = ac 02 sorts after varint(1) = 01 either way; check the bytes.
+        assert_eq!(canonical_bytes(&map).unwrap(), [2, 1, 2, 0xac, 0x02, 1]);
+        let hashed: HashMap<u32, u8> = map.clone().into_iter().collect();
+        assert_eq!(hash(&map).unwrap(), hash(&hashed).unwrap());
+    }
+
+    #[test]
+    fn unknown_length_sequences_get_their_length_prefix() {
+        struct Unsized(Vec<u8>);
+        impl Serialize for Unsized {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().filter(|_| true))
+            }
+        }
+        let known = canonical_bytes(&vec![1u8, 2, 3]).unwrap();
+        assert_eq!(canonical_bytes(&Unsized(vec![1, 2, 3])).unwrap(), known);
+    }
+
+    #[test]
+    fn serialize_errors_are_reported_not_panicked() {
+        struct Fails;
+        impl Serialize for Fails {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("not today"))
+            }
+        }
+        assert_eq!(hash(&Fails), Err(Error::Serialize("not today".to_string())));
+    }
+
+    #[test]
+    fn large_values_stream_the_same_as_small_ones_buffered() {
+        // Flushing in blocks must not change the digest: compare a streamed
+        // 1 MiB vector with the digest of its collected canonical bytes.
+        let big: Vec<f64> = (0..131_072).map(f64::from).collect();
+        let bytes = canonical_bytes(&big).unwrap();
+        let mut sha = Sha256::new();
+        sha.update(DOMAIN);
+        sha.update(ENCODING_VERSION.to_le_bytes());
+        sha.update([TAG_VALUE]);
+        sha.update(&bytes);
+        assert_eq!(
+            hash(&big).unwrap(),
+            Digest::from_bytes(sha.finalize().into())
+        );
+        // The same holds for a big raw byte string fed past the buffer.
+        let raw = vec![7u8; 200_000];
+        let mut direct = Hasher::new();
+        direct.update_bytes(&raw);
+        let mut sha = Sha256::new();
+        sha.update(DOMAIN);
+        sha.update(ENCODING_VERSION.to_le_bytes());
+        sha.update([TAG_BYTES, 0xc0, 0x9a, 0x0c]);
+        sha.update(&raw);
+        assert_eq!(direct.finalize(), Digest::from_bytes(sha.finalize().into()));
+    }
+}
