@@ -5,6 +5,12 @@
 //! changed. This facade re-exports the workspace's crates as modules:
 //!
 //! - [`hash`]: stable SHA-256 digests of any `serde::Serialize` value.
+//!
+//! ```
+//! let key = jobcache::hash::hash(&("square", [1.0_f64, 2.0, 3.0]))?;
+//! assert_eq!(key.to_string().len(), 64);
+//! # Ok::<(), jobcache::hash::Error>(())
+//! ```
 #![deny(missing_docs)]
 
 pub use jobcache_hash as hash;

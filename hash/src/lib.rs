@@ -50,6 +50,7 @@
 //! - A `Serialize` implementation that returns an error makes [`hash`] return
 //!   [`Error::Serialize`].
 #![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod digest;
 mod encoder;
