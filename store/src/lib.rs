@@ -1,5 +1,87 @@
-//! The `Store` trait and `FsStore`, a crash-safe, concurrent file store with atomic publish, per-entry locks, integrity checks and eviction.
+//! Storage for jobcache: the [`Store`] trait, the narrow seam through which
+//! memoization reaches its cache, and [`FsStore`], a crash-safe, concurrent
+//! store on a local directory.
 //!
-//! This crate is part of [jobcache](https://github.com/jobcache/jobcache); its
-//! public surface is being built and is not usable yet.
+//! A store holds *entries* addressed by a namespace (a function path such as
+//! `my_crate::stats::square`) and a key (a digest as 64 lowercase hex
+//! characters). An entry is an immutable payload plus [`EntryMeta`]: when it
+//! was created and last used, the payload's length and XXH3-64 checksum, how
+//! long the computation took, and free-form fields. The store knows bytes,
+//! not values.
+//!
+//! - [`Store::get`] returns a [`Lookup`]: [`Lookup::Found`] with an [`Entry`]
+//!   (a reader, plus [`Entry::local_path`]/[`Entry::file`] so a payload can be
+//!   memory-mapped), [`Lookup::Missing`], or [`Lookup::Corrupt`] for a torn or
+//!   damaged entry, which is quarantined and never handed out as data.
+//! - [`Store::lock`] takes a per-entry compute lock ([`EntryLock`], waiting as
+//!   [`Wait`] says) so concurrent callers compute once.
+//! - [`Store::publish`] writes the payload through a writer and makes the
+//!   entry appear atomically.
+//! - Listing, [`Store::verify_all`], removal and [`Store::reduce_size`]
+//!   (least recently used first) serve the command-line tool.
+//!
+//! The on-disk layout is specified in `LAYOUT.md`.
+//!
+//! ```
+//! use jobcache_store::{FsStore, Lookup, NewEntry, Store, Wait};
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), jobcache_store::StoreError> {
+//! let dir = tempfile::tempdir().map_err(|e| jobcache_store::StoreError::Io {
+//! #     op: "tempdir", path: ".".into(), source: e })?;
+//! let store = FsStore::create(dir.path().join("cache"))?;
+//! let key = "5e".repeat(32);
+//! let ns = "my_crate::stats::square";
+//! assert!(matches!(store.get(ns, &key, true)?, Lookup::Missing));
+//!
+//! let guard = store.lock(ns, &key, Wait::Timeout(Duration::from_secs(10)))?;
+//! if guard.is_acquired() {
+//!     let entry = NewEntry::new(Duration::from_millis(3)).field("function", ns);
+//!     store.publish_bytes(ns, &key, &entry, b"the value")?;
+//! }
+//! drop(guard);
+//!
+//! let mut found = store.get(ns, &key, true)?.found().expect("published");
+//! assert_eq!(found.read_to_vec()?, b"the value");
+//! assert_eq!(found.meta().fields["function"], ns);
+//! # Ok(()) }
+//! ```
+//!
+//! # Limitations
+//!
+//! - Linux only (it relies on `flock`, `openat2` when the kernel has it, and
+//!   `futimens`). Namespace directory names are case-sensitive: a
+//!   case-insensitive file system could merge namespaces differing in case.
+//! - Network file systems: locks may be unavailable or advisory only across
+//!   hosts ([`LockState::Unavailable`]); the publish protocol still keeps the
+//!   store correct (entries appear whole or not at all), but two hosts may
+//!   compute the same entry. Rename atomicity and `fsync` semantics are those
+//!   of the file system.
+//! - Clocks: creation and access times come from the writers' and readers'
+//!   clocks; skewed clocks across hosts skew eviction order and the
+//!   "recently published" protection. Access times are coarse (updated at
+//!   most once per [`ACCESS_GRANULARITY`] per entry).
+//! - A process that can write the store directory can corrupt it; the store
+//!   detects damage (checksums, lengths, refusing symlinks) but is not a
+//!   security boundary against a hostile local user.
+//! - Payload checksums are XXH3-64: they detect accidental damage, not
+//!   deliberate tampering.
 #![deny(missing_docs)]
+
+mod api;
+mod error;
+mod fs;
+mod lock;
+mod meta;
+mod names;
+
+pub use api::{
+    Computed, Corruption, Entry, EntryInfo, EntryLock, Limits, LockState, Lookup, Payload,
+    Published, Reduction, Store, Verdict, VerifyReport, Wait, WriteFn, RECENT,
+};
+pub use error::{Result, StoreError};
+pub use fs::{FsStore, ACCESS_GRANULARITY, LAYOUT_VERSION, TEMP_MAX_AGE, VERSION_FILE};
+pub use meta::{EntryMeta, NewEntry, FIELDS_MAX, INLINE_MAX};
+pub use names::{
+    decode_namespace, encode_namespace, validate_key, Decoded, KEY_LEN, NAMESPACE_MAX,
+};

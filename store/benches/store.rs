@@ -1,0 +1,2 @@
+//! The `store` benchmark group (placeholder).
+fn main() {}

@@ -1,0 +1,789 @@
+//! The `Store` trait and the types that cross it.
+
+use crate::error::{Result, StoreError};
+use crate::meta::{EntryMeta, NewEntry};
+use std::any::Any;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use xxhash_rust::xxh3::Xxh3;
+
+/// How long [`Store::lock`] waits for another holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Try once; do not wait.
+    NoWait,
+    /// Wait at most this long, then give up (the caller computes anyway).
+    Timeout(Duration),
+    /// Wait until the holder releases the lock (or dies).
+    Forever,
+}
+
+/// What a lock attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    /// The caller holds the entry's lock until the guard is dropped.
+    Acquired,
+    /// Another holder kept the lock past the wait policy.
+    TimedOut,
+    /// The backend cannot lock (for example a file system without `flock`);
+    /// the caller may compute, correctness does not depend on the lock.
+    Unavailable,
+}
+
+/// The guard of a per-entry compute lock; the lock is released on drop.
+///
+/// Check [`EntryLock::is_acquired`]: a guard is also returned when waiting
+/// timed out or locking is unavailable, so the caller can go on either way.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct EntryLock {
+    state: LockState,
+    waited: Duration,
+    _held: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl EntryLock {
+    /// A guard for a backend: `held` is whatever keeps the lock, released
+    /// when dropped (for [`FsStore`](crate::FsStore), the locked file).
+    pub fn new(
+        state: LockState,
+        waited: Duration,
+        held: Option<Box<dyn Any + Send + Sync>>,
+    ) -> Self {
+        EntryLock {
+            state,
+            waited,
+            _held: held,
+        }
+    }
+
+    /// What the attempt came to.
+    pub fn state(&self) -> LockState {
+        self.state
+    }
+
+    /// Whether the caller holds the lock.
+    pub fn is_acquired(&self) -> bool {
+        self.state == LockState::Acquired
+    }
+
+    /// How long the attempt waited.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+impl fmt::Debug for EntryLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EntryLock")
+            .field("state", &self.state)
+            .field("waited", &self.waited)
+            .finish()
+    }
+}
+
+/// Where an entry's payload bytes come from.
+pub enum Payload {
+    /// Bytes already in memory: `buf[range]` is the payload.
+    Memory {
+        /// A buffer holding the payload.
+        buf: Vec<u8>,
+        /// The payload's range in `buf`.
+        range: std::ops::Range<usize>,
+    },
+    /// An open file whose whole content is the payload.
+    File(File),
+    /// Any other reader (a remote backend's stream).
+    Reader(Box<dyn Read + Send>),
+}
+
+type CorruptHook = Box<dyn FnMut(&str) + Send>;
+
+/// A stored entry found by [`Store::get`]: its metadata and its payload.
+///
+/// The payload can be read with [`Entry::read_to_vec`] or
+/// [`Entry::read_into`] (which check the checksum before returning when the
+/// lookup asked for verification), through [`Read`] (which reports a
+/// checksum mismatch as an [`io::ErrorKind::InvalidData`] error at the end,
+/// after the bytes were handed out), or, for a local backend, mapped
+/// through [`Entry::local_path`] or [`Entry::file`].
+pub struct Entry {
+    meta: EntryMeta,
+    payload: Payload,
+    path: Option<PathBuf>,
+    location: String,
+    /// Whether the checksum still has to be checked while reading.
+    pending: bool,
+    hasher: Option<Xxh3>,
+    pos: u64,
+    on_corrupt: Option<CorruptHook>,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("meta", &self.meta)
+            .field("path", &self.path)
+            .field("location", &self.location)
+            .field("verified", &!self.pending)
+            .finish()
+    }
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl Entry {
+    /// An entry for a backend. `location` names it in messages;
+    /// `verify_pending` asks the reading methods to check the payload
+    /// against `meta.checksum`.
+    pub fn new(
+        meta: EntryMeta,
+        payload: Payload,
+        local_path: Option<PathBuf>,
+        location: String,
+        verify_pending: bool,
+    ) -> Self {
+        Entry {
+            meta,
+            payload,
+            path: local_path,
+            location,
+            pending: verify_pending,
+            hasher: verify_pending.then(Xxh3::new),
+            pos: 0,
+            on_corrupt: None,
+        }
+    }
+
+    /// Sets what to run when a read finds the payload corrupt (a backend
+    /// removes or quarantines the entry there).
+    pub fn on_corrupt(mut self, hook: impl FnMut(&str) + Send + 'static) -> Self {
+        self.on_corrupt = Some(Box::new(hook));
+        self
+    }
+
+    /// The entry's metadata.
+    pub fn meta(&self) -> &EntryMeta {
+        &self.meta
+    }
+
+    /// Payload length in bytes.
+    pub fn len(&self) -> u64 {
+        self.meta.payload_len
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.meta.payload_len == 0
+    }
+
+    /// The payload file, when the backend is local and the payload is a
+    /// file of its own (small payloads are kept inside the metadata file
+    /// and have none). The file is immutable while it exists.
+    pub fn local_path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The open payload file (the one [`Entry::local_path`] names), to map
+    /// it without opening it again.
+    pub fn file(&self) -> Option<&File> {
+        match &self.payload {
+            Payload::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The payload, when it is already in memory (small payloads).
+    pub fn bytes_in_memory(&self) -> Option<&[u8]> {
+        match &self.payload {
+            Payload::Memory { buf, range } => buf.get(range.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether the payload checksum was checked (or need not be).
+    pub fn is_verified(&self) -> bool {
+        !self.pending
+    }
+
+    fn corrupt(&mut self, reason: String) -> StoreError {
+        if let Some(hook) = self.on_corrupt.as_mut() {
+            hook(&reason);
+        }
+        self.on_corrupt = None;
+        StoreError::Corrupt {
+            path: PathBuf::from(&self.location),
+            reason,
+        }
+    }
+
+    fn check_sum(&mut self, sum: u64) -> Result<()> {
+        if sum != self.meta.checksum {
+            let reason = format!(
+                "payload checksum {sum:016x} does not match the recorded {:016x}",
+                self.meta.checksum
+            );
+            return Err(self.corrupt(reason));
+        }
+        self.pending = false;
+        self.hasher = None;
+        Ok(())
+    }
+
+    fn rewind(&mut self) -> Result<()> {
+        self.pos = 0;
+        if self.pending {
+            self.hasher = Some(Xxh3::new());
+        }
+        match &mut self.payload {
+            Payload::File(f) => f
+                .seek(SeekFrom::Start(0))
+                .map(|_| ())
+                .map_err(|e| StoreError::io("seek payload", &self.location, e)),
+            Payload::Memory { .. } => Ok(()),
+            Payload::Reader(_) => Err(StoreError::io(
+                "rewind payload",
+                &self.location,
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "a streamed payload can be read once",
+                ),
+            )),
+        }
+    }
+
+    /// Reads the whole payload into `buf`, which must be exactly
+    /// [`Entry::len`] bytes long, in chunks of 1 MiB; with verification
+    /// pending, the checksum is checked before returning.
+    pub fn read_into(&mut self, buf: &mut [u8]) -> Result<()> {
+        if buf.len() as u64 != self.meta.payload_len {
+            return Err(StoreError::io(
+                "read payload",
+                &self.location,
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "buffer of {} bytes for a payload of {}",
+                        buf.len(),
+                        self.meta.payload_len
+                    ),
+                ),
+            ));
+        }
+        if let Some(bytes) = self.bytes_in_memory() {
+            buf.copy_from_slice(bytes);
+            return if self.pending {
+                let sum = xxhash_rust::xxh3::xxh3_64(buf);
+                self.check_sum(sum)
+            } else {
+                Ok(())
+            };
+        }
+        if self.pos != 0 {
+            self.rewind()?;
+        }
+        let mut hasher = if self.pending {
+            Some(Xxh3::new())
+        } else {
+            None
+        };
+        let location = self.location.clone();
+        let src: &mut dyn Read = match &mut self.payload {
+            Payload::File(f) => f,
+            Payload::Reader(r) => r,
+            Payload::Memory { .. } => return Ok(()),
+        };
+        for chunk in buf.chunks_mut(CHUNK) {
+            if let Err(e) = src.read_exact(chunk) {
+                let reason = format!("reading the payload failed: {e}");
+                return Err(if e.kind() == io::ErrorKind::UnexpectedEof {
+                    self.corrupt(reason)
+                } else {
+                    StoreError::io("read payload", location, e)
+                });
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(chunk);
+            }
+        }
+        self.pos = self.meta.payload_len;
+        match hasher {
+            Some(h) => self.check_sum(h.digest()),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the whole payload into a new vector (its length was checked
+    /// against the stored file, so the allocation is justified); with
+    /// verification pending, the checksum is checked before returning.
+    pub fn read_to_vec(&mut self) -> Result<Vec<u8>> {
+        let len = usize::try_from(self.meta.payload_len).map_err(|_| {
+            StoreError::io(
+                "read payload",
+                &self.location,
+                io::Error::new(io::ErrorKind::OutOfMemory, "payload larger than memory"),
+            )
+        })?;
+        let mut buf = vec![0u8; len];
+        self.read_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads the whole payload through a small buffer and checks its
+    /// checksum, whether or not verification was asked for at lookup.
+    pub fn verify(&mut self) -> Result<()> {
+        if let Some(bytes) = self.bytes_in_memory() {
+            let sum = xxhash_rust::xxh3::xxh3_64(bytes);
+            self.pending = true;
+            return self.check_sum(sum);
+        }
+        self.pending = true;
+        self.rewind()?;
+        let mut scratch = vec![0u8; CHUNK];
+        let mut h = Xxh3::new();
+        let mut total = 0u64;
+        loop {
+            let n = match self.read_raw(&mut scratch) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io("read payload", &self.location, e)),
+            };
+            total += n as u64;
+            h.update(scratch.get(..n).unwrap_or_default());
+        }
+        self.pos = total;
+        if total != self.meta.payload_len {
+            let reason = format!(
+                "payload has {total} bytes, the metadata records {}",
+                self.meta.payload_len
+            );
+            return Err(self.corrupt(reason));
+        }
+        self.check_sum(h.digest())
+    }
+
+    fn read_raw(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match &mut self.payload {
+            Payload::File(f) => f.read(out),
+            Payload::Reader(r) => r.read(out),
+            Payload::Memory { buf, range } => {
+                let start = range.start.saturating_add(self.pos as usize).min(range.end);
+                let src = buf.get(start..range.end).unwrap_or_default();
+                let n = src.len().min(out.len());
+                out[..n].copy_from_slice(&src[..n]);
+                Ok(n)
+            }
+        }
+    }
+}
+
+impl Read for Entry {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.read_raw(out)?;
+        self.pos += n as u64;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(out.get(..n).unwrap_or_default());
+        }
+        if n == 0 && !out.is_empty() && self.pending {
+            let sum = self.hasher.as_ref().map_or(0, Xxh3::digest);
+            let short = self.pos != self.meta.payload_len;
+            let result = if short {
+                let reason = format!(
+                    "payload has {} bytes, the metadata records {}",
+                    self.pos, self.meta.payload_len
+                );
+                Err(self.corrupt(reason))
+            } else {
+                self.check_sum(sum)
+            };
+            if let Err(e) = result {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Why an entry was found corrupt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corruption {
+    /// Where the entry was (a path for a local backend).
+    pub location: String,
+    /// What did not match.
+    pub reason: String,
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is corrupt: {}", self.location, self.reason)
+    }
+}
+
+/// The outcome of [`Store::get`].
+#[derive(Debug)]
+pub enum Lookup {
+    /// The entry exists and its metadata (and, if asked, payload) checked out.
+    Found(Box<Entry>),
+    /// No such entry.
+    Missing,
+    /// The entry was torn or damaged; it was removed or quarantined and
+    /// must be treated as missing.
+    Corrupt(Corruption),
+}
+
+impl Lookup {
+    /// The entry, if found.
+    pub fn found(self) -> Option<Entry> {
+        match self {
+            Lookup::Found(e) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of a successful [`Store::publish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The metadata written (or that would have been written).
+    pub meta: EntryMeta,
+    /// Another writer had published the key first; its entry was kept and
+    /// this one discarded (entries are immutable).
+    pub already_present: bool,
+}
+
+/// One entry as listed by [`Store::entries`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryInfo {
+    /// The entry's namespace.
+    pub namespace: String,
+    /// The entry's key.
+    pub key: String,
+    /// Bytes the entry takes in the store (payload plus metadata).
+    pub stored_bytes: u64,
+    /// Last recorded access (see [`EntryMeta::last_access`]).
+    pub last_access: SystemTime,
+    /// The metadata, or why it could not be read.
+    pub meta: std::result::Result<EntryMeta, String>,
+}
+
+/// Limits for [`Store::reduce_size`]; `None` means no limit of that kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// At most this many bytes in all entries.
+    pub max_bytes: Option<u64>,
+    /// At most this many entries.
+    pub max_items: Option<usize>,
+    /// No entry last accessed longer ago than this.
+    pub max_age: Option<Duration>,
+}
+
+/// What [`Store::reduce_size`] removed (or would remove, in a dry run).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reduction {
+    /// The entries removed, least recently used first.
+    pub removed: Vec<EntryInfo>,
+    /// Bytes freed by removing them.
+    pub freed_bytes: u64,
+    /// Entries left.
+    pub kept_items: usize,
+    /// Bytes left in entries.
+    pub kept_bytes: u64,
+    /// Entries that would have gone but were being computed or are younger
+    /// than [`RECENT`]; the limits may not hold because of them.
+    pub skipped: usize,
+    /// Whether this was a dry run (nothing removed).
+    pub dry_run: bool,
+}
+
+/// Entries published or accessed this recently are never evicted.
+pub const RECENT: Duration = Duration::from_secs(10);
+
+/// The verdict of [`Store::verify_all`] on one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Metadata and payload checksum match.
+    Ok,
+    /// The entry disappeared while verifying (removed by someone else).
+    Missing,
+    /// The entry was corrupt and has been removed or quarantined.
+    Corrupt(String),
+}
+
+/// Totals of [`Store::verify_all`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries that checked out.
+    pub ok: usize,
+    /// Entries found corrupt (and removed).
+    pub corrupt: usize,
+    /// Entries that disappeared meanwhile.
+    pub missing: usize,
+    /// Payload bytes read.
+    pub bytes: u64,
+}
+
+/// What [`Store::get_or_compute`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Computed {
+    /// The payload.
+    pub bytes: Vec<u8>,
+    /// Whether this caller computed it (false: it was read from the store).
+    pub computed: bool,
+}
+
+/// The function a publish writes the payload with: it receives a writer
+/// into the store and writes the whole payload.
+pub type WriteFn<'a> = &'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>;
+
+/// The storage seam of jobcache: entries addressed by (namespace, key), each
+/// an immutable payload plus [`EntryMeta`].
+///
+/// `namespace` is any non-empty UTF-8 name up to 4096 bytes (a function
+/// path such as `my_crate::stats::square`); `key` is a digest as 64
+/// lowercase hex characters. Seven methods are required; the rest are
+/// provided on top of them. The trait is object-safe: memo and the CLI hold
+/// an `Arc<dyn Store>`.
+///
+/// Correctness never depends on [`Store::lock`]: two publishers of one key
+/// both succeed, the first one's entry stays, and readers see a complete
+/// entry or none.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Looks an entry up. Metadata integrity and payload length are always
+    /// checked; with `verify_payload` the payload checksum is also checked
+    /// before any payload byte reaches the caller (see [`Entry`]). Skip it
+    /// for a payload that will be memory-mapped and was verified at publish.
+    fn get(&self, namespace: &str, key: &str, verify_payload: bool) -> Result<Lookup>;
+
+    /// Publishes an entry atomically: `write` writes the payload into the
+    /// store; the entry appears whole once everything is durable, or not at
+    /// all (if `write` fails, nothing is left behind).
+    fn publish(
+        &self,
+        namespace: &str,
+        key: &str,
+        entry: &NewEntry,
+        write: WriteFn<'_>,
+    ) -> Result<Published>;
+
+    /// Takes the entry's exclusive compute lock, waiting as `wait` says.
+    fn lock(&self, namespace: &str, key: &str, wait: Wait) -> Result<EntryLock>;
+
+    /// Removes an entry; returns the bytes freed (0 if it was absent).
+    fn remove(&self, namespace: &str, key: &str) -> Result<u64>;
+
+    /// Removes a namespace with all its entries; returns the bytes freed.
+    fn remove_namespace(&self, namespace: &str) -> Result<u64>;
+
+    /// The namespaces in the store, sorted.
+    fn namespaces(&self) -> Result<Vec<String>>;
+
+    /// The entries of one namespace with their metadata, sorted by key.
+    fn entries(&self, namespace: &str) -> Result<Vec<EntryInfo>>;
+
+    /// Records an access to an entry (a lookup through [`Store::get`]
+    /// already does). The default does nothing.
+    fn touch(&self, namespace: &str, key: &str) -> Result<()> {
+        let _ = (namespace, key);
+        Ok(())
+    }
+
+    /// Whether an entry with intact metadata exists.
+    fn contains(&self, namespace: &str, key: &str) -> Result<bool> {
+        Ok(matches!(self.get(namespace, key, false)?, Lookup::Found(_)))
+    }
+
+    /// The verified payload of an entry, or `None` if it is missing or was
+    /// corrupt (logged as a warning).
+    fn get_bytes(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        match self.get(namespace, key, true)? {
+            Lookup::Found(mut e) => match e.read_to_vec() {
+                Ok(v) => Ok(Some(v)),
+                Err(StoreError::Corrupt { path, reason }) => {
+                    log::warn!(
+                        "{}: corrupt entry treated as missing: {reason}",
+                        path.display()
+                    );
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            },
+            Lookup::Missing => Ok(None),
+            Lookup::Corrupt(c) => {
+                log::warn!("corrupt entry treated as missing: {c}");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Publishes a payload held in memory.
+    fn publish_bytes(
+        &self,
+        namespace: &str,
+        key: &str,
+        entry: &NewEntry,
+        payload: &[u8],
+    ) -> Result<Published> {
+        self.publish(namespace, key, entry, &mut |w: &mut dyn Write| {
+            w.write_all(payload)
+        })
+    }
+
+    /// The compute-once protocol in one call: get; on a miss lock, get
+    /// again, and only then `compute` and publish. Waiting past `wait`
+    /// computes anyway (logged).
+    fn get_or_compute(
+        &self,
+        namespace: &str,
+        key: &str,
+        wait: Wait,
+        compute: &mut dyn FnMut() -> io::Result<(Vec<u8>, NewEntry)>,
+    ) -> Result<Computed> {
+        if let Some(bytes) = self.get_bytes(namespace, key)? {
+            return Ok(Computed {
+                bytes,
+                computed: false,
+            });
+        }
+        let guard = self.lock(namespace, key, wait)?;
+        if !guard.is_acquired() {
+            log::info!(
+                "{namespace}/{key}: lock {:?} after {:?}; computing without it",
+                guard.state(),
+                guard.waited()
+            );
+        }
+        if let Some(bytes) = self.get_bytes(namespace, key)? {
+            return Ok(Computed {
+                bytes,
+                computed: false,
+            });
+        }
+        let (bytes, entry) = compute().map_err(|source| StoreError::Writer {
+            namespace: namespace.to_string(),
+            key: key.to_string(),
+            source,
+        })?;
+        self.publish_bytes(namespace, key, &entry, &bytes)?;
+        drop(guard);
+        Ok(Computed {
+            bytes,
+            computed: true,
+        })
+    }
+
+    /// Every entry of every namespace.
+    fn all_entries(&self) -> Result<Vec<EntryInfo>> {
+        let mut all = Vec::new();
+        for ns in self.namespaces()? {
+            all.extend(self.entries(&ns)?);
+        }
+        Ok(all)
+    }
+
+    /// Removes every namespace; returns the bytes freed.
+    fn clear(&self) -> Result<u64> {
+        let mut freed = 0;
+        for ns in self.namespaces()? {
+            freed += self.remove_namespace(&ns)?;
+        }
+        Ok(freed)
+    }
+
+    /// Reads every entry in full and checks its checksums, calling
+    /// `progress` after each. Corrupt entries are removed.
+    fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
+        verify_with(
+            self.all_entries()?,
+            &|ns, key| self.get(ns, key, true),
+            progress,
+        )
+    }
+
+    /// Evicts least-recently-used entries until every given limit holds (or
+    /// only protected entries remain: those younger than [`RECENT`] or
+    /// locked by a computation). With `dry_run`, removes nothing and
+    /// reports what would go.
+    fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
+        reduce_with(self, self.all_entries()?, limits, dry_run)
+    }
+}
+
+type Getter<'a> = &'a dyn Fn(&str, &str) -> Result<Lookup>;
+
+pub(crate) fn verify_with(
+    entries: Vec<EntryInfo>,
+    get: Getter<'_>,
+    progress: &mut dyn FnMut(&EntryInfo, &Verdict),
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport::default();
+    for info in entries {
+        let verdict = match get(&info.namespace, &info.key)? {
+            Lookup::Found(mut e) => match e.verify() {
+                Ok(()) => {
+                    report.bytes += e.len();
+                    Verdict::Ok
+                }
+                Err(StoreError::Corrupt { reason, .. }) => Verdict::Corrupt(reason),
+                Err(e) => return Err(e),
+            },
+            Lookup::Missing => Verdict::Missing,
+            Lookup::Corrupt(c) => Verdict::Corrupt(c.reason),
+        };
+        match verdict {
+            Verdict::Ok => report.ok += 1,
+            Verdict::Missing => report.missing += 1,
+            Verdict::Corrupt(_) => report.corrupt += 1,
+        }
+        progress(&info, &verdict);
+    }
+    Ok(report)
+}
+
+pub(crate) fn reduce_with<S: Store + ?Sized>(
+    store: &S,
+    mut entries: Vec<EntryInfo>,
+    limits: &Limits,
+    dry_run: bool,
+) -> Result<Reduction> {
+    let now = SystemTime::now();
+    // Entries with unreadable metadata go first, then least recently used.
+    entries.sort_by_key(|e| (e.meta.is_ok(), e.last_access));
+    let mut items = entries.len();
+    let mut bytes: u64 = entries.iter().map(|e| e.stored_bytes).sum();
+    let mut report = Reduction {
+        dry_run,
+        ..Reduction::default()
+    };
+    let age = |e: &EntryInfo| now.duration_since(e.last_access).unwrap_or_default();
+    for info in entries {
+        let over_items = limits.max_items.is_some_and(|m| items > m);
+        let over_bytes = limits.max_bytes.is_some_and(|m| bytes > m);
+        let too_old = limits.max_age.is_some_and(|m| age(&info) > m);
+        if !(over_items || over_bytes || too_old || info.meta.is_err()) {
+            continue;
+        }
+        let created = info.meta.as_ref().map_or(info.last_access, |m| m.created);
+        let young = now.duration_since(created).unwrap_or_default() < RECENT || age(&info) < RECENT;
+        let guard = store.lock(&info.namespace, &info.key, Wait::NoWait)?;
+        if young || guard.state() == LockState::TimedOut {
+            report.skipped += 1;
+            continue;
+        }
+        let freed = if dry_run {
+            info.stored_bytes
+        } else {
+            store.remove(&info.namespace, &info.key)?
+        };
+        drop(guard);
+        items -= 1;
+        bytes = bytes.saturating_sub(info.stored_bytes);
+        report.freed_bytes += freed;
+        report.removed.push(info);
+    }
+    report.kept_items = items;
+    report.kept_bytes = bytes;
+    Ok(report)
+}
