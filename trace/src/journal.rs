@@ -537,7 +537,11 @@ impl Follower {
     fn reopen(&mut self) -> Result<bool, TraceError> {
         let mut file = match File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Whatever appears later is new.
+                self.from_start = true;
+                return Ok(false);
+            }
             Err(e) => return Err(TraceError::io(&self.path, "read", e)),
         };
         let meta = file
