@@ -1,5 +1,7 @@
 //! Captured output, exercised in child processes (redirecting descriptors
 //! inside the test harness itself would be fragile).
+// Test helpers outside #[test] functions panic on failure too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 
 use jobcache_trace::{capture, capture_with, replay, CaptureOptions, Captured};

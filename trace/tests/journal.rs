@@ -1,5 +1,7 @@
 //! The journal across processes: no interleaving or loss, rotation, torn
 //! lines, filters and following.
+// Test helpers outside #[test] functions panic on failure too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use jobcache_trace::{
     journal_files, read_journal, Event, EventKind, Filter, Follower, Journal, JournalOptions,
