@@ -1,0 +1,130 @@
+//! Benchmark group `trace`: journal appends from several processes, and the
+//! summary of a 1 GiB array argument.
+//!
+//! `trace/append` re-runs this binary as child appenders (selected by the
+//! environment variable `JOBCACHE_TRACE_BENCH_CHILD`) so that several
+//! processes append to one journal at once; each child times its own loop.
+//! The baseline is the same line written with one raw `write` to an
+//! `O_APPEND` file by the same number of processes.
+
+use jobcache_bench::{median_of, micros, scratch_dir, Group, Row};
+use jobcache_trace::{summarize, Event, EventKind, Journal};
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CHILD_ENV: &str = "JOBCACHE_TRACE_BENCH_CHILD";
+const PROCESSES: usize = 2;
+const EVENTS: usize = 20_000;
+
+fn event() -> Event {
+    Event::new(EventKind::Computed, "square")
+        .args(
+            "3f".repeat(32),
+            "(array(float64, shape=[1000, 1000], [0.0, 1.0, 2.0, 3.0, …]), 3)",
+        )
+        .duration(Duration::from_millis(1234))
+        .output_bytes(8_000_000)
+}
+
+/// Runs in a child: appends `EVENTS` events, prints microseconds per event.
+fn child(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let (mode, path) = spec.split_once(':').ok_or("bad child spec")?;
+    let start;
+    match mode {
+        "journal" => {
+            let journal = Journal::open(path)?;
+            start = Instant::now();
+            for _ in 0..EVENTS {
+                journal.append(&event())?;
+            }
+        }
+        _ => {
+            let mut line = serde_json::to_vec(&event())?;
+            line.push(b'\n');
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)?;
+            start = Instant::now();
+            for _ in 0..EVENTS {
+                let n = file.write(&line)?;
+                if n != line.len() {
+                    return Err("short write".into());
+                }
+            }
+        }
+    }
+    let per_event = micros(start.elapsed()) / EVENTS as f64;
+    println!("{per_event}");
+    Ok(())
+}
+
+/// Microseconds per event, the mean over `PROCESSES` concurrent appenders.
+fn appenders(mode: &str, path: &Path) -> Result<f64, Box<dyn std::error::Error>> {
+    let _ = std::fs::remove_file(path);
+    let exe = std::env::current_exe()?;
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            Command::new(&exe)
+                .env(CHILD_ENV, format!("{mode}:{}", path.display()))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    let mut sum = 0.0;
+    for c in children {
+        let out = c.wait_with_output()?;
+        if !out.status.success() {
+            return Err(format!("{mode} appender failed").into());
+        }
+        sum += String::from_utf8_lossy(&out.stdout).trim().parse::<f64>()?;
+    }
+    let lines = std::fs::read(path)?.iter().filter(|&&b| b == b'\n').count();
+    if lines != PROCESSES * EVENTS {
+        return Err(format!("{mode}: {lines} lines, expected {}", PROCESSES * EVENTS).into());
+    }
+    Ok(sum / PROCESSES as f64)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        return child(&spec);
+    }
+    let mut group = Group::new("trace");
+    let dir = scratch_dir("trace")?;
+
+    let mut failure = None;
+    let mut measure = |mode: &str| {
+        let path = dir.join(format!("{mode}.jsonl"));
+        median_of(5, || match appenders(mode, &path) {
+            Ok(us) => Duration::from_secs_f64(us / 1e6),
+            Err(e) => {
+                failure = Some(e.to_string());
+                Duration::ZERO
+            }
+        })
+    };
+    let raw = micros(measure("raw"));
+    let ours = micros(measure("journal"));
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    group.push(Row::ratio_lower_is_better("trace/append", ours, "us", raw));
+
+    // 1 GiB of f64, allocated zeroed: pages are mapped lazily, so only the
+    // few values the summary reads are ever touched.
+    let big = ndarray::Array2::<f64>::zeros((16_384, 8_192));
+    let mut text = String::new();
+    let t = median_of(21, || {
+        let start = Instant::now();
+        text = summarize(std::hint::black_box(&big));
+        start.elapsed()
+    });
+    eprintln!("  summary: {text}");
+    group.push(Row::plain("trace/summary_1GiB_array", micros(t), "us"));
+
+    group.finish()?;
+    Ok(())
+}

@@ -1,0 +1,597 @@
+//! The run journal: an append-only JSON Lines file, one [`Event`] per line.
+
+use crate::{Event, EventKind, Timestamp, TraceError, Tracer};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Lines longer than this are not events: the reader skips them, and
+/// [`Journal::append`] cuts an event's message and summary to stay below.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// How a [`Journal`] rotates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalOptions {
+    /// Rotate when the file would grow beyond this many bytes (`None`: never).
+    pub max_bytes: Option<u64>,
+    /// Rotated files kept: `journal.jsonl.1` (newest) to `journal.jsonl.<keep>`.
+    /// At least 1.
+    pub keep: usize,
+}
+
+impl Default for JournalOptions {
+    /// Rotate at 64 MiB, keep 3 old files.
+    fn default() -> Self {
+        JournalOptions {
+            max_bytes: Some(64 << 20),
+            keep: 3,
+        }
+    }
+}
+
+/// An open journal that events are appended to.
+///
+/// Every event is one line written with one `write` call on a file opened
+/// with `O_APPEND`, so lines from many threads and processes never interleave.
+/// When the file passes [`JournalOptions::max_bytes`], the process that
+/// notices renames it to `<name>.1` (shifting older ones) under a lock on
+/// `<name>.lock`; others notice the rename and reopen. Lines written to the
+/// old file meanwhile stay there, so none are lost unless a file is rotated
+/// out of [`JournalOptions::keep`].
+///
+/// As a [`Tracer`], a failed append is a `log` warning (once per journal),
+/// never an error for the computation.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    opts: JournalOptions,
+    state: Mutex<State>,
+    warned: AtomicBool,
+}
+
+#[derive(Debug)]
+struct State {
+    file: File,
+    id: FileId,
+    buf: Vec<u8>,
+}
+
+impl Journal {
+    /// Opens (creating it and its directory if needed) the journal at `path`,
+    /// rotating at 64 MiB and keeping 3 old files.
+    pub fn open(path: impl AsRef<Path>) -> Result<Journal, TraceError> {
+        Journal::open_with(path, JournalOptions::default())
+    }
+
+    /// Opens the journal at `path` with explicit rotation options.
+    pub fn open_with(path: impl AsRef<Path>, opts: JournalOptions) -> Result<Journal, TraceError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| TraceError::io(dir, "create the directory of", e))?;
+        }
+        let (file, id) = open_append(&path)?;
+        Ok(Journal {
+            path,
+            opts: JournalOptions {
+                keep: opts.keep.max(1),
+                ..opts
+            },
+            state: Mutex::new(State {
+                file,
+                id,
+                buf: Vec::with_capacity(512),
+            }),
+            warned: AtomicBool::new(false),
+        })
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one event as one line, with a single `write`.
+    pub fn append(&self, event: &Event) -> Result<(), TraceError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let State { file, id, buf } = &mut *state;
+        encode_line(event, buf)?;
+        if let Some(max) = self.opts.max_bytes {
+            let len = file
+                .metadata()
+                .map_err(|e| TraceError::io(&self.path, "stat", e))?
+                .len();
+            if len > 0 && len + buf.len() as u64 > max {
+                self.rotate(file, id)?;
+            }
+        }
+        loop {
+            match file.write(buf) {
+                Ok(n) if n == buf.len() => return Ok(()),
+                Ok(n) => {
+                    return Err(TraceError::ShortWrite {
+                        path: self.path.clone(),
+                        expected: buf.len(),
+                        written: n,
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(TraceError::io(&self.path, "append to", e)),
+            }
+        }
+    }
+
+    /// Rotates the file, or reopens it if another process already did.
+    fn rotate(&self, file: &mut File, id: &mut FileId) -> Result<(), TraceError> {
+        let lock_path = sibling(&self.path, ".lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| TraceError::io(&lock_path, "open the rotation lock", e))?;
+        fs2::FileExt::lock_exclusive(&lock).map_err(|e| TraceError::io(&lock_path, "lock", e))?;
+        let result = (|| {
+            let current = std::fs::metadata(&self.path).ok().map(|m| FileId::of(&m));
+            if current == Some(*id) {
+                for i in (1..self.opts.keep).rev() {
+                    let from = sibling(&self.path, &format!(".{i}"));
+                    let to = sibling(&self.path, &format!(".{}", i + 1));
+                    match std::fs::rename(&from, &to) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(TraceError::io(&from, "rotate", e))
+                        }
+                        _ => {}
+                    }
+                }
+                let to = sibling(&self.path, ".1");
+                std::fs::rename(&self.path, &to)
+                    .map_err(|e| TraceError::io(&self.path, "rotate", e))?;
+            }
+            let (f, i) = open_append(&self.path)?;
+            *file = f;
+            *id = i;
+            Ok(())
+        })();
+        let _ = fs2::FileExt::unlock(&lock);
+        result
+    }
+}
+
+impl Tracer for Journal {
+    fn record(&self, event: &Event) {
+        if let Err(e) = self.append(event) {
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                log::warn!(target: crate::LOG_TARGET, "{e}; further journal errors are not shown");
+            }
+        }
+    }
+}
+
+fn encode_line(event: &Event, buf: &mut Vec<u8>) -> Result<(), TraceError> {
+    let encode = |e: &Event, buf: &mut Vec<u8>| {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, e).map_err(|err| TraceError::Encode {
+            function: e.function.chars().take(100).collect(),
+            reason: err.to_string(),
+        })?;
+        buf.push(b'\n');
+        Ok::<(), TraceError>(())
+    };
+    encode(event, buf)?;
+    if buf.len() > MAX_LINE {
+        let cut = |s: &str| s.chars().take(4096).collect::<String>();
+        let mut small = event.clone();
+        small.function = cut(&small.function);
+        small.host = cut(&small.host);
+        small.args_digest = cut(&small.args_digest);
+        small.args_summary = cut(&small.args_summary);
+        small.version = cut(&small.version);
+        small.message = small
+            .message
+            .as_deref()
+            .map(|m| format!("{}… (cut)", cut(m)));
+        encode(&small, buf)?;
+    }
+    Ok(())
+}
+
+fn open_append(path: &Path) -> Result<(File, FileId), TraceError> {
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| TraceError::io(path, "open", e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| TraceError::io(path, "stat", e))?;
+    Ok((file, FileId::of(&meta)))
+}
+
+/// `journal.jsonl` + `.1` → `journal.jsonl.1`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Which file a path or handle refers to (device and inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId(meta.dev(), meta.ino())
+    }
+
+    #[cfg(not(unix))]
+    fn of(_meta: &std::fs::Metadata) -> FileId {
+        FileId(0, 0)
+    }
+}
+
+/// Which events to keep when reading.
+///
+/// ```
+/// use jobcache_trace::{Filter, Timestamp};
+/// let f = Filter::new().function("square").since(Timestamp::parse("2024-05-01").unwrap());
+/// assert_eq!(f.function.as_deref(), Some("square"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    /// Only this function.
+    pub function: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events before this time.
+    pub until: Option<Timestamp>,
+    /// Only these kinds (all when empty).
+    pub kinds: Vec<EventKind>,
+}
+
+impl Filter {
+    /// A filter that keeps everything.
+    pub fn new() -> Filter {
+        Filter::default()
+    }
+
+    /// Keeps only `function`.
+    #[must_use]
+    pub fn function(mut self, function: impl Into<String>) -> Filter {
+        self.function = Some(function.into());
+        self
+    }
+
+    /// Keeps events at or after `t`.
+    #[must_use]
+    pub fn since(mut self, t: Timestamp) -> Filter {
+        self.since = Some(t);
+        self
+    }
+
+    /// Keeps events before `t`.
+    #[must_use]
+    pub fn until(mut self, t: Timestamp) -> Filter {
+        self.until = Some(t);
+        self
+    }
+
+    /// Keeps events of `kind` (may be called several times).
+    #[must_use]
+    pub fn kind(mut self, kind: EventKind) -> Filter {
+        self.kinds.push(kind);
+        self
+    }
+
+    /// Whether `event` passes.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.function.as_ref().is_none_or(|f| *f == event.function)
+            && self.since.is_none_or(|t| event.time >= t)
+            && self.until.is_none_or(|t| event.time < t)
+            && (self.kinds.is_empty() || self.kinds.contains(&event.kind))
+    }
+}
+
+/// Iterates the events of one journal file, in order.
+///
+/// A last line without its newline (a write cut short by a crash) is
+/// ignored. A complete line that is not an event (or is longer than
+/// [`MAX_LINE`]) yields [`TraceError::Malformed`] and reading goes on.
+#[derive(Debug)]
+pub struct JournalReader {
+    path: PathBuf,
+    reader: BufReader<File>,
+    line_no: u64,
+    line: Vec<u8>,
+    filter: Filter,
+}
+
+impl JournalReader {
+    /// Opens `path` for reading.
+    pub fn open(path: impl AsRef<Path>) -> Result<JournalReader, TraceError> {
+        let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(|e| TraceError::io(&path, "read", e))?;
+        Ok(JournalReader {
+            path,
+            reader: BufReader::with_capacity(64 << 10, file),
+            line_no: 0,
+            line: Vec::new(),
+            filter: Filter::default(),
+        })
+    }
+
+    /// Yields only events that pass `filter`.
+    #[must_use]
+    pub fn filter(mut self, filter: Filter) -> JournalReader {
+        self.filter = filter;
+        self
+    }
+
+    /// Reads the next line into `self.line`: `Some(true)` a complete line,
+    /// `Some(false)` a line too long (skipped), `None` at the end.
+    fn next_line(&mut self) -> Result<Option<bool>, TraceError> {
+        self.line.clear();
+        let mut too_long = false;
+        loop {
+            let chunk = self
+                .reader
+                .fill_buf()
+                .map_err(|e| TraceError::io(&self.path, "read", e))?;
+            if chunk.is_empty() {
+                // End of file: what is left has no newline, a torn write.
+                return Ok(None);
+            }
+            let (part, found) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (chunk.get(..i).unwrap_or_default(), true),
+                None => (chunk, false),
+            };
+            let used = part.len() + usize::from(found);
+            if !too_long && self.line.len() + part.len() <= MAX_LINE {
+                self.line.extend_from_slice(part);
+            } else {
+                too_long = true;
+                self.line.clear();
+            }
+            self.reader.consume(used);
+            if found {
+                self.line_no += 1;
+                return Ok(Some(!too_long));
+            }
+        }
+    }
+}
+
+impl Iterator for JournalReader {
+    type Item = Result<Event, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let complete = match self.next_line() {
+                Ok(Some(c)) => c,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            if !complete {
+                return Some(Err(self.malformed(format!("longer than {MAX_LINE} bytes"))));
+            }
+            if self.line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Event>(&self.line) {
+                Ok(e) if self.filter.matches(&e) => return Some(Ok(e)),
+                Ok(_) => continue,
+                Err(e) => return Some(Err(self.malformed(e.to_string()))),
+            }
+        }
+    }
+}
+
+impl JournalReader {
+    fn malformed(&self, reason: String) -> TraceError {
+        TraceError::Malformed {
+            path: self.path.clone(),
+            line: self.line_no,
+            reason,
+        }
+    }
+}
+
+/// The files of the journal at `path` that exist, oldest first: the rotated
+/// ones (`.N` … `.1`), then `path` itself.
+pub fn journal_files(path: impl AsRef<Path>) -> Vec<PathBuf> {
+    let path = path.as_ref();
+    let mut rotated: Vec<(u64, PathBuf)> = Vec::new();
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!("{}.", name.to_string_lossy());
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let file_name = entry.file_name();
+                let n = file_name
+                    .to_str()
+                    .and_then(|s| s.strip_prefix(&prefix))
+                    .and_then(|s| s.parse::<u64>().ok());
+                if let Some(n) = n {
+                    rotated.push((n, sibling(path, &format!(".{n}"))));
+                }
+            }
+        }
+    }
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    if path.exists() {
+        files.push(path.to_path_buf());
+    }
+    files
+}
+
+/// Reads every event of the journal at `path` (rotated files first, oldest
+/// first) that passes `filter`. Malformed lines are skipped with a `log`
+/// warning; a torn last line is ignored. Fails only if no file can be read.
+///
+/// ```
+/// use jobcache_trace::{read_journal, Event, EventKind, Filter, Journal};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("journal.jsonl");
+/// let journal = Journal::open(&path).unwrap();
+/// journal.append(&Event::new(EventKind::Computed, "square")).unwrap();
+/// journal.append(&Event::new(EventKind::Hit, "square")).unwrap();
+/// journal.append(&Event::new(EventKind::Hit, "cube")).unwrap();
+/// let events = read_journal(&path, &Filter::new().function("square")).unwrap();
+/// assert_eq!(events.len(), 2);
+/// ```
+pub fn read_journal(path: impl AsRef<Path>, filter: &Filter) -> Result<Vec<Event>, TraceError> {
+    let path = path.as_ref();
+    let files = journal_files(path);
+    if files.is_empty() {
+        return Err(TraceError::io(
+            path,
+            "read",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no journal file here"),
+        ));
+    }
+    let mut events = Vec::new();
+    for file in files {
+        let reader = match JournalReader::open(&file) {
+            Ok(r) => r,
+            // Rotated away between listing and opening.
+            Err(TraceError::Io { ref source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue
+            }
+            Err(e) => return Err(e),
+        };
+        for item in reader.filter(filter.clone()) {
+            match item {
+                Ok(e) => events.push(e),
+                Err(e) => log::warn!(target: crate::LOG_TARGET, "{e}"),
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// Follows a journal as it grows (`tail -f`): each [`poll`](Follower::poll)
+/// returns the events appended since the last one. Follows rotation: once
+/// the path names a new file, the old one is read to its end, then the new
+/// one from its start.
+#[derive(Debug)]
+pub struct Follower {
+    path: PathBuf,
+    file: Option<(File, FileId)>,
+    pos: u64,
+    partial: Vec<u8>,
+    from_start: bool,
+    filter: Filter,
+}
+
+impl Follower {
+    /// Follows `path`; `from_start` also returns the events already there.
+    /// The file need not exist yet.
+    pub fn new(path: impl AsRef<Path>, from_start: bool) -> Follower {
+        Follower {
+            path: path.as_ref().to_path_buf(),
+            file: None,
+            pos: 0,
+            partial: Vec::new(),
+            from_start,
+            filter: Filter::default(),
+        }
+    }
+
+    /// Returns only events that pass `filter`.
+    #[must_use]
+    pub fn filter(mut self, filter: Filter) -> Follower {
+        self.filter = filter;
+        self
+    }
+
+    /// The events appended since the last call (malformed lines skipped).
+    pub fn poll(&mut self) -> Result<Vec<Event>, TraceError> {
+        let mut out = Vec::new();
+        if self.file.is_none() && !self.reopen()? {
+            return Ok(out);
+        }
+        self.drain(&mut out)?;
+        let current = std::fs::metadata(&self.path).ok().map(|m| FileId::of(&m));
+        let ours = self.file.as_ref().map(|(_, id)| *id);
+        if current.is_some() && current != ours {
+            self.from_start = true;
+            self.partial.clear();
+            if self.reopen()? {
+                self.drain(&mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn reopen(&mut self) -> Result<bool, TraceError> {
+        let mut file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Whatever appears later is new.
+                self.from_start = true;
+                return Ok(false);
+            }
+            Err(e) => return Err(TraceError::io(&self.path, "read", e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| TraceError::io(&self.path, "stat", e))?;
+        self.pos = if self.from_start { 0 } else { meta.len() };
+        file.seek(SeekFrom::Start(self.pos))
+            .map_err(|e| TraceError::io(&self.path, "read", e))?;
+        self.file = Some((file, FileId::of(&meta)));
+        self.from_start = true;
+        Ok(true)
+    }
+
+    fn drain(&mut self, out: &mut Vec<Event>) -> Result<(), TraceError> {
+        let Some((file, _)) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let mut chunk = vec![0u8; 64 << 10];
+        loop {
+            let n = match file.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(TraceError::io(&self.path, "read", e)),
+            };
+            self.pos += n as u64;
+            let mut rest = chunk.get(..n).unwrap_or_default();
+            while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+                let (head, tail) = rest.split_at(i);
+                self.partial.extend_from_slice(head);
+                if self.partial.len() <= MAX_LINE {
+                    match serde_json::from_slice::<Event>(&self.partial) {
+                        Ok(e) if self.filter.matches(&e) => out.push(e),
+                        Ok(_) => {}
+                        Err(_) if self.partial.iter().all(u8::is_ascii_whitespace) => {}
+                        Err(e) => {
+                            log::warn!(target: crate::LOG_TARGET, "journal {}: skipped a line that is not an event: {e}", self.path.display())
+                        }
+                    }
+                }
+                self.partial.clear();
+                rest = tail.get(1..).unwrap_or_default();
+            }
+            if self.partial.len() + rest.len() <= MAX_LINE + 1 {
+                self.partial.extend_from_slice(rest);
+            } else {
+                // Too long to be an event: keep a marker byte so the line is dropped.
+                self.partial.clear();
+                self.partial.resize(MAX_LINE + 1, b' ');
+            }
+        }
+    }
+}
