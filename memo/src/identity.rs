@@ -149,7 +149,10 @@ mod tests {
     fn memoize_keeps_the_source_and_the_path() {
         let id = add.identity();
         assert_eq!(id.name, "jobcache_memo::identity::tests::add");
-        assert_eq!(id.source, Some("fn add (a : u32, b : u32) -> u32 { a + b }"));
+        assert_eq!(
+            id.source,
+            Some("fn add (a : u32, b : u32) -> u32 { a + b }")
+        );
         assert_eq!(add.call_with((2, 3)), 5);
     }
 }

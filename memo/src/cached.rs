@@ -1,0 +1,569 @@
+//! [`Cached`]: a function wrapped by a [`Memory`].
+
+use crate::codec;
+use crate::{Callable, Error, Memory, Shelved};
+use jobcache_hash::{Digest, Hasher};
+use jobcache_store::{EntryMeta, Lookup, NewEntry};
+use jobcache_trace::{Event, EventKind};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A validation callback: given a stored result's metadata, whether it may
+/// still be used.
+pub type Validator = Arc<dyn Fn(&EntryMeta) -> bool + Send + Sync>;
+
+/// Metadata fields memo writes with every result (see the store's
+/// `NewEntry::fields`).
+pub mod fields {
+    /// The function's name.
+    pub const FUNCTION: &str = "function";
+    /// The function's version (hash of its source, or the explicit version).
+    pub const VERSION: &str = "version";
+    /// A bounded summary of the arguments.
+    pub const ARGS: &str = "args";
+    /// Captured standard output (lossy UTF-8), when capture is on.
+    pub const STDOUT: &str = "stdout";
+    /// Captured standard error (lossy UTF-8), when capture is on.
+    pub const STDERR: &str = "stderr";
+}
+
+/// Captured output kept per stream in the metadata (the store caps fields).
+const CAPTURE_KEEP: usize = 256 * 1024;
+
+/// A function whose results are cached by a [`Memory`]; from
+/// [`Memory::cache`].
+///
+/// [`Cached::call`] returns the result, from the cache when the same
+/// function (same name, same version) was called with the same arguments
+/// before, else by running the function and storing what it returns.
+pub struct Cached<F> {
+    memory: Memory,
+    func: F,
+    explicit_name: Option<String>,
+    version: Option<String>,
+    expires_after: Option<Duration>,
+    validator: Option<Validator>,
+    /// The resolved name and version, computed once.
+    identity: OnceLock<(String, String)>,
+}
+
+impl<F: Clone> Clone for Cached<F> {
+    fn clone(&self) -> Self {
+        Cached {
+            memory: self.memory.clone(),
+            func: self.func.clone(),
+            explicit_name: self.explicit_name.clone(),
+            version: self.version.clone(),
+            expires_after: self.expires_after,
+            validator: self.validator.clone(),
+            identity: self.identity.clone(),
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for Cached<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("name", &self.explicit_name)
+            .field("version", &self.version)
+            .field("expires_after", &self.expires_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a lookup came out.
+enum Found<T> {
+    Value(T, u64),
+    Miss,
+}
+
+impl<F> Cached<F> {
+    pub(crate) fn new(memory: Memory, func: F, explicit_name: Option<String>) -> Cached<F> {
+        Cached {
+            memory,
+            func,
+            explicit_name,
+            version: None,
+            expires_after: None,
+            validator: None,
+            identity: OnceLock::new(),
+        }
+    }
+
+    /// Sets an explicit version: results stored under another version are
+    /// never returned. Bump it when the function's behaviour changes in a
+    /// way its source does not show (a function it calls, a data file).
+    #[must_use]
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self.identity = OnceLock::new();
+        self
+    }
+
+    /// Results older than `age` are recomputed.
+    #[must_use]
+    pub fn expires_after(mut self, age: Duration) -> Self {
+        self.expires_after = Some(age);
+        self
+    }
+
+    /// A callback that decides, from a stored result's metadata (creation
+    /// time, compute duration, fields), whether it may be used; a result it
+    /// rejects is recomputed (joblib's `cache_validation_callback`).
+    #[must_use]
+    pub fn validate(mut self, valid: impl Fn(&EntryMeta) -> bool + Send + Sync + 'static) -> Self {
+        self.validator = Some(Arc::new(valid));
+        self
+    }
+
+    /// The wrapped function.
+    pub fn func(&self) -> &F {
+        &self.func
+    }
+
+    /// The memory this function caches into.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    /// The function's name and version, resolved once.
+    fn identity<A, M>(&self) -> &(String, String)
+    where
+        F: Callable<A, M>,
+    {
+        self.identity.get_or_init(|| {
+            let identity = self.func.identity();
+            let name = match &self.explicit_name {
+                Some(name) => name.clone(),
+                None => match Memory::check_name(&self.func) {
+                    Ok(name) => name,
+                    Err(what) => panic!(
+                        "jobcache: Memory::cache was given {what} (`{}`), whose type name does \
+                         not identify one function; use Memory::cache_named(\"a unique name\", f)",
+                        identity.name
+                    ),
+                },
+            };
+            let version = [self.version.as_deref(), identity.source]
+                .iter()
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n");
+            (name, version)
+        })
+    }
+
+    /// The function's name in the cache.
+    pub fn name<A, M>(&self) -> &str
+    where
+        F: Callable<A, M>,
+    {
+        &self.identity::<A, M>().0
+    }
+
+    /// The cache key of a call with `args`: the digest of the function's
+    /// name, its version and the arguments.
+    pub fn key<A, M>(&self, args: &A) -> Result<Digest, Error>
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+    {
+        let (name, version) = self.identity::<A, M>();
+        let hashed = (|| {
+            let mut hasher = Hasher::new();
+            hasher.update(name)?.update(version)?.update(args)?;
+            Ok(hasher.finalize())
+        })();
+        hashed.map_err(|source| Error::Hash {
+            function: name.clone(),
+            source,
+        })
+    }
+
+    /// Calls the function, or returns its cached result.
+    ///
+    /// Storage problems (a full disk, permissions, a corrupt entry) never
+    /// reach the caller: they are logged as warnings and the function runs.
+    /// If the function panics, nothing is cached and the panic propagates.
+    pub fn call<A, M>(&self, args: A) -> F::Output
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+        F::Output: Serialize + DeserializeOwned + 'static,
+    {
+        match self.call_inner(args, |f, args| Ok::<_, Infallible>(f.call_with(args))) {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Calls a function returning `Result`, caching only `Ok` values: an
+    /// `Err` is returned as it is and the next call tries again.
+    pub fn try_call<A, M, T, E>(&self, args: A) -> Result<T, E>
+    where
+        F: Callable<A, M, Output = Result<T, E>>,
+        A: Serialize,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.call_inner(args, |f, args| f.call_with(args))
+    }
+
+    /// Whether a result for `args` is in the cache (and would be used).
+    pub fn check_call_in_cache<A, M>(&self, args: &A) -> bool
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+    {
+        let (Some(store), Ok(key)) = (&self.memory.inner.store, self.key(args)) else {
+            return false;
+        };
+        let name = self.name::<A, M>();
+        match store.get(name, &key.to_string(), false) {
+            Ok(Lookup::Found(entry)) => self.usable(entry.meta()),
+            _ => false,
+        }
+    }
+
+    /// Calls the function if its result is not cached yet, and returns a
+    /// small handle to the stored result instead of the result itself: on a
+    /// hit nothing is loaded. The handle loads the value later
+    /// ([`Shelved::load`]), can be sent to another process, and can be
+    /// passed to another cached function, which is then keyed by the
+    /// handle's own key instead of by hashing the value again.
+    pub fn call_and_shelve<A, M>(&self, args: A) -> Shelved<F::Output>
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+        F::Output: Serialize + DeserializeOwned + 'static,
+    {
+        let store = self.memory.inner.store.clone();
+        let key = match (&store, self.key(&args)) {
+            (Some(_), Ok(key)) => key,
+            (_, key) => {
+                if let Err(e) = &key {
+                    self.warn(
+                        EventKind::StorageError,
+                        format!("{e}; calling without the cache"),
+                    );
+                }
+                let value = self.func.call_with(args);
+                return Shelved::held(self.name::<A, M>(), key.ok(), &value);
+            }
+        };
+        let name = self.name::<A, M>().to_string();
+        let key_text = key.to_string();
+        if let Some(store) = &store {
+            if let Ok(Lookup::Found(entry)) = store.get(&name, &key_text, false) {
+                if self.usable(entry.meta()) {
+                    self.record(Event::new(EventKind::Hit, &name).args(&key_text, "(shelved)"));
+                    return Shelved::stored(&self.memory, name, key);
+                }
+            }
+        }
+        let _lock = self.lock(&name, &key_text);
+        if let Some(store) = &store {
+            if let Ok(true) = store.contains(&name, &key_text) {
+                return Shelved::stored(&self.memory, name, key);
+            }
+        }
+        let summary = jobcache_trace::summarize(&args);
+        let computed = self.compute_and_store(&name, &key_text, summary, || {
+            Ok::<_, Infallible>(self.func.call_with(args))
+        });
+        match computed {
+            Ok((_, true)) => Shelved::stored(&self.memory, name, key),
+            Ok((value, false)) => Shelved::held(&name, Some(key), &value),
+            Err(never) => match never {},
+        }
+    }
+
+    /// Removes every cached result of this function (all versions);
+    /// returns the bytes freed.
+    pub fn clear<A, M>(&self) -> Result<u64, Error>
+    where
+        F: Callable<A, M>,
+    {
+        let name = self.name::<A, M>().to_string();
+        let freed = match &self.memory.inner.store {
+            Some(store) => store.remove_namespace(&name)?,
+            None => 0,
+        };
+        self.record(Event::new(EventKind::Cleared, &name).output_bytes(freed));
+        Ok(freed)
+    }
+
+    /// Whether a stored result may be used (not expired, validated).
+    fn usable(&self, meta: &EntryMeta) -> bool {
+        let fresh = match self.expires_after {
+            Some(age) => SystemTime::now()
+                .duration_since(meta.created)
+                .map_or(true, |elapsed| elapsed <= age),
+            None => true,
+        };
+        fresh && self.validator.as_ref().is_none_or(|valid| valid(meta))
+    }
+
+    fn call_inner<A, M, T, E>(
+        &self,
+        args: A,
+        compute: impl FnOnce(&F, A) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        if self.memory.inner.store.is_none() {
+            return compute(&self.func, args);
+        }
+        let key = match self.key(&args) {
+            Ok(key) => key,
+            Err(e) => {
+                self.warn(
+                    EventKind::StorageError,
+                    format!("{e}; calling without the cache"),
+                );
+                return compute(&self.func, args);
+            }
+        };
+        let name = self.name::<A, M>().to_string();
+        let key_text = key.to_string();
+        let started = Instant::now();
+        if let Found::Value(value, bytes) = self.lookup::<T>(&name, &key_text) {
+            self.record_hit(&name, &key_text, &args, started, bytes);
+            return Ok(value);
+        }
+        let _lock = self.lock(&name, &key_text);
+        // Another caller may have computed it while this one waited.
+        if let Found::Value(value, bytes) = self.lookup::<T>(&name, &key_text) {
+            self.record_hit(&name, &key_text, &args, started, bytes);
+            return Ok(value);
+        }
+        let summary = jobcache_trace::summarize(&args);
+        self.compute_and_store(&name, &key_text, summary, || compute(&self.func, args))
+            .map(|(value, _stored)| value)
+    }
+
+    /// Looks a result up; a corrupt, expired or rejected entry is a miss
+    /// (a corrupt one is also removed, with a warning).
+    fn lookup<T>(&self, name: &str, key: &str) -> Found<T>
+    where
+        T: DeserializeOwned + 'static,
+    {
+        let Some(store) = &self.memory.inner.store else {
+            return Found::Miss;
+        };
+        let entry = match store.get(name, key, false) {
+            Ok(Lookup::Found(entry)) => entry,
+            Ok(Lookup::Missing) => return Found::Miss,
+            Ok(Lookup::Corrupt(c)) => {
+                self.warn_entry(EventKind::Corrupt, name, key, c.to_string());
+                return Found::Miss;
+            }
+            Err(e) => {
+                self.warn_entry(EventKind::StorageError, name, key, e.to_string());
+                return Found::Miss;
+            }
+        };
+        if !self.usable(entry.meta()) {
+            // Stored entries are immutable: make room for the new result.
+            if let Err(e) = store.remove(name, key) {
+                self.warn_entry(EventKind::StorageError, name, key, e.to_string());
+            }
+            return Found::Miss;
+        }
+        let bytes = entry.len();
+        if self.memory.inner.capture {
+            let fields = &entry.meta().fields;
+            crate::output::replay(fields.get(fields::STDOUT), fields.get(fields::STDERR));
+        }
+        match codec::decode::<T>(*entry) {
+            Ok(value) => Found::Value(value, bytes),
+            Err(e) => {
+                let _ = store.remove(name, key);
+                self.warn_entry(
+                    EventKind::Corrupt,
+                    name,
+                    key,
+                    format!("{e}; removed, computing again"),
+                );
+                Found::Miss
+            }
+        }
+    }
+
+    fn lock(&self, name: &str, key: &str) -> Option<jobcache_store::EntryLock> {
+        let store = self.memory.inner.store.as_ref()?;
+        match store.lock(name, key, self.memory.inner.lock_wait) {
+            Ok(lock) => {
+                if !lock.is_acquired() {
+                    log::info!(
+                        target: "jobcache",
+                        "{name}: lock {:?} after {:.1}s; computing without it",
+                        lock.state(),
+                        lock.waited().as_secs_f64()
+                    );
+                }
+                Some(lock)
+            }
+            Err(e) => {
+                self.warn_entry(EventKind::StorageError, name, key, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Runs `compute` and stores its value; returns the value and whether
+    /// it was stored. A storage error is logged, never returned.
+    fn compute_and_store<T, E>(
+        &self,
+        name: &str,
+        key: &str,
+        summary: String,
+        compute: impl FnOnce() -> Result<T, E>,
+    ) -> Result<(T, bool), E>
+    where
+        T: Serialize,
+    {
+        self.record(Event::new(EventKind::Calling, name).args(key, summary.clone()));
+        let failure = FailureGuard {
+            cached: self,
+            name,
+            key,
+            summary: &summary,
+            armed: true,
+        };
+        let started = Instant::now();
+        let (result, captured) = if self.memory.inner.capture {
+            crate::output::capture(compute)
+        } else {
+            (compute(), None)
+        };
+        let duration = started.elapsed();
+        let value = match result {
+            Ok(value) => value,
+            Err(e) => {
+                drop(failure);
+                return Err(e);
+            }
+        };
+        failure.disarm();
+        let Some(store) = &self.memory.inner.store else {
+            return Ok((value, false));
+        };
+        let (_, version) = self.identity.get().cloned().unwrap_or_default();
+        let mut entry = new_entry(name, &version, summary.clone(), duration);
+        if let Some(captured) = &captured {
+            entry = entry
+                .field(fields::STDOUT, keep_lossy(&captured.stdout))
+                .field(fields::STDERR, keep_lossy(&captured.stderr));
+        }
+        let published = store.publish(name, key, &entry, &mut |w| codec::encode(w, &value));
+        let event = Event::new(EventKind::Computed, name)
+            .args(key, summary)
+            .duration(duration)
+            .compute_duration(duration);
+        match published {
+            Ok(published) => {
+                self.record(event.output_bytes(published.meta.payload_len));
+                self.memory.apply_policy();
+                Ok((value, true))
+            }
+            Err(e) => {
+                self.record(event);
+                self.warn_entry(
+                    EventKind::StorageError,
+                    name,
+                    key,
+                    format!("could not store the result: {e}; it was returned uncached"),
+                );
+                Ok((value, false))
+            }
+        }
+    }
+
+    fn record_hit<A: Serialize>(
+        &self,
+        name: &str,
+        key: &str,
+        args: &A,
+        started: Instant,
+        bytes: u64,
+    ) {
+        let summary = jobcache_trace::summarize(args);
+        self.record(
+            Event::new(EventKind::Hit, name)
+                .args(key, summary)
+                .duration(started.elapsed())
+                .output_bytes(bytes),
+        );
+    }
+
+    fn record(&self, event: Event) {
+        self.memory.inner.tracer.record(&event);
+    }
+
+    fn warn(&self, kind: EventKind, message: String) {
+        let name = self.explicit_name.clone().unwrap_or_default();
+        self.record(Event::new(kind, name).message(message));
+    }
+
+    fn warn_entry(&self, kind: EventKind, name: &str, key: &str, message: String) {
+        self.record(Event::new(kind, name).args(key, "").message(message));
+    }
+}
+
+/// The metadata of a new result.
+fn new_entry(name: &str, version: &str, summary: String, duration: Duration) -> NewEntry {
+    let mut version_digest = version.to_string();
+    if version.len() > 64 {
+        version_digest = jobcache_hash::hash(version)
+            .map(|d| d.short())
+            .unwrap_or_default();
+    }
+    NewEntry::new(duration)
+        .field(fields::FUNCTION, name)
+        .field(fields::VERSION, version_digest)
+        .field(fields::ARGS, summary)
+}
+
+fn keep_lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(CAPTURE_KEEP)]).into_owned()
+}
+
+/// Records a `failed` event if the computation does not come back (a panic
+/// unwinding through it, or an `Err`).
+struct FailureGuard<'a, F> {
+    cached: &'a Cached<F>,
+    name: &'a str,
+    key: &'a str,
+    summary: &'a str,
+    armed: bool,
+}
+
+impl<F> FailureGuard<'_, F> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl<F> Drop for FailureGuard<'_, F> {
+    fn drop(&mut self) {
+        if self.armed {
+            let how = if std::thread::panicking() {
+                "the function panicked; nothing was cached"
+            } else {
+                "the function returned an error; nothing was cached"
+            };
+            self.cached.record(
+                Event::new(EventKind::Failed, self.name)
+                    .args(self.key, self.summary)
+                    .message(how),
+            );
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! [`Memory`]: where cached results live, and how calls are traced.
+
+use crate::{Cached, Callable, Error};
+use jobcache_store::{FsStore, Limits, Reduction, Store, Wait};
+use jobcache_trace::{FanOut, Journal, LogTracer, NoTracer, Tracer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The run journal's file name inside the cache directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// A cache of function results, as joblib's `Memory`: wrap a function with
+/// [`Memory::cache`] and its results are stored on disk, keyed by its name,
+/// its version and its arguments.
+///
+/// Cheap to clone (the clones share one store and one journal) and `Send +
+/// Sync`, so one `Memory` serves every thread.
+#[derive(Clone)]
+pub struct Memory {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// `None` for a disabled memory: functions run, nothing is stored.
+    pub(crate) store: Option<Arc<dyn Store>>,
+    pub(crate) location: Option<PathBuf>,
+    pub(crate) tracer: Box<dyn Tracer>,
+    pub(crate) verbose: u8,
+    pub(crate) mmap: bool,
+    pub(crate) capture: bool,
+    pub(crate) lock_wait: Wait,
+    pub(crate) reduce_policy: Option<Limits>,
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory")
+            .field("location", &self.inner.location)
+            .field("enabled", &self.inner.store.is_some())
+            .field("verbose", &self.inner.verbose)
+            .field("mmap", &self.inner.mmap)
+            .field("capture", &self.inner.capture)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Memory {
+    /// A cache in the directory `location` (created if needed), with
+    /// joblib's defaults: verbosity 1 (a line per computation), a run journal
+    /// in `location/journal.jsonl`, and no size limit.
+    pub fn new(location: impl AsRef<Path>) -> Result<Memory, Error> {
+        Memory::builder(location).build()
+    }
+
+    /// A builder for a cache in `location`.
+    pub fn builder(location: impl AsRef<Path>) -> MemoryBuilder {
+        MemoryBuilder {
+            location: Some(location.as_ref().to_path_buf()),
+            store: None,
+            verbose: 1,
+            journal: true,
+            mmap: false,
+            capture: false,
+            lock_wait: Wait::Timeout(Duration::from_secs(600)),
+            reduce_policy: None,
+        }
+    }
+
+    /// A disabled memory (joblib's `location=None`): cached functions run
+    /// every time and nothing is stored.
+    pub fn disabled() -> Memory {
+        Memory {
+            inner: Arc::new(Inner {
+                store: None,
+                location: None,
+                tracer: Box::new(NoTracer),
+                verbose: 0,
+                mmap: false,
+                capture: false,
+                lock_wait: Wait::NoWait,
+                reduce_policy: None,
+            }),
+        }
+    }
+
+    /// Whether results are stored.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.store.is_some()
+    }
+
+    /// The cache directory, if there is one (a custom store may have none).
+    pub fn location(&self) -> Option<&Path> {
+        self.inner.location.as_deref()
+    }
+
+    /// The store behind this memory (`None` when disabled).
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.inner.store.as_ref()
+    }
+
+    /// Wraps a function item so its results are cached. Its name in the
+    /// cache is its path (`my_crate::stats::square`); a function made by
+    /// [`memoize!`](crate::memoize) also has its source in its version.
+    ///
+    /// # Panics
+    /// If `func` is a closure or a function pointer: their type names are
+    /// shared by many functions, so two of them could silently share cache
+    /// entries. Name them with [`Memory::cache_named`].
+    pub fn cache<F>(&self, func: F) -> Cached<F> {
+        self.cache_with_identity(func, None)
+    }
+
+    /// Wraps a function (a closure, a function pointer, a method) under an
+    /// explicit name. Two functions given one name share cache entries: give
+    /// each its own.
+    pub fn cache_named<F>(&self, name: &str, func: F) -> Cached<F> {
+        self.cache_with_identity(func, Some(name.to_string()))
+    }
+
+    fn cache_with_identity<F>(&self, func: F, name: Option<String>) -> Cached<F> {
+        Cached::new(self.clone(), func, name)
+    }
+
+    /// Removes every cached result; returns the bytes freed.
+    pub fn clear(&self) -> Result<u64, Error> {
+        match &self.inner.store {
+            Some(store) => Ok(store.clear()?),
+            None => Ok(0),
+        }
+    }
+
+    /// Evicts least recently used results until every given limit holds:
+    /// total bytes, number of results, age since last use.
+    pub fn reduce_size(
+        &self,
+        max_bytes: Option<u64>,
+        max_items: Option<usize>,
+        max_age: Option<Duration>,
+    ) -> Result<Reduction, Error> {
+        let limits = Limits {
+            max_bytes,
+            max_items,
+            max_age,
+        };
+        match &self.inner.store {
+            Some(store) => Ok(store.reduce_size(&limits, false)?),
+            None => Ok(Reduction::default()),
+        }
+    }
+
+    /// Applies the builder's default size policy, if one was set (called
+    /// after each new result is stored).
+    pub(crate) fn apply_policy(&self) {
+        if let (Some(store), Some(limits)) = (&self.inner.store, &self.inner.reduce_policy) {
+            if let Err(e) = store.reduce_size(limits, false) {
+                log::warn!(target: "jobcache", "could not reduce the cache size: {e}");
+            }
+        }
+    }
+
+    /// Whether `f` has a function item's name (see [`Memory::cache`]).
+    pub(crate) fn check_name<F, A, M>(func: &F) -> Result<String, &'static str>
+    where
+        F: Callable<A, M>,
+    {
+        let identity = func.identity();
+        match identity.ambiguity() {
+            Some(what) => Err(what),
+            None => Ok(identity.name),
+        }
+    }
+}
+
+/// Sets up a [`Memory`]; from [`Memory::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct MemoryBuilder {
+    location: Option<PathBuf>,
+    store: Option<Arc<dyn Store>>,
+    verbose: u8,
+    journal: bool,
+    mmap: bool,
+    capture: bool,
+    lock_wait: Wait,
+    reduce_policy: Option<Limits>,
+}
+
+impl MemoryBuilder {
+    /// How much is logged (target `jobcache`, through the `log` crate), as
+    /// joblib's `verbose`: 0 nothing but warnings, 1 a line when a function
+    /// is computed and the time it took, 2 also a line per cache hit.
+    pub fn verbose(mut self, level: u8) -> Self {
+        self.verbose = level;
+        self
+    }
+
+    /// Whether to append every call to the run journal
+    /// (`location/journal.jsonl`; on by default).
+    pub fn journal(mut self, on: bool) -> Self {
+        self.journal = on;
+        self
+    }
+
+    /// Load plain-array outputs as memory-mapped, zero-copy views in
+    /// [`Cached::call_mapped`] (off: they are read into memory).
+    pub fn mmap(mut self, on: bool) -> Self {
+        self.mmap = on;
+        self
+    }
+
+    /// Capture what a computed function writes to stdout and stderr, store
+    /// it with the result, and replay it on a hit (Unix; process-wide, so
+    /// other threads' output in that window is captured too).
+    pub fn capture_output(mut self, on: bool) -> Self {
+        self.capture = on;
+        self
+    }
+
+    /// How long a call waits for another process computing the same result
+    /// before computing it too (10 minutes by default).
+    pub fn lock_wait(mut self, wait: Wait) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// A size policy applied after each new result is stored
+    /// (see [`Memory::reduce_size`]).
+    pub fn reduce_size(
+        mut self,
+        max_bytes: Option<u64>,
+        max_items: Option<usize>,
+        max_age: Option<Duration>,
+    ) -> Self {
+        self.reduce_policy = Some(Limits {
+            max_bytes,
+            max_items,
+            max_age,
+        });
+        self
+    }
+
+    /// Use this store instead of a file store in the location (for example
+    /// a shared backend). The journal, if on, still goes to the location.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Creates the cache directory if needed and opens the journal.
+    pub fn build(self) -> Result<Memory, Error> {
+        let store: Arc<dyn Store> = match (self.store, &self.location) {
+            (Some(store), _) => store,
+            (None, Some(path)) => {
+                Arc::new(FsStore::create(path).map_err(|source| Error::Location {
+                    path: path.clone(),
+                    source,
+                })?)
+            }
+            (None, None) => return Ok(Memory::disabled()),
+        };
+        let mut tracers = FanOut::new().with(LogTracer::new(self.verbose));
+        if let (true, Some(path)) = (self.journal, &self.location) {
+            tracers = tracers.with(Journal::open(path.join(JOURNAL_FILE))?);
+        }
+        Ok(Memory {
+            inner: Arc::new(Inner {
+                store: Some(store),
+                location: self.location,
+                tracer: Box::new(tracers),
+                verbose: self.verbose,
+                mmap: self.mmap,
+                capture: self.capture,
+                lock_wait: self.lock_wait,
+                reduce_policy: self.reduce_policy,
+            }),
+        })
+    }
+}
