@@ -54,7 +54,7 @@ fn join(words: &[String], sep: &str, verbose: Ignored<bool>) -> String {
 fn borrowed_tuple_arguments_and_ignored_ones() {
     let dir = temp();
     let cached = quiet(&dir).cache(join);
-    let words = vec!["a".to_string(), "b".to_string()];
+    let words = ["a".to_string(), "b".to_string()];
     let before = JOINS.load(Ordering::SeqCst);
     assert_eq!(cached.call((&words[..], "-", Ignored(true))), "a-b");
     assert_eq!(cached.call((&words[..], "-", Ignored(false))), "a-b");
