@@ -240,44 +240,93 @@ impl<F> Cached<F> {
         A: Serialize,
         F::Output: Serialize + DeserializeOwned + 'static,
     {
-        let store = self.memory.inner.store.clone();
-        let key = match (&store, self.key(&args)) {
+        match self.shelve_inner(args, |f, args| Ok::<_, Infallible>(f.call_with(args))) {
+            Ok(shelved) => shelved,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Cached::call_and_shelve`] for a function returning `Result`: an
+    /// `Ok` value is stored and shelved, an `Err` is returned and nothing is
+    /// stored. The steps of a lazy pipeline, which load their shelved inputs
+    /// with [`Shelved::load`], are such functions.
+    pub fn try_call_and_shelve<A, M, T, E>(&self, args: A) -> Result<Shelved<T>, E>
+    where
+        F: Callable<A, M, Output = Result<T, E>>,
+        A: Serialize,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.shelve_inner(args, |f, args| f.call_with(args))
+    }
+
+    fn shelve_inner<A, M, T, E>(
+        &self,
+        args: A,
+        compute: impl FnOnce(&F, A) -> Result<T, E>,
+    ) -> Result<Shelved<T>, E>
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let name = self.name::<A, M>().to_string();
+        let key = match (&self.memory.inner.store, self.key(&args)) {
             (Some(_), Ok(key)) => key,
             (_, key) => {
                 if let Err(e) = &key {
-                    self.warn(
+                    self.warn_entry(
                         EventKind::StorageError,
+                        &name,
+                        "",
                         format!("{e}; calling without the cache"),
                     );
                 }
-                let value = self.func.call_with(args);
-                return Shelved::held(self.name::<A, M>(), key.ok(), &value);
+                let value = compute(&self.func, args)?;
+                return Ok(Shelved::held(&name, key.ok(), &value));
             }
         };
-        let name = self.name::<A, M>().to_string();
         let key_text = key.to_string();
-        if let Some(store) = &store {
-            if let Ok(Lookup::Found(entry)) = store.get(&name, &key_text, false) {
-                if self.usable(entry.meta()) {
-                    self.record(Event::new(EventKind::Hit, &name).args(&key_text, "(shelved)"));
-                    return Shelved::stored(&self.memory, name, key);
-                }
-            }
+        let started = Instant::now();
+        if let Some(bytes) = self.probe(&name, &key_text) {
+            self.record_hit(&name, &key_text, &args, started, bytes);
+            return Ok(Shelved::stored(&self.memory, name, key));
         }
         let _lock = self.lock(&name, &key_text);
-        if let Some(store) = &store {
-            if let Ok(true) = store.contains(&name, &key_text) {
-                return Shelved::stored(&self.memory, name, key);
-            }
+        if let Some(bytes) = self.probe(&name, &key_text) {
+            self.record_hit(&name, &key_text, &args, started, bytes);
+            return Ok(Shelved::stored(&self.memory, name, key));
         }
         let summary = jobcache_trace::summarize(&args);
-        let computed = self.compute_and_store(&name, &key_text, summary, || {
-            Ok::<_, Infallible>(self.func.call_with(args))
-        });
-        match computed {
-            Ok((_, true)) => Shelved::stored(&self.memory, name, key),
-            Ok((value, false)) => Shelved::held(&name, Some(key), &value),
-            Err(never) => match never {},
+        let (value, stored) =
+            self.compute_and_store(&name, &key_text, summary, || compute(&self.func, args))?;
+        Ok(if stored {
+            Shelved::stored(&self.memory, name, key)
+        } else {
+            Shelved::held(&name, Some(key), &value)
+        })
+    }
+
+    /// Whether a usable entry exists, without reading its value; returns
+    /// its payload size. An unusable (expired, rejected) entry is removed.
+    fn probe(&self, name: &str, key: &str) -> Option<u64> {
+        let store = self.memory.inner.store.as_ref()?;
+        match store.get(name, key, false) {
+            Ok(Lookup::Found(entry)) if self.usable(entry.meta()) => Some(entry.len()),
+            Ok(Lookup::Found(_)) => {
+                if let Err(e) = store.remove(name, key) {
+                    self.warn_entry(EventKind::StorageError, name, key, e.to_string());
+                }
+                None
+            }
+            Ok(Lookup::Missing) => None,
+            Ok(Lookup::Corrupt(c)) => {
+                self.warn_entry(EventKind::Corrupt, name, key, c.to_string());
+                None
+            }
+            Err(e) => {
+                self.warn_entry(EventKind::StorageError, name, key, e.to_string());
+                None
+            }
         }
     }
 
