@@ -10,6 +10,7 @@ mod bench;
 mod changelog;
 mod lint;
 mod manifest;
+mod packaging;
 mod proptest;
 mod release;
 mod semver;

@@ -9,7 +9,9 @@
 //!    The one exception is the first release: the current version itself may
 //!    be released while no tag and no CHANGELOG section exist for it.
 //! 3. `fmt`, `clippy`, `test`, `doc`: the checks CI runs, plus rustdoc with
-//!    `-D warnings`.
+//!    `-D warnings`; then `metadata` and `packaging metadata` (see
+//!    `packaging.rs`: description, keywords, categories, readme, include,
+//!    license, rust-version).
 //! 4. `set versions`: `[workspace.package] version`, the `=X` pins of the
 //!    internal crates, literal package versions, then `Cargo.lock`; checked
 //!    back with `cargo metadata`.
@@ -25,6 +27,7 @@
 
 use crate::changelog;
 use crate::manifest;
+use crate::packaging;
 use crate::semver::Version;
 use crate::shell;
 use std::cmp::Ordering;
@@ -209,6 +212,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 
     let packages = steps.run("metadata", || metadata(&root))?;
+    steps.run("packaging metadata", || {
+        let report = packaging::check(&root)?;
+        for warning in &report.warnings {
+            println!("    warning: {warning}");
+        }
+        if report.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(report.errors.join("; "))
+        }
+    })?;
     let publish_order = order_for_publishing(&packages)?;
     let mut edited: Vec<PathBuf> = vec![root_manifest.clone()];
     edited.extend(packages.iter().map(|p| p.manifest.clone()));

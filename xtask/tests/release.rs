@@ -3,6 +3,8 @@
 //! The fast tests pass `--skip-checks` (no fmt/clippy/test/doc runs and no
 //! package verification builds); `full_dry_run_on_a_clone` runs everything
 //! and is ignored by default: `cargo test -p xtask -- --ignored`.
+// Test code: a failed setup step should stop the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
