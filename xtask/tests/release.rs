@@ -182,3 +182,79 @@ fn a_version_not_above_the_current_one_is_refused() {
     }
     assert_eq!(git(dir, &["status", "--porcelain"]), "");
 }
+
+fn commit_all(dir: &Path, message: &str) {
+    git(dir, &["config", "user.name", "Release Test"]);
+    git(
+        dir,
+        &["config", "user.email", "release-test@example.invalid"],
+    );
+    git(dir, &["commit", "--quiet", "--all", "-m", message]);
+}
+
+#[test]
+fn a_failure_after_the_rewrite_restores_every_file() {
+    let clone = clone_head();
+    let dir = clone.path();
+    // An Unreleased section with no entries stops the `changelog` step,
+    // after `set versions` has already rewritten the manifests.
+    let changelog = dir.join("CHANGELOG.md");
+    let text = std::fs::read_to_string(&changelog).unwrap();
+    let start = text.find("## [Unreleased]").unwrap();
+    let end = text.find("[Unreleased]: ").unwrap();
+    let emptied = format!("{}## [Unreleased]\n\n{}", &text[..start], &text[end..]);
+    std::fs::write(&changelog, emptied).unwrap();
+    commit_all(dir, "Empty the Unreleased section");
+
+    let (out, stdout, stderr) = xtask(dir, &["release", "9.9.9", "--skip-checks"]);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("] set versions"), "{stdout}");
+    assert!(
+        stderr.contains("release stopped at step `changelog`"),
+        "{stderr}"
+    );
+    assert_eq!(git(dir, &["status", "--porcelain"]), "");
+    assert_eq!(git(dir, &["tag", "--list"]), "");
+}
+
+#[test]
+fn a_real_release_commits_and_tags() {
+    let clone = clone_head();
+    let dir = clone.path();
+    git(dir, &["config", "user.name", "Release Test"]);
+    git(
+        dir,
+        &["config", "user.email", "release-test@example.invalid"],
+    );
+    let (out, stdout, stderr) = xtask(dir, &["release", "9.9.9", "--skip-checks"]);
+    assert!(
+        out.status.success(),
+        "release failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    assert!(
+        stdout.contains("cargo publish -p jobcache-hash"),
+        "{stdout}"
+    );
+    assert_eq!(git(dir, &["status", "--porcelain"]), "");
+    assert_eq!(git(dir, &["tag", "--list"]), "v9.9.9\n");
+    assert_eq!(git(dir, &["log", "-1", "--format=%s"]), "Release 9.9.9\n");
+    let changed = git(dir, &["show", "--name-only", "--format=", "HEAD"]);
+    for file in ["Cargo.toml", "Cargo.lock", "CHANGELOG.md"] {
+        assert!(
+            changed.lines().any(|l| l == file),
+            "{file} not in\n{changed}"
+        );
+    }
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("version = \"9.9.9\"\n"));
+    assert!(manifest.contains("jobcache-memo = { path = \"memo\", version = \"=9.9.9\" }"));
+    let lock = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap();
+    assert!(lock.contains("name = \"jobcache-hash\"\nversion = \"9.9.9\""));
+    let changelog = std::fs::read_to_string(dir.join("CHANGELOG.md")).unwrap();
+    assert!(changelog.contains("## [Unreleased]\n\n## [9.9.9] - 20"));
+
+    // Releasing the same version again is refused.
+    let (out, _, stderr) = xtask(dir, &["release", "9.9.9", "--dry-run", "--skip-checks"]);
+    assert!(!out.status.success());
+    assert!(stderr.contains("step `version`"), "{stderr}");
+}
