@@ -158,6 +158,9 @@ fn print_table(rows: &[Row]) -> Result<(), String> {
         "row", "value", "ratio", "floor"
     );
     let mut failing = Vec::new();
+    if rows.is_empty() {
+        println!("(no rows: no group ran)");
+    }
     for row in rows {
         let floor = match floor_of(&row.name) {
             Some(Floor::MinRatio(m)) => format!("≥ {m}"),
