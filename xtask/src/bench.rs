@@ -65,6 +65,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     let root = shell::root();
     let mut rows = Vec::new();
+    let mut broken = Vec::new();
     for group in groups {
         let krate = format!("jobcache-{group}");
         let bench_file = root.join(group).join("benches").join(format!("{group}.rs"));
@@ -75,14 +76,32 @@ pub fn run(args: &[String]) -> Result<(), String> {
             );
             continue;
         }
-        shell::run(shell::cargo().args(["bench", "-p", &krate, "--bench", group]))?;
+        // A group that fails to run is reported after the table of the
+        // others, so one broken group does not hide every other result.
         let json = root
             .join("target")
             .join("bench")
             .join(format!("{group}.json"));
-        rows.extend(read_rows(&json)?);
+        let result = shell::run(shell::cargo().args(["bench", "-p", &krate, "--bench", group]))
+            .and_then(|()| read_rows(&json));
+        match result {
+            Ok(group_rows) => rows.extend(group_rows),
+            Err(e) => {
+                eprintln!("bench group `{group}` failed: {e}");
+                broken.push(group);
+            }
+        }
     }
-    print_table(&rows)
+    let table = print_table(&rows);
+    if broken.is_empty() {
+        table
+    } else {
+        Err(format!(
+            "bench groups that did not run: {}{}",
+            broken.join(", "),
+            table.err().map_or(String::new(), |e| format!("; {e}"))
+        ))
+    }
 }
 
 fn read_rows(path: &Path) -> Result<Vec<Row>, String> {
@@ -139,6 +158,9 @@ fn print_table(rows: &[Row]) -> Result<(), String> {
         "row", "value", "ratio", "floor"
     );
     let mut failing = Vec::new();
+    if rows.is_empty() {
+        println!("(no rows: no group ran)");
+    }
     for row in rows {
         let floor = match floor_of(&row.name) {
             Some(Floor::MinRatio(m)) => format!("≥ {m}"),

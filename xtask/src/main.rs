@@ -3,10 +3,17 @@
 //! - `bench [GROUP]`: release-mode benchmarks; writes `target/bench/GROUP.json`.
 //! - `proptest [--cases N]`: every property test in the workspace, long.
 //! - `lint`: the format and clippy checks that CI runs.
+//! - `release VERSION [--dry-run]`: checks, versions, CHANGELOG, packages,
+//!   commit and tag (see `release.rs`).
 
 mod bench;
+mod changelog;
 mod lint;
+mod manifest;
+mod packaging;
 mod proptest;
+mod release;
+mod semver;
 mod shell;
 
 use std::process::ExitCode;
@@ -16,7 +23,15 @@ const USAGE: &str = "usage: cargo xtask <TASK>
 tasks:
   bench [GROUP]        run benchmark groups (hash, persist, store, trace, memo; all when omitted)
   proptest [--cases N] run every property test with PROPTEST_CASES=N (default 10000)
-  lint                 cargo fmt --check and cargo clippy -D warnings, as CI does";
+  lint                 cargo fmt --check and cargo clippy -D warnings, as CI does
+  release VERSION [--dry-run] [--skip-checks]
+                       refuse a dirty tree or a version not above the current one;
+                       fmt, clippy, test and doc checks; set every crate's version;
+                       date CHANGELOG.md's Unreleased section; cargo package each
+                       publishable crate; commit and tag vVERSION. --dry-run does
+                       all but the commit and tag and puts every file back.
+                       --skip-checks (for tests) skips the checks and the
+                       package verification builds.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +39,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("proptest") => proptest::run(&args[1..]),
         Some("lint") => lint::run(&args[1..]),
+        Some("release") => release::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

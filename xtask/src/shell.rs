@@ -3,8 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The workspace root (the parent of `xtask/`).
+/// The workspace root: the nearest directory at or above the current one
+/// that holds both `Cargo.toml` and `xtask/Cargo.toml` (so the tasks act on
+/// the checkout they are run in, e.g. a temporary clone in the tests), else
+/// the parent of this crate's own folder.
 pub fn root() -> PathBuf {
+    if let Ok(dir) = std::env::current_dir() {
+        for candidate in dir.ancestors() {
+            if candidate.join("Cargo.toml").is_file()
+                && candidate.join("xtask/Cargo.toml").is_file()
+            {
+                return candidate.to_path_buf();
+            }
+        }
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
