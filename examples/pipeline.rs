@@ -89,7 +89,14 @@ fn main() -> Result<(), jobcache::Error> {
     mem.clear()?; // start cold, so the first run computes every step
     timed("cold run (every step computes)", &mem, 25)?;
     timed("warm run (every step hits)", &mem, 25)?;
-    timed("new smoothing width (data hits; smooth and fit recompute)", &mem, 51)?;
-    println!("journal: {}", location.join(jobcache::memo::JOURNAL_FILE).display());
+    timed(
+        "new smoothing width (data hits; smooth and fit recompute)",
+        &mem,
+        51,
+    )?;
+    println!(
+        "journal: {}",
+        location.join(jobcache::memo::JOURNAL_FILE).display()
+    );
     Ok(())
 }

@@ -22,10 +22,16 @@ fn main() -> Result<(), jobcache::Error> {
     let a = Array2::from_shape_fn((1000, 1000), |(i, j)| (i + j) as f64);
     let start = Instant::now();
     let b = square.call(&a); // computes, logs "[Memory] Calling square...", stores
-    println!("first call:  {:>8.1} ms", start.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "first call:  {:>8.1} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     let start = Instant::now();
     let c = square.call(&a); // loads from disk; square does not run
-    println!("second call: {:>8.1} ms", start.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "second call: {:>8.1} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     assert_eq!(b, c);
     println!("cache in {}", location.display());
     Ok(())
