@@ -1,5 +1,91 @@
-//! Fast, safe persistence of serde values with raw, 64-byte aligned ndarray arrays, memory-mapped loads and NumPy `.npy` interop.
+//! Fast, safe persistence of serde values with raw, 64-byte aligned ndarray
+//! arrays, memory-mapped loads, and NumPy `.npy` interop.
 //!
-//! This crate is part of [jobcache](https://github.com/jobcache/jobcache); its
-//! public surface is being built and is not usable yet.
+//! [`save`] / [`load`] store any `T: Serialize` / `DeserializeOwned` in a
+//! small container (specified byte for byte in `FORMAT.md`): a header, the
+//! value's [postcard](https://docs.rs/postcard) encoding, and every ndarray
+//! array inside the value stored out of band as a raw little-endian segment
+//! aligned to 64 bytes. A checksum (XXH3-64) covers the metadata and each
+//! segment, so corruption is detected, never returned as data. [`to_writer`]
+//! and [`from_reader`] do the same on streams; [`Mapped`] and [`map`] view
+//! arrays in place through a read-only memory map; [`inspect`], [`verify`]
+//! and [`export_npy`] serve tools. The [`npy`] module reads, writes and maps
+//! NumPy `.npy` files, byte-identical to NumPy's own. Errors are [`Error`].
+//!
+//! How arrays are found: ndarray serializes an array as the struct
+//! `Array { v, dim, data }`; this crate's serializer recognises that struct
+//! and streams the elements to a segment instead of the body, so plain
+//! array fields need no annotation. When the value itself is an owned
+//! `Array<A, D>`, or a field carries `#[serde(with = "jobcache_persist::direct")]`
+//! ([`direct`]), the array's memory is written in large chunks instead of
+//! element by element. On load, an owned `Array<A, D>` target (the whole
+//! value or any field) is recognised at run time by its type id and its
+//! segment read straight into its final allocation; `load::<Array2<f64>>`
+//! costs the same as [`load_array`].
+//!
+//! ```
+//! use ndarray::{array, Array2, Ix2};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, PartialEq, Debug)]
+//! struct Fit {
+//!     coef: Array2<f64>,
+//!     iterations: u32,
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("fit.jcp");
+//! let fit = Fit { coef: array![[1.0, 2.0], [3.0, 4.0]], iterations: 7 };
+//! jobcache_persist::save(&path, &fit)?;
+//! assert_eq!(jobcache_persist::load::<Fit>(&path)?, fit);
+//!
+//! // A plain array, viewed in place through a memory map.
+//! jobcache_persist::save(&path, &fit.coef)?;
+//! // SAFETY: files written by `save` are replaced by rename, never modified.
+//! let mapped = unsafe { jobcache_persist::map::<f64, Ix2>(&path)? };
+//! assert_eq!(mapped.view(), fit.coef.view());
+//!
+//! // NumPy interop.
+//! let npy = dir.path().join("coef.npy");
+//! jobcache_persist::npy::write(&npy, &fit.coef)?;
+//! assert_eq!(jobcache_persist::npy::read::<f64, Ix2>(&npy)?, fit.coef);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Limitations
+//!
+//! - Array elements must be `bool`, `i8`–`i64`, `u8`–`u64`, `f32` or `f64`;
+//!   an ndarray array of any other element type (strings, complex numbers,
+//!   structs) fails to save. Store such data in a `Vec`.
+//! - The body is postcard, which is not self-describing: types that need
+//!   `deserialize_any` (untagged enums, `#[serde(flatten)]`,
+//!   `serde_json::Value`) and sequences of unknown length cannot be stored.
+//! - Any serde struct named `Array` with fields `v`, `dim`, `data` is taken
+//!   for ndarray's form.
+//! - Only owned `Array<A, D>` targets take the direct load path;
+//!   `ArcArray`, `CowArray` and element-converting loads go element by
+//!   element through serde (correct, about 1 GB/s).
+//! - Memory maps are `unsafe` to create: a file truncated by another
+//!   process while mapped can crash the reader.
+//! - Arrays are stored in logical (C) order; Fortran-order arrays are
+//!   transposed on save and load back in standard layout.
+//! - `from_reader` reads the whole stream into memory first (the trailer that
+//!   describes the file comes last, so saving never needs to seek).
 #![deny(missing_docs)]
+
+mod container;
+mod de;
+pub mod direct;
+mod element;
+mod error;
+mod format;
+mod io;
+pub mod npy;
+mod ser;
+
+pub use container::{
+    export_npy, from_bytes, from_reader, inspect, load, load_array, map, save, to_writer, verify,
+    ArrayInfo, ChecksumStatus, FileFormat, Inspection, Mapped, MappedArray,
+};
+pub use element::{DType, Element};
+pub use error::{Error, Result};

@@ -1,0 +1,2 @@
+//! The `persist` benchmark group (placeholder).
+fn main() {}

@@ -1,0 +1,535 @@
+//! The container: save and load any serde value, arrays out of band.
+
+use std::any::TypeId;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array, ArrayView, Dimension, Ix0, Ix1, Ix2, Ix3, Ix4, Ix5, Ix6, IxDyn};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::de::{check_dtype, entry_dim, read_array, Reader};
+use crate::element::{DType, Element};
+use crate::error::{stream_path, Error, Result};
+use crate::format::{Entry, Layout};
+use crate::io::{check_padding_and_sum, type_id_of, write_atomic, Region, Source, CHUNK};
+use crate::npy::{check_viewable, view_of, with_path};
+use crate::ser::{Inner, Writer};
+
+/// Serializes `value` into `writer` in the container format and returns the
+/// number of bytes written. Works on any [`Write`]: nothing is sought back.
+///
+/// Every ndarray array inside the value (the whole value, a field, an
+/// element of a `Vec`…) is stored as a raw aligned segment, not in the body.
+/// When `T` itself is an owned `Array<A, D>` its memory is written directly.
+pub fn to_writer<W: Write, T: Serialize + ?Sized>(mut writer: W, value: &T) -> Result<u64> {
+    write_value(&mut writer, value).map_err(|e| e.into_error(stream_path()))
+}
+
+fn write_value<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> Result<u64, Inner> {
+    let mut w = Writer::new(out)?;
+    if !write_direct(&mut w, value)? {
+        value.serialize(&mut w)?;
+    }
+    w.finish()
+}
+
+/// Writes `value` straight from memory when it is an owned ndarray array.
+fn write_direct<T: ?Sized>(w: &mut Writer<'_>, value: &T) -> Result<bool, Inner> {
+    fn dims<T: ?Sized, A: Element>(w: &mut Writer<'_>, value: &T) -> Result<bool, Inner> {
+        let id = type_id_of::<T>();
+        macro_rules! try_dim {
+            ($($d:ty),*) => {$(
+                if id == TypeId::of::<Array<A, $d>>() {
+                    // SAFETY: T has the type id of Array<A, $d>, a type
+                    // without lifetimes, so the reference points to one.
+                    let array = unsafe { &*(value as *const T).cast::<Array<A, $d>>() };
+                    w.write_array(array)?;
+                    return Ok(true);
+                }
+            )*};
+        }
+        try_dim!(Ix1, Ix2, Ix3, Ix0, Ix4, Ix5, Ix6, IxDyn);
+        Ok(false)
+    }
+    macro_rules! try_elem {
+        ($($a:ty),*) => {$(
+            if dims::<T, $a>(w, value)? {
+                return Ok(true);
+            }
+        )*};
+    }
+    try_elem!(f64, f32, i64, i32, u64, u32, u8, i8, i16, u16, bool);
+    Ok(false)
+}
+
+/// Saves `value` to `path` atomically: a temporary file in the same
+/// directory, fsync, rename over `path`, fsync of the directory. A crash
+/// leaves the old file or the new one, never a torn one. Returns the file's
+/// length.
+pub fn save<T: Serialize + ?Sized>(path: impl AsRef<Path>, value: &T) -> Result<u64> {
+    let path = path.as_ref();
+    write_atomic(path, |file| {
+        write_value(file, value).map_err(|e| e.into_error(path))
+    })
+}
+
+/// Loads a value saved by [`save`] or [`to_writer`]. Metadata and every
+/// array's checksum are verified before the value is returned; each array is
+/// read straight into its final, huge-page advised allocation. When `T` is an
+/// owned `Array<A, D>` (or holds some), the arrays skip serde entirely.
+pub fn load<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "reading the metadata of", e))?
+        .len();
+    let src = Source::File(&file);
+    let layout = Layout::read(src, len, path)?;
+    decode(&layout, src, path)
+}
+
+fn decode<T: DeserializeOwned>(layout: &Layout, src: Source<'_>, path: &Path) -> Result<T> {
+    let mut reader = Reader::new(&layout.body, &layout.entries, src, path);
+    let value = T::deserialize(&mut reader).map_err(|e| e.into_error(path))?;
+    reader.end().map_err(|e| e.into_error(path))?;
+    Ok(value)
+}
+
+/// Loads a value from container bytes in memory.
+pub fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let path = stream_path();
+    let src = Source::Bytes(bytes);
+    let layout = Layout::read(src, bytes.len() as u64, path)?;
+    decode(&layout, src, path)
+}
+
+/// Loads a value from a stream holding one container (read to its end:
+/// the trailer that describes the file comes last). Prefer [`load`] for
+/// files, which reads arrays straight into place.
+pub fn from_reader<R: Read, T: DeserializeOwned>(mut reader: R) -> Result<T> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(stream_path(), "reading", e))?;
+    from_bytes(&bytes)
+}
+
+/// A container file mapped read-only: arrays are viewed in place, without a
+/// copy. Created by [`Mapped::open`]; header, body and table are verified on
+/// open, array segments only by [`Mapped::verify_arrays`].
+#[derive(Debug)]
+pub struct Mapped {
+    map: memmap2::Mmap,
+    layout: Layout,
+    path: PathBuf,
+}
+
+impl Mapped {
+    /// Maps `path` and verifies its header, body and table (including the
+    /// metadata checksum). Cost: a few small reads, independent of the
+    /// size of the arrays.
+    ///
+    /// # Safety
+    ///
+    /// The map reads the file lazily: if another process truncates or
+    /// rewrites the file while it is mapped, reading an array may crash the
+    /// process (SIGBUS) or show changing data. Only map files that nothing
+    /// modifies in place — such as files published by rename, as [`save`]
+    /// and jobcache's store do. This is ripgrep's `MmapChoice::auto`
+    /// contract.
+    pub unsafe fn open(path: impl AsRef<Path>) -> Result<Mapped> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+        // SAFETY: the caller guarantees the file is not modified while mapped.
+        let map =
+            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, "mapping", e))?;
+        let layout = Layout::read(Source::Bytes(&map), map.len() as u64, path)?;
+        Ok(Mapped {
+            map,
+            layout,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The arrays stored in the file, in order.
+    pub fn arrays(&self) -> Vec<ArrayInfo> {
+        infos(&self.layout)
+    }
+
+    /// A zero-copy view of array `index`, checked against `A` and `D`.
+    pub fn array<A: Element, D: Dimension>(&self, index: usize) -> Result<ArrayView<'_, A, D>> {
+        let (bytes, dim) = self.checked::<A, D>(index)?;
+        Ok(view_of(bytes, dim, false))
+    }
+
+    fn checked<A: Element, D: Dimension>(&self, index: usize) -> Result<(&[u8], D)> {
+        let entry = self.entry(index)?;
+        check_dtype::<A>(entry, &self.path)?;
+        let dim: D = entry_dim(entry, &self.path)?;
+        let bytes = self.map.get(entry.offset as usize..).unwrap_or_default();
+        check_viewable::<A>(bytes, dim.size(), false, &self.path)?;
+        Ok((bytes, dim))
+    }
+
+    fn entry(&self, index: usize) -> Result<&Entry> {
+        self.layout.entries.get(index).ok_or_else(|| {
+            Error::malformed(
+                &self.path,
+                "array index",
+                format!("below {}", self.layout.entries.len()),
+                index,
+            )
+        })
+    }
+
+    /// Deserializes the whole value, copying arrays out of the map (their
+    /// checksums are verified as they are copied).
+    pub fn load<T: DeserializeOwned>(&self) -> Result<T> {
+        decode(&self.layout, Source::Bytes(&self.map), &self.path)
+    }
+
+    /// Verifies the checksum of every array segment (reads all of them).
+    pub fn verify_arrays(&self) -> Result<()> {
+        for (i, entry) in self.layout.entries.iter().enumerate() {
+            verify_entry(Source::Bytes(&self.map), entry, i, &self.path)?;
+        }
+        Ok(())
+    }
+
+    /// Turns this map into a handle on array `index`, checked against `A`
+    /// and `D`, whose [`MappedArray::view`] cannot fail.
+    pub fn into_array<A: Element, D: Dimension>(self, index: usize) -> Result<MappedArray<A, D>> {
+        let (bytes, dim) = self.checked::<A, D>(index)?;
+        let offset = bytes.as_ptr() as usize - self.map.as_ptr() as usize;
+        Ok(MappedArray {
+            mapped: self,
+            offset,
+            dim,
+            _elem: PhantomData,
+        })
+    }
+
+    /// The mapped file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn verify_entry(src: Source<'_>, entry: &Entry, index: usize, path: &Path) -> Result<()> {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; CHUNK.min(entry.len as usize)];
+    let mut offset = entry.offset;
+    let end = entry.offset + entry.len;
+    while offset < end {
+        let n = (end - offset).min(CHUNK as u64) as usize;
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        src.read_at(offset, chunk)
+            .map_err(|e| Error::io(path, "reading array data", e))?;
+        hasher.update(chunk);
+        offset += n as u64;
+    }
+    let region = Region {
+        path,
+        offset,
+        padding: entry.padding(),
+        checksum: Some((entry.checksum, format!("array {index}"))),
+        big_endian: false,
+    };
+    check_padding_and_sum(src, offset, hasher, &region)
+}
+
+/// A mapped file whose array is viewed in place; the map stays alive as
+/// long as this handle (and any view borrowed from it).
+#[derive(Debug)]
+pub struct MappedArray<A, D> {
+    mapped: Mapped,
+    offset: usize,
+    dim: D,
+    _elem: PhantomData<A>,
+}
+
+impl<A: Element, D: Dimension> MappedArray<A, D> {
+    /// The array, viewing the mapped bytes (no copy).
+    pub fn view(&self) -> ArrayView<'_, A, D> {
+        let bytes = self.mapped.map.get(self.offset..).unwrap_or_default();
+        view_of(bytes, self.dim.clone(), false)
+    }
+
+    /// The underlying map (to verify segments, or inspect).
+    pub fn mapped(&self) -> &Mapped {
+        &self.mapped
+    }
+}
+
+/// Maps a file whose whole value is one array (as saved by
+/// `save(path, &array)`), and checks it against `A` and `D`.
+///
+/// # Safety
+///
+/// As for [`Mapped::open`]: nothing may modify the file in place while it
+/// is mapped.
+pub unsafe fn map<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<MappedArray<A, D>> {
+    // SAFETY: forwarded to the caller.
+    let mapped = unsafe { Mapped::open(path) }?;
+    if mapped.layout.body != [0] || mapped.layout.entries.len() != 1 {
+        return Err(Error::Unmappable {
+            path: mapped.path.clone(),
+            reason: "the stored value is not a single array; use Mapped::open and Mapped::array"
+                .into(),
+        });
+    }
+    mapped.into_array(0)
+}
+
+/// What a file holds, as reported by [`inspect`] and [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// The file inspected.
+    pub path: PathBuf,
+    /// Its format and version.
+    pub format: FileFormat,
+    /// Its length in bytes.
+    pub file_len: u64,
+    /// Length of the postcard body (0 for `.npy`).
+    pub body_len: u64,
+    /// The metadata checksum (header, body, table); `Valid` for every
+    /// container that inspects at all (a mismatch is an error).
+    pub metadata: ChecksumStatus,
+    /// The stored arrays.
+    pub arrays: Vec<ArrayInfo>,
+}
+
+impl Inspection {
+    /// Whether no checksum was found invalid.
+    pub fn is_valid(&self) -> bool {
+        !matches!(self.metadata, ChecksumStatus::Invalid { .. })
+            && self
+                .arrays
+                .iter()
+                .all(|a| !matches!(a.checksum, ChecksumStatus::Invalid { .. }))
+    }
+}
+
+/// The format of an inspected file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileFormat {
+    /// This crate's container, with its format version.
+    Container {
+        /// Format version.
+        version: u32,
+    },
+    /// A NumPy `.npy` file.
+    Npy {
+        /// Major version.
+        major: u8,
+        /// Minor version.
+        minor: u8,
+    },
+}
+
+/// The state of a checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChecksumStatus {
+    /// Present but not checked (run [`verify`]).
+    Unchecked,
+    /// Checked and matching.
+    Valid,
+    /// Checked and not matching: the data is corrupt.
+    Invalid {
+        /// Stored.
+        expected: u64,
+        /// Computed.
+        found: u64,
+    },
+    /// The format has no checksum (`.npy`).
+    Absent,
+}
+
+/// One stored array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrayInfo {
+    /// Position among the file's arrays (what [`Mapped::array`] and
+    /// [`export_npy`] take).
+    pub index: usize,
+    /// Element type; `None` for an empty array whose type was not recorded.
+    pub dtype: Option<DType>,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Bytes of data.
+    pub byte_len: u64,
+    /// Offset of the data in the file.
+    pub offset: u64,
+    /// Whether the data is in Fortran order (`.npy` only).
+    pub fortran_order: bool,
+    /// The stored checksum, or its verification.
+    pub checksum: ChecksumStatus,
+}
+
+fn infos(layout: &Layout) -> Vec<ArrayInfo> {
+    layout
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(index, e)| ArrayInfo {
+            index,
+            dtype: e.dtype,
+            shape: e.dims.clone(),
+            byte_len: e.len,
+            offset: e.offset,
+            fortran_order: false,
+            checksum: ChecksumStatus::Unchecked,
+        })
+        .collect()
+}
+
+/// Describes a container or `.npy` file (recognised by its magic bytes):
+/// format version, each array's dtype, shape and size. Verifies the
+/// container's metadata checksum but not the arrays' (see [`verify`]).
+pub fn inspect(path: impl AsRef<Path>) -> Result<Inspection> {
+    inspect_impl(path.as_ref(), false)
+}
+
+/// Like [`inspect`], and also reads every array to check its checksum; the
+/// result says which arrays are corrupt ([`Inspection::is_valid`]). A
+/// `.npy` file, which has no checksum, is checked for structure and length.
+pub fn verify(path: impl AsRef<Path>) -> Result<Inspection> {
+    inspect_impl(path.as_ref(), true)
+}
+
+fn inspect_impl(path: &Path, full: bool) -> Result<Inspection> {
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "reading the metadata of", e))?
+        .len();
+    let mut start = vec![0u8; len.min(8) as usize];
+    Source::File(&file)
+        .read_at(0, &mut start)
+        .map_err(|e| Error::io(path, "reading", e))?;
+    if start.starts_with(b"\x93NUMPY") {
+        let h = crate::npy::read_header(path)?;
+        return Ok(Inspection {
+            path: path.to_path_buf(),
+            format: FileFormat::Npy {
+                major: h.version.0,
+                minor: h.version.1,
+            },
+            file_len: len,
+            body_len: 0,
+            metadata: ChecksumStatus::Absent,
+            arrays: vec![ArrayInfo {
+                index: 0,
+                dtype: Some(h.dtype),
+                shape: h.shape,
+                byte_len: h.data_len,
+                offset: h.data_offset,
+                fortran_order: h.fortran_order,
+                checksum: ChecksumStatus::Absent,
+            }],
+        });
+    }
+    let src = Source::File(&file);
+    let layout = Layout::read(src, len, path)?;
+    let mut arrays = infos(&layout);
+    if full {
+        for (info, entry) in arrays.iter_mut().zip(&layout.entries) {
+            info.checksum = match verify_entry(src, entry, info.index, path) {
+                Ok(()) => ChecksumStatus::Valid,
+                Err(Error::ChecksumMismatch {
+                    expected, found, ..
+                }) => ChecksumStatus::Invalid { expected, found },
+                Err(e) => return Err(e),
+            };
+        }
+    }
+    Ok(Inspection {
+        path: path.to_path_buf(),
+        format: FileFormat::Container {
+            version: layout.version,
+        },
+        file_len: len,
+        body_len: layout.body.len() as u64,
+        metadata: ChecksumStatus::Valid,
+        arrays,
+    })
+}
+
+/// Exports array `index` of a container file to a `.npy` file (C order),
+/// atomically, verifying the array's checksum on the way (a corrupt array
+/// leaves no output). Returns the bytes written.
+pub fn export_npy(
+    container: impl AsRef<Path>,
+    index: usize,
+    npy_path: impl AsRef<Path>,
+) -> Result<u64> {
+    let path = container.as_ref();
+    let out = npy_path.as_ref();
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "reading the metadata of", e))?
+        .len();
+    let src = Source::File(&file);
+    let layout = Layout::read(src, len, path)?;
+    let entry = layout.entries.get(index).ok_or_else(|| {
+        Error::malformed(
+            path,
+            "array index",
+            format!("below {}", layout.entries.len()),
+            index,
+        )
+    })?;
+    let dtype = entry.dtype.unwrap_or(DType::F64);
+    let shape: Vec<usize> = entry.dims.iter().map(|&d| d as usize).collect();
+    write_atomic(out, |f| {
+        let header = crate::npy::header_bytes(dtype, &shape, false);
+        f.write_all(&header)
+            .map_err(|e| Error::io(out, "writing", e))?;
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut buf = vec![0u8; CHUNK.min(entry.len as usize)];
+        let mut offset = entry.offset;
+        let end = entry.offset + entry.len;
+        while offset < end {
+            let n = (end - offset).min(CHUNK as u64) as usize;
+            let chunk = buf.get_mut(..n).unwrap_or_default();
+            src.read_at(offset, chunk)
+                .map_err(|e| Error::io(path, "reading array data", e))?;
+            hasher.update(chunk);
+            f.write_all(chunk)
+                .map_err(|e| Error::io(out, "writing", e))?;
+            offset += n as u64;
+        }
+        let region = Region {
+            path,
+            offset,
+            padding: entry.padding(),
+            checksum: Some((entry.checksum, format!("array {index}"))),
+            big_endian: false,
+        };
+        check_padding_and_sum(src, offset, hasher, &region)?;
+        Ok(header.len() as u64 + entry.len)
+    })
+}
+
+/// Loads array `index` of a container file as an owned array (the direct
+/// path, whatever the rest of the value is).
+pub fn load_array<A: Element, D: Dimension>(
+    path: impl AsRef<Path>,
+    index: usize,
+) -> Result<Array<A, D>> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "reading the metadata of", e))?
+        .len();
+    let src = Source::File(&file);
+    let layout = Layout::read(src, len, path)?;
+    read_array(src, &layout.entries, index, path).map_err(|e| with_path(e, path))
+}

@@ -1,0 +1,637 @@
+//! NumPy `.npy` files: read, write and memory-map ndarray arrays.
+//!
+//! Supported: dtypes bool, i8–i64, u8–u64, f32, f64; any dimension (fixed
+//! [`Ix1`](ndarray::Ix1)… or [`IxDyn`](ndarray::IxDyn)); C and Fortran order;
+//! format versions 1.0, 2.0 and 3.0 on read. Writing produces the bytes NumPy
+//! writes for the same array: version 1.0 unless the header needs 2.0, the
+//! header padded with spaces so the data starts 64-byte aligned.
+//! Big-endian files are byte-swapped on read, and refused by [`map`].
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array, ArrayBase, ArrayView, Data, Dimension, IxDyn, ShapeBuilder};
+
+use crate::element::{DType, Element};
+use crate::error::{stream_path, Error, Result};
+use crate::io::{read_elements, write_atomic, write_iter, write_slice, Region, Source};
+
+const MAGIC: &[u8; 6] = b"\x93NUMPY";
+/// Headers longer than this are refused before allocating (NumPy itself
+/// refuses headers over 10 000 bytes by default).
+const MAX_HEADER: u64 = 1 << 20;
+
+/// The parsed header of a `.npy` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpyHeader {
+    /// Format version `(major, minor)`: (1, 0), (2, 0) or (3, 0).
+    pub version: (u8, u8),
+    /// Element type.
+    pub dtype: DType,
+    /// Whether the elements are stored big-endian.
+    pub big_endian: bool,
+    /// Whether the data is in Fortran (column-major) order.
+    pub fortran_order: bool,
+    /// The array's shape.
+    pub shape: Vec<u64>,
+    /// Byte offset of the data in the file.
+    pub data_offset: u64,
+    /// Byte length of the data.
+    pub data_len: u64,
+}
+
+/// Reads the header of a `.npy` file and checks that the data it announces
+/// is exactly what the file holds.
+pub fn read_header(path: impl AsRef<Path>) -> Result<NpyHeader> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    let len = file_len(&file, path)?;
+    let header = parse_header_from(&mut &file, path, Some(len))?;
+    check_len(&header, path, len)?;
+    Ok(header)
+}
+
+fn file_len(file: &File, path: &Path) -> Result<u64> {
+    Ok(file
+        .metadata()
+        .map_err(|e| Error::io(path, "reading the metadata of", e))?
+        .len())
+}
+
+fn check_len(header: &NpyHeader, path: &Path, len: u64) -> Result<()> {
+    let need = header.data_offset.saturating_add(header.data_len);
+    if len < need {
+        return Err(Error::truncated(
+            path,
+            format!("array data of shape {:?}", header.shape),
+            need,
+            len,
+        ));
+    }
+    if len > need {
+        return Err(Error::malformed(
+            path,
+            "file length",
+            format!("{need} bytes (header + data)"),
+            format!("{len} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads and parses a header from `r`, which must be positioned at the start.
+fn parse_header_from(r: &mut dyn Read, path: &Path, file_len: Option<u64>) -> Result<NpyHeader> {
+    let mut start = [0u8; 8];
+    read_exact_or(r, &mut start, path, "the .npy magic and version", file_len)?;
+    if &start[..6] != MAGIC {
+        return Err(Error::BadMagic {
+            path: path.to_path_buf(),
+            expected: ".npy",
+            found: start[..6].to_vec(),
+        });
+    }
+    let version = (start[6], start[7]);
+    let (len_bytes, utf8) = match version {
+        (1, 0) => (2usize, false),
+        (2, 0) => (4, false),
+        (3, 0) => (4, true),
+        (major, minor) => {
+            return Err(Error::UnsupportedVersion {
+                path: path.to_path_buf(),
+                format: ".npy",
+                found: format!("{major}.{minor}"),
+                supported: "1.0, 2.0 and 3.0",
+            })
+        }
+    };
+    let mut len_buf = [0u8; 4];
+    let len_buf = &mut len_buf[..len_bytes];
+    read_exact_or(r, len_buf, path, "the .npy header length", file_len)?;
+    let header_len = len_buf
+        .iter()
+        .rev()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    let data_offset = 8 + len_bytes as u64 + header_len;
+    if header_len > MAX_HEADER || file_len.is_some_and(|l| l < data_offset) {
+        return Err(Error::truncated(
+            path,
+            "the .npy header",
+            data_offset,
+            file_len.unwrap_or(data_offset.min(MAX_HEADER)),
+        ));
+    }
+    let mut text = vec![0u8; header_len as usize];
+    read_exact_or(r, &mut text, path, "the .npy header", file_len)?;
+    let text: String = if utf8 {
+        String::from_utf8(text)
+            .map_err(|_| Error::malformed(path, ".npy header", "UTF-8 text", "invalid UTF-8"))?
+    } else {
+        text.iter().map(|&b| char::from(b)).collect()
+    };
+    let dict = parse_dict(&text)
+        .map_err(|why| Error::malformed(path, ".npy header", why, text.trim_end()))?;
+    let (dtype, big_endian) = parse_descr(&dict.descr).ok_or_else(|| Error::UnknownDtype {
+        path: path.to_path_buf(),
+        found: dict.descr.clone(),
+    })?;
+    let data_len = byte_len(&dict.shape, dtype).ok_or_else(|| Error::ShapeOverflow {
+        path: path.to_path_buf(),
+        shape: dict.shape.clone(),
+    })?;
+    Ok(NpyHeader {
+        version,
+        dtype,
+        big_endian,
+        fortran_order: dict.fortran_order,
+        shape: dict.shape,
+        data_offset,
+        data_len,
+    })
+}
+
+fn read_exact_or(
+    r: &mut dyn Read,
+    buf: &mut [u8],
+    path: &Path,
+    what: &str,
+    len: Option<u64>,
+) -> Result<()> {
+    r.read_exact(buf).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::truncated(path, what, buf.len() as u64, len.unwrap_or(0))
+        } else {
+            Error::io(path, "reading", e)
+        }
+    })
+}
+
+/// Bytes of an array of `shape` and `dtype`, `None` on overflow (of `u64`
+/// or of `isize`, which bounds every allocation).
+pub(crate) fn byte_len(shape: &[u64], dtype: DType) -> Option<u64> {
+    let count = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))?;
+    let bytes = count.checked_mul(dtype.size() as u64)?;
+    (bytes <= isize::MAX as u64).then_some(bytes)
+}
+
+struct Dict {
+    descr: String,
+    fortran_order: bool,
+    shape: Vec<u64>,
+}
+
+/// Parses NumPy's header dictionary, a Python literal such as
+/// `{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }`.
+fn parse_dict(text: &str) -> Result<Dict, &'static str> {
+    const EXPECTED: &str = "a dict with 'descr', 'fortran_order' and 'shape'";
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    p.expect(b'{').ok_or(EXPECTED)?;
+    let (mut descr, mut fortran, mut shape) = (None, None, None);
+    loop {
+        p.ws();
+        if p.eat(b'}') {
+            break;
+        }
+        let key = p.string().ok_or(EXPECTED)?;
+        p.expect(b':').ok_or(EXPECTED)?;
+        p.ws();
+        match key.as_str() {
+            "descr" => descr = Some(p.string().ok_or("a string descr")?),
+            "fortran_order" => {
+                fortran = Some(p.boolean().ok_or("True or False for fortran_order")?)
+            }
+            "shape" => shape = Some(p.tuple().ok_or("a tuple of integers for shape")?),
+            _ => return Err(EXPECTED),
+        }
+        p.ws();
+        if !p.eat(b',') {
+            p.expect(b'}').ok_or(EXPECTED)?;
+            break;
+        }
+    }
+    p.ws();
+    if p.i != p.s.len() {
+        return Err("only spaces and a newline after the dict");
+    }
+    match (descr, fortran, shape) {
+        (Some(descr), Some(fortran_order), Some(shape)) => Ok(Dict {
+            descr,
+            fortran_order,
+            shape,
+        }),
+        _ => Err(EXPECTED),
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.i).is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+    fn eat(&mut self, c: u8) -> bool {
+        if self.s.get(self.i) == Some(&c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn expect(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        self.eat(c).then_some(())
+    }
+    fn string(&mut self) -> Option<String> {
+        let quote = *self.s.get(self.i)?;
+        if quote != b'\'' && quote != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
+        let len = self.s.get(start..)?.iter().position(|&c| c == quote)?;
+        self.i = start + len + 1;
+        std::str::from_utf8(self.s.get(start..start + len)?)
+            .ok()
+            .map(str::to_string)
+    }
+    fn boolean(&mut self) -> Option<bool> {
+        for (word, value) in [(&b"True"[..], true), (&b"False"[..], false)] {
+            if self.s.get(self.i..)?.starts_with(word) {
+                self.i += word.len();
+                return Some(value);
+            }
+        }
+        None
+    }
+    fn tuple(&mut self) -> Option<Vec<u64>> {
+        self.expect(b'(')?;
+        let mut dims = Vec::new();
+        loop {
+            self.ws();
+            if self.eat(b')') {
+                return Some(dims);
+            }
+            let start = self.i;
+            while self.s.get(self.i).is_some_and(u8::is_ascii_digit) {
+                self.i += 1;
+            }
+            let digits = std::str::from_utf8(self.s.get(start..self.i)?).ok()?;
+            dims.push(digits.parse().ok()?);
+            self.ws();
+            if !self.eat(b',') {
+                self.expect(b')')?;
+                return Some(dims);
+            }
+        }
+    }
+}
+
+fn parse_descr(descr: &str) -> Option<(DType, bool)> {
+    let (order, kind) = descr.split_at_checked(1)?;
+    let dtype = DType::ALL.into_iter().find(|d| d.npy_kind() == kind)?;
+    let big = match order {
+        "<" => false,
+        ">" => dtype.size() > 1,
+        "|" => false,
+        "=" => cfg!(target_endian = "big"),
+        _ => return None,
+    };
+    Some((dtype, big))
+}
+
+/// The header bytes NumPy writes for an array (version 1.0, or 2.0 when the
+/// header does not fit in 65 535 bytes).
+pub(crate) fn header_bytes(dtype: DType, shape: &[usize], fortran_order: bool) -> Vec<u8> {
+    let shape_repr = match shape {
+        [] => "()".to_string(),
+        [n] => format!("({n},)"),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut dict = format!(
+        "{{'descr': '{}', 'fortran_order': {}, 'shape': {}, }}",
+        dtype.npy_descr(),
+        if fortran_order { "True" } else { "False" },
+        shape_repr
+    );
+    // NumPy leaves room to grow the first (C) or last (Fortran) axis in place.
+    let growth_axis = if fortran_order {
+        shape.last()
+    } else {
+        shape.first()
+    };
+    if let Some(axis) = growth_axis {
+        let digits = axis.to_string().len();
+        dict.push_str(&" ".repeat(21usize.saturating_sub(digits)));
+    }
+    let hlen = dict.len() + 1;
+    let pad_v1 = 64 - (10 + hlen) % 64;
+    let (prefix_len, version, padlen) = if hlen + pad_v1 <= 65535 {
+        (10, 1u8, pad_v1)
+    } else {
+        (12, 2u8, 64 - (12 + hlen) % 64)
+    };
+    let total = hlen + padlen;
+    let mut out = Vec::with_capacity(prefix_len + total);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[version, 0]);
+    if version == 1 {
+        out.extend_from_slice(&(total as u16).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(total as u32).to_le_bytes());
+    }
+    out.extend_from_slice(dict.as_bytes());
+    out.resize(prefix_len + total - 1, b' ');
+    out.push(b'\n');
+    out
+}
+
+/// Writes `array` as `.npy` to `w` and returns the number of bytes written.
+/// A standard-layout array is written in C order, a Fortran-contiguous one in
+/// Fortran order (both straight from memory), any other in C order.
+pub fn to_writer<A, S, D>(w: &mut dyn Write, array: &ArrayBase<S, D>) -> Result<u64>
+where
+    A: Element,
+    S: Data<Elem = A>,
+    D: Dimension,
+{
+    let path = stream_path();
+    let err = |e| Error::io(path, "writing .npy data", e);
+    let shape = array.shape();
+    if let Some(slice) = array.as_slice() {
+        let header = header_bytes(A::DTYPE, shape, false);
+        w.write_all(&header).map_err(err)?;
+        return Ok(header.len() as u64 + write_slice(w, slice, None).map_err(err)?);
+    }
+    if array.ndim() > 1 {
+        if let Some(slice) = array.t().as_slice() {
+            let header = header_bytes(A::DTYPE, shape, true);
+            w.write_all(&header).map_err(err)?;
+            return Ok(header.len() as u64 + write_slice(w, slice, None).map_err(err)?);
+        }
+    }
+    let header = header_bytes(A::DTYPE, shape, false);
+    w.write_all(&header).map_err(err)?;
+    Ok(header.len() as u64 + write_iter(w, array.iter(), None).map_err(err)?)
+}
+
+/// Writes `array` to `path` as `.npy`, atomically (temporary file, fsync,
+/// rename, directory fsync). Returns the number of bytes written.
+pub fn write<A, S, D>(path: impl AsRef<Path>, array: &ArrayBase<S, D>) -> Result<u64>
+where
+    A: Element,
+    S: Data<Elem = A>,
+    D: Dimension,
+{
+    let path = path.as_ref();
+    write_atomic(path, |file| {
+        to_writer(file, array).map_err(|e| with_path(e, path))
+    })
+}
+
+/// Replaces the `<stream>` placeholder of an error by a real path.
+pub(crate) fn with_path(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Io { action, source, .. } => Error::io(path, action, source),
+        other => other,
+    }
+}
+
+fn dim_of<D: Dimension>(header: &NpyHeader, path: &Path) -> Result<D> {
+    let shape: Vec<usize> = header
+        .shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| Error::ShapeOverflow {
+            path: path.to_path_buf(),
+            shape: header.shape.clone(),
+        })?;
+    D::from_dimension(&IxDyn(&shape)).ok_or_else(|| Error::RankMismatch {
+        path: path.to_path_buf(),
+        expected: D::NDIM.unwrap_or(0),
+        found: shape.len(),
+    })
+}
+
+fn check_dtype<A: Element>(header: &NpyHeader, path: &Path) -> Result<()> {
+    if header.dtype != A::DTYPE {
+        return Err(Error::TypeMismatch {
+            path: path.to_path_buf(),
+            expected: A::DTYPE.to_string(),
+            found: header.dtype.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn build<A: Element, D: Dimension>(
+    header: &NpyHeader,
+    dim: D,
+    data: Vec<A>,
+    path: &Path,
+) -> Result<Array<A, D>> {
+    let shape = dim.set_f(header.fortran_order);
+    Array::from_shape_vec(shape, data)
+        .map_err(|e| Error::malformed(path, ".npy data", "as many elements as the shape", e))
+}
+
+/// Reads a `.npy` file into an owned array: one positional read per 1 MiB
+/// chunk straight into a huge-page advised allocation.
+pub fn read<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Array<A, D>> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    let len = file_len(&file, path)?;
+    let header = parse_header_from(&mut &file, path, Some(len))?;
+    check_len(&header, path, len)?;
+    check_dtype::<A>(&header, path)?;
+    let dim: D = dim_of(&header, path)?;
+    let region = Region {
+        path,
+        offset: header.data_offset,
+        padding: 0,
+        checksum: None,
+        big_endian: header.big_endian,
+    };
+    let data = read_elements::<A>(Source::File(&file), dim.size(), &region)?;
+    build(&header, dim, data, path)
+}
+
+/// Reads a `.npy` array from a stream. The data is read in bounded steps, so
+/// a header claiming more than the stream holds fails without allocating it.
+pub fn from_reader<A: Element, D: Dimension>(r: &mut dyn Read) -> Result<Array<A, D>> {
+    let path = stream_path();
+    let header = parse_header_from(r, path, None)?;
+    check_dtype::<A>(&header, path)?;
+    let dim: D = dim_of(&header, path)?;
+    let mut bytes = Vec::new();
+    r.take(header.data_len)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, "reading .npy data", e))?;
+    if (bytes.len() as u64) < header.data_len {
+        return Err(Error::truncated(
+            path,
+            "array data",
+            header.data_len,
+            bytes.len() as u64,
+        ));
+    }
+    let region = Region {
+        path,
+        offset: 0,
+        padding: 0,
+        checksum: None,
+        big_endian: header.big_endian,
+    };
+    let data = read_elements::<A>(Source::Bytes(&bytes), dim.size(), &region)?;
+    build(&header, dim, data, path)
+}
+
+/// A read-only memory map of a `.npy` file, viewed as an array without
+/// copying. Created by [`map`]; the map lives as long as this handle and any
+/// view borrowed from it.
+#[derive(Debug)]
+pub struct MappedNpy<A, D> {
+    map: memmap2::Mmap,
+    header: NpyHeader,
+    dim: D,
+    path: PathBuf,
+    _elem: PhantomData<A>,
+}
+
+impl<A: Element, D: Dimension> MappedNpy<A, D> {
+    /// The array, viewing the mapped bytes (no copy).
+    pub fn view(&self) -> ArrayView<'_, A, D> {
+        let bytes = self
+            .map
+            .get(self.header.data_offset as usize..)
+            .unwrap_or_default();
+        view_of(bytes, self.dim.clone(), self.header.fortran_order)
+    }
+
+    /// The parsed header.
+    pub fn header(&self) -> &NpyHeader {
+        &self.header
+    }
+
+    /// The mapped file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Views `bytes` (checked: aligned for `A`, long enough, valid values) as
+/// an array.
+pub(crate) fn view_of<A: Element, D: Dimension>(
+    bytes: &[u8],
+    dim: D,
+    fortran: bool,
+) -> ArrayView<'_, A, D> {
+    let ptr = if dim.size() == 0 {
+        std::ptr::NonNull::<A>::dangling().as_ptr().cast_const()
+    } else {
+        bytes.as_ptr().cast::<A>()
+    };
+    // SAFETY: the constructor checked (`check_viewable`) that `bytes` starts
+    // aligned for `A`, holds the shape's element count, that the elements are
+    // in native byte order and, for bool, that every byte is 0 or 1; the
+    // shape is contiguous in the given order, and the returned view borrows
+    // `bytes`, so the memory outlives it. Empty shapes use a dangling,
+    // aligned pointer, which ndarray allows.
+    unsafe { ArrayView::from_shape_ptr(dim.set_f(fortran), ptr) }
+}
+
+/// Checks that `bytes` can be viewed as `n` elements of `A`.
+pub(crate) fn check_viewable<A: Element>(
+    bytes: &[u8],
+    n: usize,
+    big_endian: bool,
+    path: &Path,
+) -> Result<()> {
+    if big_endian != cfg!(target_endian = "big") && A::DTYPE.size() > 1 {
+        return Err(Error::Unmappable {
+            path: path.to_path_buf(),
+            reason: "the data is stored in the other byte order; load it with `read` (which swaps bytes) instead".into(),
+        });
+    }
+    if !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<A>()) {
+        return Err(Error::Unmappable {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the data offset is not aligned to {} bytes for {}; load it with `read` instead",
+                std::mem::align_of::<A>(),
+                A::DTYPE
+            ),
+        });
+    }
+    let need = n.saturating_mul(A::DTYPE.size());
+    if bytes.len() < need {
+        return Err(Error::truncated(
+            path,
+            "mapped array data",
+            need as u64,
+            bytes.len() as u64,
+        ));
+    }
+    if A::DTYPE == DType::Bool {
+        if let Some(pos) = bytes
+            .get(..need)
+            .unwrap_or_default()
+            .iter()
+            .position(|&b| b > 1)
+        {
+            return Err(Error::malformed(
+                path,
+                "bool element",
+                "0 or 1",
+                format!("byte {pos}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Memory-maps a `.npy` file read-only and checks that it holds an array of
+/// `A` with `D`'s rank; [`MappedNpy::view`] then views it without a copy.
+///
+/// # Safety
+///
+/// The map reads the file lazily: if another process truncates or rewrites
+/// the file while the map is alive, reading the view may crash the process
+/// (SIGBUS) or show changing data. Call this only on files that nothing
+/// modifies in place while they are mapped — for example files published
+/// by rename, as this crate's writers and jobcache's store do. This is the
+/// same contract as ripgrep's `MmapChoice::auto`.
+pub unsafe fn map<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<MappedNpy<A, D>> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    let len = file_len(&file, path)?;
+    let header = parse_header_from(&mut &file, path, Some(len))?;
+    check_len(&header, path, len)?;
+    check_dtype::<A>(&header, path)?;
+    let dim: D = dim_of(&header, path)?;
+    // SAFETY: the caller guarantees the file is not modified while mapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, "mapping", e))?;
+    let bytes = map.get(header.data_offset as usize..).unwrap_or_default();
+    check_viewable::<A>(bytes, dim.size(), header.big_endian, path)?;
+    Ok(MappedNpy {
+        map,
+        header,
+        dim,
+        path: path.to_path_buf(),
+        _elem: PhantomData,
+    })
+}
