@@ -346,7 +346,7 @@ impl<F> Cached<F> {
     }
 
     /// Whether a stored result may be used (not expired, validated).
-    fn usable(&self, meta: &EntryMeta) -> bool {
+    pub(crate) fn usable(&self, meta: &EntryMeta) -> bool {
         let fresh = match self.expires_after {
             Some(age) => SystemTime::now()
                 .duration_since(meta.created)
@@ -535,7 +535,7 @@ impl<F> Cached<F> {
         }
     }
 
-    fn record_hit<A: Serialize>(
+    pub(crate) fn record_hit<A: Serialize>(
         &self,
         name: &str,
         key: &str,
@@ -552,7 +552,7 @@ impl<F> Cached<F> {
         );
     }
 
-    fn record(&self, event: Event) {
+    pub(crate) fn record(&self, event: Event) {
         self.memory.inner.tracer.record(&event);
     }
 

@@ -1,27 +1,30 @@
-//! Results to and from the store's payloads, through jobcache-persist.
+//! Results to and from the store's payloads, through jobcache-persist: the
+//! arrays inside a result are raw segments, and a plain-array result loads
+//! straight into its final allocation.
 
 use crate::Error;
 use jobcache_store::Entry;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
-/// Writes `value` as a payload.
+/// Writes `value` as a payload in persist's container format.
 pub(crate) fn encode<T: Serialize + ?Sized>(w: &mut dyn Write, value: &T) -> io::Result<()> {
-    let bytes = postcard::to_allocvec(value).map_err(io::Error::other)?;
-    w.write_all(&bytes)
+    jobcache_persist::to_writer(w, value)
+        .map(|_| ())
+        .map_err(io::Error::other)
 }
 
-/// Reads a value from a stored entry.
-pub(crate) fn decode<T: DeserializeOwned + 'static>(mut entry: Entry) -> Result<T, Error> {
-    let mut bytes = Vec::new();
-    entry
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::Codec(e.to_string()))?;
-    decode_slice(&bytes)
+/// Reads a value from a stored entry: from memory for a small payload kept
+/// in the metadata, from the payload file (arrays read in place) otherwise.
+pub(crate) fn decode<T: DeserializeOwned + 'static>(entry: Entry) -> Result<T, Error> {
+    match entry.local_path() {
+        Some(path) => Ok(jobcache_persist::load(path)?),
+        None => Ok(jobcache_persist::from_reader(entry)?),
+    }
 }
 
 /// Reads a value from encoded bytes in memory.
 pub(crate) fn decode_slice<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, Error> {
-    postcard::from_bytes(bytes).map_err(|e| Error::Codec(e.to_string()))
+    Ok(jobcache_persist::from_bytes(bytes)?)
 }

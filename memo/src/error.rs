@@ -22,8 +22,8 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] jobcache_store::StoreError),
     /// A value could not be written or read.
-    #[error("cannot decode the stored value: {0}")]
-    Codec(String),
+    #[error(transparent)]
+    Persist(#[from] jobcache_persist::Error),
     /// The arguments could not be hashed into a key.
     #[error("cannot hash the arguments of {function}: {source}")]
     Hash {

@@ -9,6 +9,7 @@ mod codec;
 mod error;
 mod identity;
 mod ignored;
+mod mapped;
 mod memory;
 mod output;
 mod shelved;
@@ -18,6 +19,7 @@ pub use callable::Callable;
 pub use error::Error;
 pub use identity::{Definition, Identity};
 pub use ignored::Ignored;
+pub use mapped::ArrayOutput;
 pub use memory::{Memory, MemoryBuilder, JOURNAL_FILE};
 pub use shelved::Shelved;
 

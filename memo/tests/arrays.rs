@@ -1,0 +1,84 @@
+//! Array arguments and results: stored raw through jobcache-persist, and
+//! viewed in place with mmap on.
+
+use jobcache_memo::Memory;
+use ndarray::{Array1, Array2, ShapeBuilder};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static OUTER: AtomicUsize = AtomicUsize::new(0);
+fn outer(v: &Array1<f64>) -> Array2<f64> {
+    OUTER.fetch_add(1, Ordering::SeqCst);
+    let n = v.len();
+    Array2::from_shape_fn((n, n), |(i, j)| v[i] * v[j])
+}
+
+#[test]
+fn array_results_round_trip_and_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let v: Array1<f64> = (0..200).map(f64::from).collect();
+    let expected = outer(&v);
+    let before = OUTER.load(Ordering::SeqCst);
+
+    let plain = Memory::builder(dir.path()).verbose(0).build().unwrap();
+    let f = plain.cache(outer);
+    assert_eq!(f.call(&v), expected);
+    assert_eq!(f.call(&v), expected);
+    assert!(!f.call_mapped(&v).is_mapped(), "mmap is off by default");
+    assert_eq!(OUTER.load(Ordering::SeqCst) - before, 1);
+
+    let mapped = Memory::builder(dir.path())
+        .verbose(0)
+        .mmap(true)
+        .build()
+        .unwrap();
+    let g = mapped.cache(outer);
+    let hit = g.call_mapped(&v);
+    assert!(hit.is_mapped());
+    assert_eq!(hit.view(), expected.view());
+    assert_eq!(OUTER.load(Ordering::SeqCst) - before, 1, "a mapped hit");
+
+    // A miss computes, stores, and hands back a view of what was stored.
+    let w: Array1<f64> = (0..150).map(|x| f64::from(x) * 0.5).collect();
+    let miss = g.call_mapped(&w);
+    assert!(miss.is_mapped());
+    assert_eq!(miss.into_owned(), outer(&w));
+}
+
+#[test]
+fn array_arguments_hash_by_content_not_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = Memory::builder(dir.path()).verbose(0).build().unwrap();
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let total = mem.cache_named("total", move |a: &Array2<f64>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        a.sum()
+    });
+    let c = Array2::from_shape_fn((30, 40), |(i, j)| (i * 40 + j) as f64);
+    let mut f = Array2::<f64>::zeros((30, 40).f());
+    f.assign(&c);
+    assert_eq!(total.call(&c), total.call(&f));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Model {
+    name: String,
+    weights: Array2<f32>,
+    bias: Array1<f32>,
+}
+
+#[test]
+fn structs_holding_arrays_are_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = Memory::builder(dir.path()).verbose(0).build().unwrap();
+    let train = mem.cache_named("train", |n: usize| Model {
+        name: format!("model-{n}"),
+        weights: Array2::from_elem((n, n), 0.5),
+        bias: Array1::from_elem(n, -1.0),
+    });
+    let first = train.call(64);
+    let second = train.call(64);
+    assert_eq!(first, second);
+}
