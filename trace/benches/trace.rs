@@ -35,9 +35,10 @@ fn child(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
     match mode {
         "journal" => {
             let journal = Journal::open(path)?;
+            let event = event();
             start = Instant::now();
             for _ in 0..EVENTS {
-                journal.append(&event())?;
+                journal.append(&event)?;
             }
         }
         _ => {
