@@ -142,7 +142,6 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn prop_summary_is_bounded_and_one_line(v in json_value(), max_len in 8usize..300) {
