@@ -97,7 +97,7 @@ mod imp {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::sync::mpsc;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -150,8 +150,11 @@ mod imp {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         ACTIVE.with(|a| a.set(false));
         flush_all();
-        let (stdout, stdout_total) = out.finish();
-        let (stderr, stderr_total) = err.finish();
+        out.restore();
+        err.restore();
+        let deadline = Instant::now() + DRAIN_WAIT;
+        let (stdout, stdout_total) = out.collect(deadline);
+        let (stderr, stderr_total) = err.collect(deadline);
         match result {
             Ok(r) => (
                 r,
@@ -262,12 +265,24 @@ mod imp {
 
         /// Restores the descriptor, waits for the reader, returns the output.
         fn finish(self) -> (Vec<u8>, u64) {
+            self.restore();
+            self.collect(Instant::now() + DRAIN_WAIT)
+        }
+
+        /// Points the descriptor back at what it was.
+        fn restore(&self) {
             // SAFETY: both are valid descriptors; this closes our pipe write
             // end held at `fd`, so the reader sees end of file.
             unsafe {
                 libc::dup2(self.saved.as_raw_fd(), self.fd);
             }
-            let _ = self.done.recv_timeout(DRAIN_WAIT);
+        }
+
+        /// Waits (until `deadline` at most) for the reader, returns the output.
+        fn collect(self, deadline: Instant) -> (Vec<u8>, u64) {
+            let _ = self
+                .done
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()));
             let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
             (std::mem::take(&mut sink.kept), sink.total)
         }
