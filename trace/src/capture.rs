@@ -1,7 +1,6 @@
 //! Capturing what a computation writes to stdout and stderr, at the file
 //! descriptor level, while passing it through to the terminal.
 
-use crate::TraceError;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 
@@ -72,8 +71,17 @@ pub fn replay(captured: &Captured) -> std::io::Result<()> {
 
 /// Runs `f` while capturing stdout and stderr (1 MiB kept per stream,
 /// output passed through). See [`capture_with`].
+///
+/// ```
+/// let (n, out) = jobcache_trace::capture(|| {
+///     println!("computing");
+///     42
+/// });
+/// assert_eq!(n, 42);
+/// # let _ = out;
+/// ```
 #[cfg(unix)]
-pub fn capture<R>(f: impl FnOnce() -> R) -> Result<(R, Captured), TraceError> {
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Captured) {
     capture_with(&CaptureOptions::default(), f)
 }
 
@@ -89,7 +97,7 @@ mod imp {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::sync::mpsc;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -114,31 +122,41 @@ mod imp {
     /// The redirection is process-wide: other threads' output in that window
     /// is captured too. Captures are serialized; one nested in another on
     /// the same thread runs `f` uncaptured and returns empty output.
-    pub fn capture_with<R>(
-        opts: &CaptureOptions,
-        f: impl FnOnce() -> R,
-    ) -> Result<(R, Captured), TraceError> {
+    ///
+    /// Tracing never stops a computation: if the redirection cannot be set
+    /// up (no descriptor 1, no pipes left), a `log` warning is written and
+    /// `f` runs uncaptured, returning empty output.
+    pub fn capture_with<R>(opts: &CaptureOptions, f: impl FnOnce() -> R) -> (R, Captured) {
         if ACTIVE.with(Cell::get) {
-            return Ok((f(), Captured::default()));
+            return (f(), Captured::default());
         }
         let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         flush_all();
-        let out = Redirect::start(1, opts)?;
-        let err = match Redirect::start(2, opts) {
-            Ok(r) => r,
+        let started = Redirect::start(1, opts).and_then(|out| match Redirect::start(2, opts) {
+            Ok(err) => Ok((out, err)),
             Err(e) => {
                 out.finish();
-                return Err(e);
+                Err(e)
+            }
+        });
+        let (out, err) = match started {
+            Ok(pair) => pair,
+            Err(e) => {
+                log::warn!(target: crate::LOG_TARGET, "{e}; running without capturing output");
+                return (f(), Captured::default());
             }
         };
         ACTIVE.with(|a| a.set(true));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         ACTIVE.with(|a| a.set(false));
         flush_all();
-        let (stdout, stdout_total) = out.finish();
-        let (stderr, stderr_total) = err.finish();
+        out.restore();
+        err.restore();
+        let deadline = Instant::now() + DRAIN_WAIT;
+        let (stdout, stdout_total) = out.collect(deadline);
+        let (stderr, stderr_total) = err.collect(deadline);
         match result {
-            Ok(r) => Ok((
+            Ok(r) => (
                 r,
                 Captured {
                     stdout,
@@ -146,7 +164,7 @@ mod imp {
                     stdout_total,
                     stderr_total,
                 },
-            )),
+            ),
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
@@ -247,12 +265,24 @@ mod imp {
 
         /// Restores the descriptor, waits for the reader, returns the output.
         fn finish(self) -> (Vec<u8>, u64) {
+            self.restore();
+            self.collect(Instant::now() + DRAIN_WAIT)
+        }
+
+        /// Points the descriptor back at what it was.
+        fn restore(&self) {
             // SAFETY: both are valid descriptors; this closes our pipe write
             // end held at `fd`, so the reader sees end of file.
             unsafe {
                 libc::dup2(self.saved.as_raw_fd(), self.fd);
             }
-            let _ = self.done.recv_timeout(DRAIN_WAIT);
+        }
+
+        /// Waits (until `deadline` at most) for the reader, returns the output.
+        fn collect(self, deadline: Instant) -> (Vec<u8>, u64) {
+            let _ = self
+                .done
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()));
             let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
             (std::mem::take(&mut sink.kept), sink.total)
         }

@@ -254,6 +254,34 @@ mod tests {
         assert_eq!(serde_json::to_string(&k).unwrap(), "\"storage_error\"");
     }
 
+    /// Pins the line format described in JOURNAL.md.
+    #[test]
+    fn golden_line() {
+        let mut e = Event::new(EventKind::Computed, "square")
+            .args("ab".repeat(32), "(1, 2)")
+            .duration(Duration::from_millis(1200))
+            .output_bytes(8000)
+            .at(Timestamp::parse("2024-05-01T10:00:01.2Z").unwrap());
+        e.pid = 4242;
+        e.host = "lab-1".into();
+        e.version = "0.1.0".into();
+        let golden = concat!(
+            r#"{"time":"2024-05-01T10:00:01.200000Z","pid":4242,"host":"lab-1","function":"square","#,
+            r#""args_digest":"abababababababababababababababababababababababababababababababab","#,
+            r#""args_summary":"(1, 2)","kind":"computed","duration":1.2,"output_bytes":8000,"version":"0.1.0"}"#
+        );
+        assert_eq!(serde_json::to_string(&e).unwrap(), golden);
+        let back: Event = serde_json::from_str(golden).unwrap();
+        assert_eq!(back, e);
+        // Minimal and extended lines read too.
+        let minimal = r#"{"time":"2024-05-01T12:00:00+02:00","pid":1,"host":"h","function":"f","kind":"hit","new_field":[1]}"#;
+        let m: Event = serde_json::from_str(minimal).unwrap();
+        assert_eq!(
+            (m.kind, m.duration, m.output_bytes),
+            (EventKind::Hit, Duration::ZERO, 0)
+        );
+    }
+
     #[test]
     fn host_and_pid_are_filled() {
         let e = Event::new(EventKind::Hit, "f");

@@ -35,11 +35,13 @@ impl Default for JournalOptions {
 ///
 /// Every event is one line written with one `write` call on a file opened
 /// with `O_APPEND`, so lines from many threads and processes never interleave.
-/// When the file passes [`JournalOptions::max_bytes`], the process that
+/// When the file would pass [`JournalOptions::max_bytes`], the process that
 /// notices renames it to `<name>.1` (shifting older ones) under a lock on
 /// `<name>.lock`; others notice the rename and reopen. Lines written to the
 /// old file meanwhile stay there, so none are lost unless a file is rotated
-/// out of [`JournalOptions::keep`].
+/// out of [`JournalOptions::keep`]. A process looks at the file's length
+/// when its own lines would pass the cap and every 32 appends, so with several
+/// writers a file can end up to 32 lines per process over the cap.
 ///
 /// As a [`Tracer`], a failed append is a `log` warning (once per journal),
 /// never an error for the computation.
@@ -56,7 +58,15 @@ struct State {
     file: File,
     id: FileId,
     buf: Vec<u8>,
+    /// The file's length when last looked at, plus our lines since.
+    est_len: u64,
+    /// Appends since the length was last looked at.
+    since_check: u32,
 }
+
+/// Appends between two looks at the file's length (other processes' lines
+/// are seen then): the size cap can be passed by this many lines per process.
+const CHECK_EVERY: u32 = 32;
 
 impl Journal {
     /// Opens (creating it and its directory if needed) the journal at `path`,
@@ -73,6 +83,10 @@ impl Journal {
                 .map_err(|e| TraceError::io(dir, "create the directory of", e))?;
         }
         let (file, id) = open_append(&path)?;
+        let est_len = file
+            .metadata()
+            .map_err(|e| TraceError::io(&path, "stat", e))?
+            .len();
         Ok(Journal {
             path,
             opts: JournalOptions {
@@ -83,6 +97,8 @@ impl Journal {
                 file,
                 id,
                 buf: Vec::with_capacity(512),
+                est_len,
+                since_check: 0,
             }),
             warned: AtomicBool::new(false),
         })
@@ -96,20 +112,33 @@ impl Journal {
     /// Appends one event as one line, with a single `write`.
     pub fn append(&self, event: &Event) -> Result<(), TraceError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let State { file, id, buf } = &mut *state;
+        let State {
+            file,
+            id,
+            buf,
+            est_len,
+            since_check,
+        } = &mut *state;
         encode_line(event, buf)?;
         if let Some(max) = self.opts.max_bytes {
-            let len = file
-                .metadata()
-                .map_err(|e| TraceError::io(&self.path, "stat", e))?
-                .len();
-            if len > 0 && len + buf.len() as u64 > max {
-                self.rotate(file, id)?;
+            let line = buf.len() as u64;
+            if *est_len + line > max || *since_check >= CHECK_EVERY {
+                // The estimate counts only our own lines: look at the file.
+                *since_check = 0;
+                *est_len = self.len_of(file)?;
+                if *est_len > 0 && *est_len + line > max {
+                    self.rotate(file, id)?;
+                    *est_len = self.len_of(file)?;
+                }
             }
         }
         loop {
             match file.write(buf) {
-                Ok(n) if n == buf.len() => return Ok(()),
+                Ok(n) if n == buf.len() => {
+                    *est_len += n as u64;
+                    *since_check += 1;
+                    return Ok(());
+                }
                 Ok(n) => {
                     return Err(TraceError::ShortWrite {
                         path: self.path.clone(),
@@ -121,6 +150,13 @@ impl Journal {
                 Err(e) => return Err(TraceError::io(&self.path, "append to", e)),
             }
         }
+    }
+
+    fn len_of(&self, file: &File) -> Result<u64, TraceError> {
+        Ok(file
+            .metadata()
+            .map_err(|e| TraceError::io(&self.path, "stat", e))?
+            .len())
     }
 
     /// Rotates the file, or reopens it if another process already did.

@@ -9,7 +9,7 @@
 //!   `jobcache`), chosen by a verbosity as joblib's `verbose`:
 //!   `[Memory] Calling square...` and `square - 1.2s, 0.0min`.
 //! - [`Journal`]: the run journal, an append-only JSON Lines file that many
-//!   processes share; read back with [`read_journal`], [`JournalReader`] and
+//!   processes share (format: `JOURNAL.md`); read back with [`read_journal`], [`JournalReader`] and
 //!   a [`Filter`], or followed as it grows with a [`Follower`].
 //! - [`FanOut`] sends to several tracers, [`NoTracer`] to none.
 //!
@@ -62,6 +62,11 @@
 //! - Time saved by hits is estimated from computation times found in the
 //!   events (or recorded with the hit), not measured.
 #![deny(missing_docs)]
+
+/// The README's example is compiled and run as a test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod capture;
 mod error;

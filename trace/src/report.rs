@@ -269,8 +269,44 @@ pub fn html(events: &[Event]) -> String {
     }
     h.push_str("</tbody>\n</table>\n<h2>Timeline</h2>\n");
     timeline(&mut h, events);
+    problems(&mut h, events);
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// Problems listed at most (the latest ones).
+const PROBLEMS_MAX: usize = 200;
+
+/// Failures, corrupt entries and storage errors, with their messages.
+fn problems(h: &mut String, events: &[Event]) {
+    let list: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Failed | EventKind::Corrupt | EventKind::StorageError
+            )
+        })
+        .collect();
+    if list.is_empty() {
+        return;
+    }
+    let skipped = list.len().saturating_sub(PROBLEMS_MAX);
+    h.push_str("<h2>Problems</h2>\n<ul class=\"problems\">\n");
+    for e in list.get(skipped..).unwrap_or_default() {
+        let _ = writeln!(
+            h,
+            "<li><time>{}</time> {} <b>{}</b>: {}</li>",
+            e.time,
+            escape_html(&short(&e.function, 80)),
+            e.kind.as_str(),
+            escape_html(&short(e.message.as_deref().unwrap_or("no message"), 500))
+        );
+    }
+    h.push_str("</ul>\n");
+    if skipped > 0 {
+        let _ = writeln!(h, "<p>{skipped} earlier problems are not listed.</p>");
+    }
 }
 
 fn short(s: &str, max: usize) -> String {

@@ -192,7 +192,9 @@ impl Compound<'_> {
     /// Starts an item: a separator, or ends the container once enough shown.
     fn item(&mut self) -> Result<(), Error> {
         if self.count >= self.s.opts.max_items {
-            self.s.push(", ")?;
+            if self.count > 0 {
+                self.s.push(", ")?;
+            }
             self.s.push(ELLIPSIS)?;
             if let Some(n) = self.len {
                 self.s.push_fmt(format_args!(" ({n} items)"))?;

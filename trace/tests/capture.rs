@@ -53,8 +53,7 @@ fn child_scenario() {
                     .status()
                     .unwrap();
                 42
-            })
-            .unwrap();
+            });
             assert_eq!(value, 42);
             report("RESULT", &c);
         }
@@ -65,8 +64,7 @@ fn child_scenario() {
             };
             let ((), c) = capture_with(&opts, || {
                 print!("{}", "x".repeat(100));
-            })
-            .unwrap();
+            });
             report("RESULT", &c);
             replay(&c).unwrap();
         }
@@ -82,16 +80,32 @@ fn child_scenario() {
             std::io::stdout().flush().unwrap();
             write_fd(1, "AFTER PANIC fd\n");
             // The capture machinery still works afterwards.
-            let ((), c) = capture(|| println!("second")).unwrap();
+            let ((), c) = capture(|| println!("second"));
+            report("RESULT", &c);
+        }
+        "background" => {
+            let start = std::time::Instant::now();
+            let ((), c) = capture(|| {
+                println!("started");
+                // A process left running holds the pipe open for 3 s.
+                Command::new("sh")
+                    .args(["-c", "(sleep 3; echo late) &"])
+                    .status()
+                    .unwrap();
+            });
+            let waited = start.elapsed();
+            assert!(
+                waited < std::time::Duration::from_millis(2900),
+                "waited {waited:?}"
+            );
             report("RESULT", &c);
         }
         "nested" => {
             let ((), outer) = capture(|| {
                 println!("outer");
-                let ((), inner) = capture(|| println!("inner")).unwrap();
+                let ((), inner) = capture(|| println!("inner"));
                 assert!(inner.is_empty());
-            })
-            .unwrap();
+            });
             report("RESULT", &outer);
         }
         "replay" => {
@@ -192,6 +206,11 @@ fn descriptors_are_restored_when_the_function_panics() {
 fn nested_capture_runs_uncaptured_inside_the_outer_one() {
     let r = result(&run("nested"));
     assert_eq!(r["stdout"], "outer\ninner\n");
+}
+
+#[test]
+fn a_process_left_running_does_not_block_the_capture() {
+    assert_eq!(result(&run("background"))["stdout"], "started\n");
 }
 
 #[test]

@@ -318,7 +318,6 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
 
         #[test]
         fn prop_journal_round_trips_one_line_per_event(events in prop::collection::vec(event(), 1..20)) {
@@ -359,6 +358,45 @@ mod props {
             let items: Vec<_> = JournalReader::open(&path).unwrap().collect();
             prop_assert_eq!(items.len(), complete);
             prop_assert!(items.iter().all(Result::is_ok));
+        }
+
+        #[test]
+        fn prop_filters_keep_exactly_the_matching_events(
+            specs in prop::collection::vec((0usize..3, 0i64..100, 0usize..3), 0..30),
+            function in proptest::option::of(0usize..3),
+            since in proptest::option::of(0i64..100),
+            until in proptest::option::of(0i64..100),
+        ) {
+            let names = ["a", "b", "c"];
+            let kinds = [EventKind::Hit, EventKind::Computed, EventKind::Failed];
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("j.jsonl");
+            let journal = Journal::open(&path).unwrap();
+            let events: Vec<Event> = specs
+                .iter()
+                .map(|&(f, t, k)| Event::new(kinds[k], names[f]).at(Timestamp::from_unix_micros(t * 1_000_000)))
+                .collect();
+            for e in &events {
+                journal.append(e).unwrap();
+            }
+            let mut filter = Filter::new();
+            filter.function = function.map(|f| names[f].to_string());
+            filter.since = since.map(|t| Timestamp::from_unix_micros(t * 1_000_000));
+            filter.until = until.map(|t| Timestamp::from_unix_micros(t * 1_000_000));
+            let got = read_journal(&path, &filter).unwrap();
+            let expected: Vec<&Event> = events
+                .iter()
+                .filter(|e| {
+                    function.is_none_or(|f| e.function == names[f])
+                        && since.is_none_or(|t| e.time.unix_micros() >= t * 1_000_000)
+                        && until.is_none_or(|t| e.time.unix_micros() < t * 1_000_000)
+                })
+                .collect();
+            prop_assert_eq!(got.len(), expected.len());
+            for (a, b) in got.iter().zip(expected) {
+                prop_assert_eq!(a.time, b.time);
+                prop_assert_eq!(&a.function, &b.function);
+            }
         }
     }
 }

@@ -139,7 +139,19 @@ fn html_page_is_well_formed_self_contained_and_escaped() {
 
     // User text is text, never markup.
     assert_eq!(cell("<b>evil</b>", "function"), "<b>evil</b>");
-    assert_eq!(doc.select(&sel("b")).count(), 0);
+    assert_eq!(doc.select(&sel("td b")).count(), 0);
+
+    // Problems, with their (escaped) messages.
+    let problems: Vec<String> = doc
+        .select(&sel("ul.problems li"))
+        .map(|li| li.text().collect())
+        .collect();
+    assert_eq!(problems.len(), 2);
+    assert!(
+        problems[0].contains("load_data failed: <oops> & \"quote\""),
+        "{problems:?}"
+    );
+    assert!(problems[1].contains("fit corrupt: checksum mismatch"));
 
     // The timeline: one bar per call (9), in an inline SVG.
     assert_eq!(doc.select(&sel("svg")).count(), 1);
@@ -162,4 +174,32 @@ fn empty_and_hostile_inputs() {
     let doc = Html::parse_document(&report::html(&hostile));
     assert!(doc.errors.is_empty(), "{:?}", doc.errors);
     assert_eq!(doc.select(&Selector::parse("script").unwrap()).count(), 0);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn prop_any_events_give_a_well_formed_page(
+            specs in prop::collection::vec(("\\PC{0,16}|[<>&\"']{1,6}", 0usize..4, 0u64..100_000, proptest::option::of("\\PC{0,16}")), 0..12),
+        ) {
+            let kinds = [EventKind::Hit, EventKind::Computed, EventKind::Failed, EventKind::Corrupt];
+            let events: Vec<Event> = specs
+                .into_iter()
+                .map(|(f, k, ms, msg)| {
+                    let mut e = Event::new(kinds[k], f).duration(Duration::from_millis(ms));
+                    e.message = msg;
+                    e
+                })
+                .collect();
+            let doc = Html::parse_document(&report::html(&events));
+            prop_assert!(doc.errors.is_empty(), "{:?}", doc.errors);
+            let rows = doc.select(&Selector::parse("tbody tr").unwrap()).count();
+            prop_assert_eq!(rows, report::totals_with_sum(&events).len());
+            let t = report::text(&events);
+            prop_assert_eq!(t.lines().count(), rows + 2 + usize::from(rows > 1));
+        }
+    }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use ndarray::{Array, Array1, Array2, IxDyn};
+use ndarray::{Array, Array1, Array2, Dimension, IxDyn};
 use proptest::prelude::*;
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -142,7 +142,6 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn prop_summary_is_bounded_and_one_line(v in json_value(), max_len in 8usize..300) {
@@ -156,6 +155,17 @@ proptest! {
     fn prop_short_values_are_shown_whole(v in prop::collection::vec(any::<i16>(), 0..6)) {
         let s = summarize(&v);
         let expected = format!("{v:?}");
+        prop_assert_eq!(s, expected);
+    }
+
+    #[test]
+    fn prop_arrays_show_their_shape_and_first_values(shape in prop::collection::vec(0usize..12, 0..4)) {
+        let a = Array::from_shape_fn(IxDyn(&shape), |ix| ix.slice().iter().sum::<usize>() as i64);
+        let s = summarize(&a);
+        let first: Vec<String> = a.iter().take(4).map(i64::to_string).collect();
+        let dtype = if a.is_empty() { "unknown" } else { "int64" };
+        let more = if a.len() > 4 { if a.is_empty() { "…" } else { ", …" } } else { "" };
+        let expected = format!("array({dtype}, shape={shape:?}, [{}{more}])", first.join(", "));
         prop_assert_eq!(s, expected);
     }
 }
