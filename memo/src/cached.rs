@@ -76,8 +76,25 @@ impl<F> std::fmt::Debug for Cached<F> {
 
 /// How a lookup came out.
 enum Found<T> {
-    Value(T, u64),
+    Value(T, Hit),
     Miss,
+}
+
+/// What a hit records: the stored size and how long the result took to
+/// compute (so the report can tell the time the hit saved).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hit {
+    pub(crate) bytes: u64,
+    pub(crate) compute_duration: Duration,
+}
+
+impl Hit {
+    pub(crate) fn of(meta: &EntryMeta) -> Hit {
+        Hit {
+            bytes: meta.payload_len,
+            compute_duration: meta.compute_duration,
+        }
+    }
 }
 
 impl<F> Cached<F> {
@@ -287,13 +304,13 @@ impl<F> Cached<F> {
         };
         let key_text = key.to_string();
         let started = Instant::now();
-        if let Some(bytes) = self.probe(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, bytes);
+        if let Some(hit) = self.probe(&name, &key_text) {
+            self.record_hit(&name, &key_text, &args, started, hit);
             return Ok(Shelved::stored(&self.memory, name, key));
         }
         let _lock = self.lock(&name, &key_text);
-        if let Some(bytes) = self.probe(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, bytes);
+        if let Some(hit) = self.probe(&name, &key_text) {
+            self.record_hit(&name, &key_text, &args, started, hit);
             return Ok(Shelved::stored(&self.memory, name, key));
         }
         let summary = jobcache_trace::summarize(&args);
@@ -308,10 +325,10 @@ impl<F> Cached<F> {
 
     /// Whether a usable entry exists, without reading its value; returns
     /// its payload size. An unusable (expired, rejected) entry is removed.
-    fn probe(&self, name: &str, key: &str) -> Option<u64> {
+    fn probe(&self, name: &str, key: &str) -> Option<Hit> {
         let store = self.memory.inner.store.as_ref()?;
         match store.get(name, key, false) {
-            Ok(Lookup::Found(entry)) if self.usable(entry.meta()) => Some(entry.len()),
+            Ok(Lookup::Found(entry)) if self.usable(entry.meta()) => Some(Hit::of(entry.meta())),
             Ok(Lookup::Found(_)) => {
                 if let Err(e) = store.remove(name, key) {
                     self.warn_entry(EventKind::StorageError, name, key, e.to_string());
@@ -382,14 +399,14 @@ impl<F> Cached<F> {
         let name = self.name::<A, M>().to_string();
         let key_text = key.to_string();
         let started = Instant::now();
-        if let Found::Value(value, bytes) = self.lookup::<T>(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, bytes);
+        if let Found::Value(value, hit) = self.lookup::<T>(&name, &key_text) {
+            self.record_hit(&name, &key_text, &args, started, hit);
             return Ok(value);
         }
         let _lock = self.lock(&name, &key_text);
         // Another caller may have computed it while this one waited.
-        if let Found::Value(value, bytes) = self.lookup::<T>(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, bytes);
+        if let Found::Value(value, hit) = self.lookup::<T>(&name, &key_text) {
+            self.record_hit(&name, &key_text, &args, started, hit);
             return Ok(value);
         }
         let summary = jobcache_trace::summarize(&args);
@@ -425,13 +442,13 @@ impl<F> Cached<F> {
             }
             return Found::Miss;
         }
-        let bytes = entry.len();
+        let hit = Hit::of(entry.meta());
         if self.memory.inner.capture {
             let fields = &entry.meta().fields;
             crate::output::replay(fields.get(fields::STDOUT), fields.get(fields::STDERR));
         }
         match codec::decode::<T>(*entry) {
-            Ok(value) => Found::Value(value, bytes),
+            Ok(value) => Found::Value(value, hit),
             Err(e) => {
                 let _ = store.remove(name, key);
                 self.warn_entry(
@@ -541,14 +558,15 @@ impl<F> Cached<F> {
         key: &str,
         args: &A,
         started: Instant,
-        bytes: u64,
+        hit: Hit,
     ) {
         let summary = jobcache_trace::summarize(args);
         self.record(
             Event::new(EventKind::Hit, name)
                 .args(key, summary)
                 .duration(started.elapsed())
-                .output_bytes(bytes),
+                .compute_duration(hit.compute_duration)
+                .output_bytes(hit.bytes),
         );
     }
 

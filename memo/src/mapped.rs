@@ -1,5 +1,6 @@
 //! Array results as memory-mapped, zero-copy views.
 
+use crate::cached::Hit;
 use crate::{Cached, Callable};
 use jobcache_persist::{Element, MappedArray};
 use jobcache_store::Lookup;
@@ -77,21 +78,25 @@ impl<F> Cached<F> {
         let name = self.name::<Args, M>().to_string();
         let key_text = key.to_string();
         let started = Instant::now();
-        if let Some(mapped) = self.map_stored::<A, D>(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, mapped_len(&mapped));
+        if let Some((mapped, hit)) = self.map_stored::<A, D>(&name, &key_text) {
+            self.record_hit(&name, &key_text, &args, started, hit);
             return ArrayOutput::Mapped(mapped);
         }
         // A miss (or an entry that cannot be mapped): the usual path
         // computes and stores, then the stored file is mapped.
         let value = self.call(args);
         match self.map_stored::<A, D>(&name, &key_text) {
-            Some(mapped) => ArrayOutput::Mapped(mapped),
+            Some((mapped, _)) => ArrayOutput::Mapped(mapped),
             None => ArrayOutput::Owned(value),
         }
     }
 
     /// Maps the stored result, if there is a usable one in a file of its own.
-    fn map_stored<A: Element, D: Dimension>(&self, name: &str, key: &str) -> Option<MappedArray<A, D>> {
+    fn map_stored<A: Element, D: Dimension>(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> Option<(MappedArray<A, D>, Hit)> {
         let store = self.memory().inner.store.as_ref()?;
         let Ok(Lookup::Found(entry)) = store.get(name, key, false) else {
             return None;
@@ -103,7 +108,7 @@ impl<F> Cached<F> {
         // SAFETY: the store publishes payload files by rename and never
         // modifies them in place (LAYOUT.md); a removed file stays mapped.
         match unsafe { jobcache_persist::map::<A, D>(path) } {
-            Ok(mapped) => Some(mapped),
+            Ok(mapped) => Some((mapped, Hit::of(entry.meta()))),
             Err(e) => {
                 self.record(
                     Event::new(EventKind::Corrupt, name)
@@ -114,8 +119,4 @@ impl<F> Cached<F> {
             }
         }
     }
-}
-
-fn mapped_len<A: Element, D: Dimension>(mapped: &MappedArray<A, D>) -> u64 {
-    (mapped.view().len() * std::mem::size_of::<A>()) as u64
 }

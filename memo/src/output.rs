@@ -3,22 +3,12 @@
 use jobcache_trace::Captured;
 
 /// Runs `compute` with its output captured. If capturing cannot be set up,
-/// the computation runs uncaptured (with a warning): capture is a
+/// the computation runs uncaptured (jobcache-trace logs why): capture is a
 /// convenience, never a reason to fail.
 #[cfg(unix)]
 pub(crate) fn capture<R>(compute: impl FnOnce() -> R) -> (R, Option<Captured>) {
-    let mut pending = Some(compute);
-    let attempt = jobcache_trace::capture(|| pending.take().map(|f| f()));
-    match (attempt, pending.take()) {
-        (Ok((Some(value), captured)), _) => (value, Some(captured)),
-        (Err(e), Some(f)) => {
-            log::warn!(target: "jobcache", "cannot capture output ({e}); running uncaptured");
-            (f(), None)
-        }
-        // Either the closure ran (and returned Some) or it did not (and is
-        // still pending): the two arms above cover both.
-        (_, _) => unreachable!("capture either ran the computation or left it pending"),
-    }
+    let (value, captured) = jobcache_trace::capture(compute);
+    (value, Some(captured))
 }
 
 #[cfg(not(unix))]

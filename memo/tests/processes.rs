@@ -89,6 +89,24 @@ fn child_entry_point() {
             println!("RESULT={}", value.len());
             println!("CACHED={}", f.check_call_in_cache(&(1 << 20)));
         }
+        "capture" => {
+            let mem = Memory::builder(dir.join("cache"))
+                .verbose(0)
+                .capture_output(true)
+                .build()
+                .unwrap();
+            let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = runs.clone();
+            let f = mem.cache_named("chatty", move |x: u32| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                println!("computing {x} on stdout");
+                eprintln!("a note on stderr");
+                x * 2
+            });
+            assert_eq!(f.call(21), 42);
+            assert_eq!(f.call(21), 42);
+            println!("RUNS={}", runs.load(std::sync::atomic::Ordering::SeqCst));
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -142,4 +160,15 @@ fn a_full_disk_during_store_still_returns_the_value() {
     let text = stdout_of(&out);
     assert_eq!(result_of(&text, "RESULT"), (1 << 20).to_string());
     assert_eq!(result_of(&text, "CACHED"), "false");
+}
+
+#[test]
+fn captured_output_is_replayed_on_a_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = child("capture", dir.path(), None).output().unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(result_of(&text, "RUNS"), "1");
+    assert_eq!(text.matches("computing 21 on stdout").count(), 2, "{text}");
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(errors.matches("a note on stderr").count(), 2, "{errors}");
 }
