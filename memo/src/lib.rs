@@ -1,5 +1,70 @@
 //! `Memory` and the memoizing wrapper: transparent disk caching of Rust
-//! function calls.
+//! function calls, as joblib's `Memory.cache`.
+//!
+//! A [`Memory`] is a cache directory. [`Memory::cache`] wraps a function;
+//! [`Cached::call`] returns its result from the cache when the same function
+//! (same name, same version) was called with the same arguments before, and
+//! otherwise runs it and stores what it returns:
+//!
+//! ```
+//! use jobcache_memo::{memoize, Ignored, Memory};
+//!
+//! memoize! {
+//!     /// Editing this body changes its cache key: old results are not reused.
+//!     fn total(values: &[f64], verbose: Ignored<bool>) -> f64 {
+//!         values.iter().sum()
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), jobcache_memo::Error> {
+//! # let dir = tempfile::tempdir().map_err(|_| jobcache_memo::Error::Disabled)?;
+//! let mem = Memory::builder(dir.path()).verbose(0).build()?;
+//! let total = mem.cache(total);
+//! let values = [1.0, 2.0, 3.0];
+//! assert_eq!(total.call((&values[..], Ignored(true))), 6.0);  // computed, stored
+//! assert_eq!(total.call((&values[..], Ignored(false))), 6.0); // loaded
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **Keys**: the SHA-256 of the function's name (its path, or the name
+//!   given to [`Memory::cache_named`]), its version (the source tokens from
+//!   [`memoize!`], and/or [`Cached::version`]) and the arguments
+//!   (jobcache-hash's canonical encoding). [`Ignored`] arguments are left
+//!   out. A function of several arguments takes them as a tuple.
+//! - **Values**: any `Serialize + DeserializeOwned` type, stored with
+//!   jobcache-persist: arrays inside are raw segments, and a plain array
+//!   result loads straight into place; [`Cached::call_mapped`] views it in
+//!   the cache file instead, with [`MemoryBuilder::mmap`].
+//! - **Failures never reach the computation**: a storage error or a corrupt
+//!   entry is logged (target `jobcache`) and the function runs. A panic
+//!   propagates and caches nothing; [`Cached::try_call`] caches `Ok` only.
+//! - **Compute once**: threads and processes calling the same function
+//!   with the same arguments at once wait for one of them (a per-entry lock
+//!   in the store) and then read its result.
+//! - **joblib parity**: [`Cached::call_and_shelve`] ([`Shelved`] handles),
+//!   [`Cached::check_call_in_cache`], [`Cached::clear`], [`Memory::clear`],
+//!   [`Memory::reduce_size`], [`Cached::expires_after`],
+//!   [`Cached::validate`], verbosity levels, and a run journal
+//!   (`journal.jsonl` in the cache directory, one event per call).
+//! - **Lazy pipelines**: a [`Shelved`] handle passed to another cached
+//!   function is hashed as the handle, so an unchanged pipeline loads
+//!   nothing but its last step's result, and a changed step recomputes only
+//!   the steps downstream of it.
+//!
+//! # Limitations
+//!
+//! - Only the function's own source is hashed ([`memoize!`]): a change in a
+//!   function it calls is not seen. Bump [`Cached::version`] for those.
+//! - Closures and function pointers have no unique name: give them one with
+//!   [`Memory::cache_named`] ([`Memory::cache`] panics on them).
+//! - Keys depend on the serde form of the arguments: a `HashSet` argument
+//!   can hash differently from one process to the next (use `BTreeSet`).
+//! - A shelved handle includes the cache directory, so moving a cache
+//!   changes the keys of the steps that took handles.
+//! - Computing once relies on `flock`; where it is unavailable (some network
+//!   file systems) two processes may both compute, and the cache stays
+//!   correct.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
