@@ -164,7 +164,7 @@ impl<F> Cached<F> {
                     ),
                 },
             };
-            let version = [self.version.as_deref(), identity.source]
+            let version = [self.version.as_deref(), identity.source.as_deref()]
                 .iter()
                 .flatten()
                 .copied()

@@ -1,64 +1,42 @@
 //! Which function a cache entry belongs to: its name and its version.
+//!
+//! A function item is named by its path (`std::any::type_name` of its type).
+//! [`memoize!`](crate::memoize) also records the function's source tokens in
+//! a registry assembled at link time (the `inventory` crate), found again
+//! from that path, so that the source becomes part of the version without
+//! changing how the function is written, called or cached.
 
-use crate::Callable;
-
-/// A function definition whose source is part of its identity: what
-/// [`memoize!`](crate::memoize) makes. Editing the body changes the source,
-/// so the cache keys of the new code never meet the old entries.
-///
-/// It is a constant holding a plain function pointer: call the function
-/// directly with `(square.func)(&a)`, or cache it with `memory.cache(square)`.
-#[derive(Debug, Clone, Copy)]
-pub struct Definition<F> {
-    /// The function.
-    pub func: F,
-    /// Its full path (`my_crate::stats::square`).
+/// One function's source, recorded by [`memoize!`](crate::memoize).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SourceRecord {
+    /// `module_path!()` where the function is defined.
+    pub module: &'static str,
+    /// The function's name.
     pub name: &'static str,
-    /// Its source tokens, as `stringify!` renders them.
+    /// Its tokens, as `stringify!` renders them.
     pub source: &'static str,
 }
 
-impl<F> Definition<F> {
-    /// A definition; normally written by [`memoize!`](crate::memoize).
-    pub const fn new(func: F, name: &'static str, source: &'static str) -> Definition<F> {
-        Definition { func, name, source }
-    }
-}
-
-impl<F, Args, M> Callable<Args, M> for Definition<F>
-where
-    F: Callable<Args, M>,
-{
-    type Output = F::Output;
-
-    fn call_with(&self, args: Args) -> Self::Output {
-        self.func.call_with(args)
-    }
-
-    fn identity(&self) -> Identity {
-        Identity {
-            name: self.name.to_string(),
-            source: Some(self.source),
-        }
-    }
-}
+inventory::collect!(SourceRecord);
 
 /// What names a function in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// The function's path, or the name given to a closure.
+    /// The function's path (`my_crate::stats::square`).
     pub name: String,
-    /// Its source tokens, when known ([`memoize!`](crate::memoize)).
-    pub source: Option<&'static str>,
+    /// Its source tokens, when it was defined with
+    /// [`memoize!`](crate::memoize).
+    pub source: Option<String>,
 }
 
 impl Identity {
-    /// The identity of a function item from its type name (`my_crate::square`).
+    /// The identity of a function item from its type name, with its source
+    /// if [`memoize!`](crate::memoize) recorded it.
     pub fn of_type<F: ?Sized>() -> Identity {
-        Identity {
-            name: std::any::type_name::<F>().to_string(),
-            source: None,
-        }
+        let name = std::any::type_name::<F>().to_string();
+        let source = recorded_source(&name);
+        Identity { name, source }
     }
 
     /// Why this name cannot tell functions apart, if it cannot: closures and
@@ -76,11 +54,40 @@ impl Identity {
     }
 }
 
-/// Wraps a function definition so that its source is part of its cache key:
-/// editing the body invalidates the entries the old body made.
+/// The recorded source of the function whose type name is `type_name`.
+///
+/// A function defined inside another function has that function in its
+/// type name (`app::main::step`) but not in its `module_path!()` (`app`),
+/// so a record matches when the type name starts with its module and ends
+/// with its name. Two memoized functions of one name inside two functions
+/// of one module both match: their sources are then both used, so editing
+/// either invalidates the results of both (never a stale result).
+fn recorded_source(type_name: &str) -> Option<String> {
+    // A generic function's type name ends with its type arguments.
+    let path = type_name.split('<').next().unwrap_or(type_name);
+    let (_, last) = path.rsplit_once("::")?;
+    let mut sources: Vec<&str> = inventory::iter::<SourceRecord>
+        .into_iter()
+        .filter(|r| r.name == last && path.starts_with(r.module))
+        .filter(|r| path[r.module.len()..].starts_with("::"))
+        .map(|r| r.source)
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    (!sources.is_empty()).then(|| sources.join("\n"))
+}
+
+/// Defines a function whose source is part of its cache key: editing the
+/// body (its tokens; comments and formatting aside) invalidates the results
+/// the old body stored. The tokens are hashed as `stringify!` renders them,
+/// so a new compiler that renders them differently recomputes once (never
+/// returns a stale result).
+///
+/// The function is an ordinary function — call it, pass it around, cache it
+/// with `memory.cache(f)` — only its definition is wrapped:
 ///
 /// ```
-/// use jobcache_memo::memoize;
+/// use jobcache_memo::{memoize, Memory};
 ///
 /// memoize! {
 ///     /// The square of every element.
@@ -89,42 +96,41 @@ impl Identity {
 ///     }
 /// }
 ///
-/// // `square` is a constant holding the function, its path and its source.
-/// assert_eq!((square.func)(&[3.0]), vec![9.0]);
-/// assert!(square.name.ends_with("::square"));
-/// assert!(square.source.contains("x * x"));
+/// # fn main() -> Result<(), jobcache_memo::Error> {
+/// # let dir = tempfile::tempdir().map_err(|_| jobcache_memo::Error::Disabled)?;
+/// assert_eq!(square(&[3.0]), vec![9.0]);
+/// let mem = Memory::builder(dir.path()).verbose(0).build()?;
+/// let square = mem.cache(square);
+/// assert_eq!(square.call(&[3.0][..]), vec![9.0]);
+/// # Ok(())
+/// # }
 /// ```
 ///
-/// Then `memory.cache(square)` caches it like any function. Parameters are
-/// plain `name: Type` (write `let mut x = x;` in the body for a mutable one);
-/// generic functions are not supported.
-///
 /// # Limitations
-/// Only the tokens of this definition are hashed: a change in a function it
-/// calls, or in a constant it reads, is not seen. Give such a function an
-/// explicit version (`Memory::cache_versioned`) and bump it by hand.
+/// - Only the tokens of this definition are hashed: a change in a function
+///   it calls, or in a constant it reads, is not seen. Give such a function
+///   an explicit version too ([`Cached::version`](crate::Cached::version))
+///   and bump it by hand.
+/// - Free functions only (not methods in an `impl` block).
 #[macro_export]
 macro_rules! memoize {
-    (
-        $(#[$meta:meta])*
-        $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> $ret:ty $body:block
-    ) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident $($rest:tt)*) => {
         $(#[$meta])*
-        #[allow(non_upper_case_globals)]
-        $vis const $name: $crate::Definition<fn($($ty),*) -> $ret> = $crate::Definition::new(
-            {
-                fn $name($($arg: $ty),*) -> $ret $body
-                $name
-            },
-            concat!(module_path!(), "::", stringify!($name)),
-            stringify!(fn $name($($arg: $ty),*) -> $ret $body),
-        );
+        $vis fn $name $($rest)*
+
+        $crate::__private::inventory::submit! {
+            $crate::__private::SourceRecord {
+                module: module_path!(),
+                name: stringify!($name),
+                source: stringify!(fn $name $($rest)*),
+            }
+        }
     };
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::Callable;
 
     fn plain(x: u8) -> u8 {
         x
@@ -134,6 +140,7 @@ mod tests {
     fn function_items_are_named_by_path_and_closures_are_refused() {
         let id = plain.identity();
         assert_eq!(id.name, "jobcache_memo::identity::tests::plain");
+        assert_eq!(id.source, None);
         assert_eq!(id.ambiguity(), None);
         let closure = |x: u8| x;
         assert_eq!(closure.identity().ambiguity(), Some("a closure"));
@@ -145,14 +152,37 @@ mod tests {
         fn add(a: u32, b: u32) -> u32 { a + b }
     }
 
+    memoize! {
+        fn generic<T: Clone>(x: &T, mut n: usize) -> Vec<T> {
+            let mut out = Vec::new();
+            while n > 0 { out.push(x.clone()); n -= 1; }
+            out
+        }
+    }
+
     #[test]
-    fn memoize_keeps_the_source_and_the_path() {
+    fn memoize_records_the_source_under_the_path() {
         let id = add.identity();
         assert_eq!(id.name, "jobcache_memo::identity::tests::add");
-        assert_eq!(
-            id.source,
-            Some("fn add (a : u32, b : u32) -> u32 { a + b }")
-        );
+        // `stringify!`'s spacing is the compiler's: compare without it.
+        let squeezed: String = id.source.unwrap_or_default().split_whitespace().collect();
+        assert_eq!(squeezed, "fnadd(a:u32,b:u32)->u32{a+b}");
         assert_eq!(add.call_with((2, 3)), 5);
+        let g = generic::<u8>;
+        assert!(g.identity().source.is_some_and(|s| s.contains("out.push")));
+        assert_eq!(generic(&1u8, 2), vec![1, 1]);
+    }
+
+    #[test]
+    fn functions_nested_in_functions_are_found() {
+        memoize! {
+            fn inner(x: u8) -> u8 { x + 1 }
+        }
+        let id = inner.identity();
+        assert!(id
+            .name
+            .ends_with("tests::functions_nested_in_functions_are_found::inner"));
+        let squeezed: String = id.source.unwrap_or_default().split_whitespace().collect();
+        assert_eq!(squeezed, "fninner(x:u8)->u8{x+1}");
     }
 }

@@ -82,7 +82,14 @@ mod shelved;
 pub use cached::{fields, Cached, Validator};
 pub use callable::Callable;
 pub use error::Error;
-pub use identity::{Definition, Identity};
+pub use identity::Identity;
+
+/// What [`memoize!`] expands to; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::identity::SourceRecord;
+    pub use inventory;
+}
 pub use ignored::Ignored;
 pub use mapped::ArrayOutput;
 pub use memory::{Memory, MemoryBuilder, JOURNAL_FILE};

@@ -44,7 +44,10 @@ fn verbosity_chooses_the_lines() {
     let lines = take();
     assert_eq!(lines[0], "[Memory] Calling logging::double...");
     assert_eq!(lines[1], "logging::double(2)");
-    assert!(lines[2].ends_with("logging::double - 0.0s, 0.0min"), "{lines:?}");
+    assert!(
+        lines[2].ends_with("logging::double - 0.0s, 0.0min"),
+        "{lines:?}"
+    );
     normal.cache(double).call(2);
     assert!(take().is_empty(), "hits are quiet at verbosity 1");
 

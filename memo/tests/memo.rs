@@ -1,6 +1,6 @@
 //! Behaviour of cached calls in one process.
 
-use jobcache_memo::{memoize, Definition, Ignored, Memory};
+use jobcache_memo::{memoize, Ignored, Memory};
 use jobcache_store::FsStore;
 use jobcache_trace::{read_journal, EventKind, Filter};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,31 +68,44 @@ fn borrowed_tuple_arguments_and_ignored_ones() {
 }
 
 static EDITS: AtomicUsize = AtomicUsize::new(0);
-fn body(x: u64) -> u64 {
-    EDITS.fetch_add(1, Ordering::SeqCst);
-    x + 1
+
+/// The same function before and after an edit of its body.
+mod before_edit {
+    use super::*;
+    memoize! {
+        pub fn step(x: u64) -> u64 {
+            EDITS.fetch_add(1, Ordering::SeqCst);
+            x + 1
+        }
+    }
+}
+mod after_edit {
+    use super::*;
+    memoize! {
+        pub fn step(x: u64) -> u64 {
+            EDITS.fetch_add(1, Ordering::SeqCst);
+            x + 2
+        }
+    }
 }
 
 #[test]
 fn an_edited_body_is_recomputed() {
     let dir = temp();
     let mem = quiet(&dir);
-    // The same function name with two sources, as memoize! makes them
-    // before and after an edit.
-    let v1 = Definition::new(body as fn(u64) -> u64, "app::step", "fn step(x) { x + 1 }");
-    let v2 = Definition::new(body as fn(u64) -> u64, "app::step", "fn step(x) { x + 2 }");
+    // One name in the cache, as a function keeps its path across an edit.
+    let old = mem.cache_named("app::step", before_edit::step);
+    let new = mem.cache_named("app::step", after_edit::step);
     let before = EDITS.load(Ordering::SeqCst);
-    mem.cache(v1).call(1);
-    mem.cache(v1).call(1);
+    assert_eq!(old.call(1), 2);
+    assert_eq!(old.call(1), 2);
     assert_eq!(EDITS.load(Ordering::SeqCst) - before, 1);
-    mem.cache(v2).call(1);
-    assert_eq!(
-        EDITS.load(Ordering::SeqCst) - before,
-        2,
-        "new source, new key"
-    );
+    assert_eq!(new.call(1), 3, "the old body's result is never returned");
+    assert_eq!(EDITS.load(Ordering::SeqCst) - before, 2);
+    assert_eq!(new.call(1), 3);
+    assert_eq!(EDITS.load(Ordering::SeqCst) - before, 2);
     // An explicit version works the same way.
-    mem.cache(v2).version("2").call(1);
+    assert_eq!(new.clone().version("2").call(1), 3);
     assert_eq!(EDITS.load(Ordering::SeqCst) - before, 3);
 }
 
@@ -103,7 +116,9 @@ memoize! {
 #[test]
 fn memoize_definitions_cache_like_functions() {
     let dir = temp();
-    let cached = quiet(&dir).cache(cube);
+    assert_eq!(cube(2), 8, "still an ordinary function");
+    let cube = quiet(&dir).cache(cube);
+    let cached = &cube;
     assert_eq!(cached.call(3), 27);
     assert_eq!(cached.call(3), 27);
     assert_eq!(cached.name(), "memo::cube");

@@ -56,7 +56,11 @@ fn a_changed_step_recomputes_only_what_is_downstream() {
     assert_eq!(run(2.0).unwrap(), 20_000.0);
     assert_eq!(counts.get(), [1, 1, 1], "every step hit");
     assert_eq!(run(3.0).unwrap(), 30_000.0);
-    assert_eq!(counts.get(), [1, 2, 2], "the first step hit; the others ran");
+    assert_eq!(
+        counts.get(),
+        [1, 2, 2],
+        "the first step hit; the others ran"
+    );
 }
 
 #[test]
