@@ -707,7 +707,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// locked by a computation). With `dry_run`, removes nothing and
     /// reports what would go.
     fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
-        reduce_with(self, self.all_entries()?, limits, dry_run)
+        reduce_with(self, self.all_entries()?, limits, dry_run, RECENT)
     }
 }
 
@@ -747,6 +747,7 @@ pub(crate) fn reduce_with<S: Store + ?Sized>(
     mut entries: Vec<EntryInfo>,
     limits: &Limits,
     dry_run: bool,
+    recent: Duration,
 ) -> Result<Reduction> {
     let now = SystemTime::now();
     // Entries with unreadable metadata go first, then least recently used.
@@ -766,7 +767,7 @@ pub(crate) fn reduce_with<S: Store + ?Sized>(
             continue;
         }
         let created = info.meta.as_ref().map_or(info.last_access, |m| m.created);
-        let young = now.duration_since(created).unwrap_or_default() < RECENT || age(&info) < RECENT;
+        let young = now.duration_since(created).unwrap_or_default() < recent || age(&info) < recent;
         let guard = store.lock(&info.namespace, &info.key, Wait::NoWait)?;
         if young || guard.state() == LockState::TimedOut {
             report.skipped += 1;
