@@ -133,6 +133,48 @@ impl fmt::Debug for Entry {
 }
 
 const CHUNK: usize = 1 << 20;
+/// Payloads from this size on are hashed on a second thread while read.
+const PARALLEL_HASH_MIN: usize = 8 << 20;
+
+/// Reads `buf.len()` bytes in chunks, passing each chunk to `each`.
+fn read_chunks(src: &mut dyn Read, buf: &mut [u8], each: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+    for chunk in buf.chunks_mut(CHUNK) {
+        src.read_exact(chunk)?;
+        each(chunk);
+    }
+    Ok(())
+}
+
+/// Like [`read_chunks`] with a checksum, but the checksum runs on a scoped
+/// thread one chunk behind the reads, so that it costs (almost) no time.
+fn read_hashing_in_parallel(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<Option<u64>> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(4);
+        let hasher = scope.spawn(move || {
+            let mut h = Xxh3::new();
+            for chunk in rx {
+                h.update(chunk);
+            }
+            h.digest()
+        });
+        let mut result = Ok(());
+        for chunk in buf.chunks_mut(CHUNK) {
+            if let Err(e) = src.read_exact(chunk) {
+                result = Err(e);
+                break;
+            }
+            let chunk: &[u8] = chunk;
+            if tx.send(chunk).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let sum = hasher
+            .join()
+            .map_err(|_| io::Error::other("the checksum thread panicked"))?;
+        result.map(|()| Some(sum))
+    })
+}
 
 impl Entry {
     /// An entry for a backend. `location` names it in messages;
@@ -284,34 +326,36 @@ impl Entry {
         if self.pos != 0 {
             self.rewind()?;
         }
-        let mut hasher = if self.pending {
-            Some(Xxh3::new())
-        } else {
-            None
-        };
+        let verify = self.pending;
         let location = self.location.clone();
         let src: &mut dyn Read = match &mut self.payload {
             Payload::File(f) => f,
             Payload::Reader(r) => r,
             Payload::Memory { .. } => return Ok(()),
         };
-        for chunk in buf.chunks_mut(CHUNK) {
-            if let Err(e) = src.read_exact(chunk) {
-                let reason = format!("reading the payload failed: {e}");
-                return Err(if e.kind() == io::ErrorKind::UnexpectedEof {
-                    self.corrupt(reason)
-                } else {
-                    StoreError::io("read payload", location, e)
-                });
+        let read = if verify && buf.len() >= PARALLEL_HASH_MIN {
+            read_hashing_in_parallel(src, buf)
+        } else {
+            let mut hasher = verify.then(Xxh3::new);
+            read_chunks(src, buf, &mut |chunk| {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(chunk);
+                }
+            })
+            .map(|()| hasher.map(|h| h.digest()))
+        };
+        match read {
+            Ok(sum) => {
+                self.pos = self.meta.payload_len;
+                match sum {
+                    Some(sum) => self.check_sum(sum),
+                    None => Ok(()),
+                }
             }
-            if let Some(h) = hasher.as_mut() {
-                h.update(chunk);
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(self.corrupt(format!("reading the payload failed: {e}")))
             }
-        }
-        self.pos = self.meta.payload_len;
-        match hasher {
-            Some(h) => self.check_sum(h.digest()),
-            None => Ok(()),
+            Err(e) => Err(StoreError::io("read payload", location, e)),
         }
     }
 

@@ -48,6 +48,7 @@ fn round_trips_of_every_size_class() {
         1 << 20,
         (1 << 20) + 7,
         3 << 20,
+        9 << 20,
     ];
     for (i, &len) in sizes.iter().enumerate() {
         let k = key(i as u64);
@@ -153,6 +154,7 @@ fn byte_flips_and_truncations_are_corrupt() {
         (50_000, "meta"),
         (50_000, "payload"),
         (3 << 20, "payload"),
+        (9 << 20, "payload"),
     ];
     let mut n = 0;
     for &(len, file) in cases {
@@ -214,7 +216,7 @@ fn byte_flips_and_truncations_are_corrupt() {
 fn a_streamed_read_reports_a_bad_checksum_at_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
-    let data = payload(2 << 20, 9);
+    let data = payload(9 << 20, 9);
     s.publish_bytes(NS, &key(1), &NewEntry::default(), &data)
         .unwrap();
     let path = s.entry_dir(NS, &key(1)).unwrap().join("payload");
