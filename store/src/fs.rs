@@ -438,7 +438,7 @@ impl FsStore {
             ))));
         }
         let dir = location();
-        let qpath = self.tmp_path("corrupt");
+        let tmp_dir = self.root.join(TMP_DIR);
         let entry = Entry::new(
             entry_meta,
             Payload::File(payload_file),
@@ -448,7 +448,9 @@ impl FsStore {
         )
         .on_corrupt(move |reason| {
             log::warn!("{}: corrupt payload, quarantined: {reason}", dir.display());
-            quarantine(&dir, &qpath, meta_id);
+            let nanos = meta::to_nanos(SystemTime::now());
+            let to = tmp_dir.join(format!("corrupt-{}-{nanos}", std::process::id()));
+            quarantine(&dir, &to, meta_id);
         });
         Ok(Lookup::Found(Box::new(entry)))
     }

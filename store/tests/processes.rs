@@ -64,6 +64,7 @@ fn child() {
         "writer" => writer(&root),
         "holder" => holder(&root),
         "fsize" => fsize(&root),
+        "nobody" => nobody(&root),
         other => panic!("unknown role {other}"),
     }
 }
@@ -173,6 +174,65 @@ fn fsize(root: &Path) {
         .unwrap();
     assert_eq!(store.get_bytes(NS, &key(2)).unwrap().unwrap(), b"small");
     println!("fsize-ok: {msg}");
+}
+
+/// Runs as an unprivileged user against a store it may read but not write.
+fn nobody(root: &Path) {
+    // SAFETY: plain system calls dropping privileges in this child process.
+    unsafe {
+        assert_eq!(libc::setgid(65534), 0);
+        assert_eq!(libc::setuid(65534), 0);
+    }
+    let store = FsStore::open(root).unwrap();
+    // Reading works (without O_NOATIME, which only the owner may use).
+    assert_eq!(store.get_bytes(NS, &key(1)).unwrap().unwrap(), b"readable");
+    let err = store
+        .publish_bytes(NS, &key(2), &NewEntry::default(), b"v")
+        .unwrap_err();
+    assert_eq!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::PermissionDenied),
+        "{err}"
+    );
+    assert!(err.to_string().contains(root.to_str().unwrap()), "{err}");
+    println!("nobody-ok: {err}");
+}
+
+#[test]
+fn permission_denied_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = dir.path().join("cache");
+    let store = FsStore::create(&root).unwrap();
+    store
+        .publish_bytes(NS, &key(1), &NewEntry::default(), b"readable")
+        .unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let out = spawn("nobody", &root, &[]).wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("nobody-ok"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        for d in ["ns", "tmp"] {
+            fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        let err = store
+            .publish_bytes(NS, &key(2), &NewEntry::default(), b"v")
+            .unwrap_err();
+        assert_eq!(
+            err.io_kind(),
+            Some(std::io::ErrorKind::PermissionDenied),
+            "{err}"
+        );
+        for d in ["ns", "tmp"] {
+            fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
 }
 
 #[test]
