@@ -832,3 +832,43 @@ pub(crate) fn reduce_with<S: Store + ?Sized>(
     report.kept_bytes = bytes;
     Ok(report)
 }
+
+macro_rules! forward_store {
+    ($($ptr:ident)::+) => {
+        impl<S: Store + ?Sized> Store for $($ptr)::+<S> {
+            fn get(&self, namespace: &str, key: &str, verify_payload: bool) -> Result<Lookup> {
+                (**self).get(namespace, key, verify_payload)
+            }
+            fn publish(&self, namespace: &str, key: &str, entry: &NewEntry, write: WriteFn<'_>) -> Result<Published> {
+                (**self).publish(namespace, key, entry, write)
+            }
+            fn lock(&self, namespace: &str, key: &str, wait: Wait) -> Result<EntryLock> {
+                (**self).lock(namespace, key, wait)
+            }
+            fn remove(&self, namespace: &str, key: &str) -> Result<u64> {
+                (**self).remove(namespace, key)
+            }
+            fn remove_namespace(&self, namespace: &str) -> Result<u64> {
+                (**self).remove_namespace(namespace)
+            }
+            fn namespaces(&self) -> Result<Vec<String>> {
+                (**self).namespaces()
+            }
+            fn entries(&self, namespace: &str) -> Result<Vec<EntryInfo>> {
+                (**self).entries(namespace)
+            }
+            fn touch(&self, namespace: &str, key: &str) -> Result<()> {
+                (**self).touch(namespace, key)
+            }
+            fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
+                (**self).verify_all(progress)
+            }
+            fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
+                (**self).reduce_size(limits, dry_run)
+            }
+        }
+    };
+}
+
+forward_store!(std::sync::Arc);
+forward_store!(Box);

@@ -309,6 +309,21 @@ mod tests {
         }
     }
 
+    /// Pins version 1 of the meta file byte for byte (LAYOUT.md).
+    #[test]
+    fn golden_meta_file_v1() {
+        let entry = NewEntry::new(Duration::from_nanos(0x0102)).field("f", "sq");
+        let created = from_nanos(0x0A0B_0C0D);
+        let buf = encode(&entry, created, 3, payload_checksum(b"abc"), Some(b"abc"));
+        let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, GOLDEN_V1);
+        let d = decode(&buf).unwrap();
+        assert_eq!(d.meta.fields, entry.fields);
+        assert_eq!(d.meta.created, created);
+    }
+
+    const GOLDEN_V1: &str = "4a4353544d455441010001000f000000030000000000000050392f89945faf780d0c0b0a00000000020100000000000000000000000000001e23aefdf0b5014a010000000100000066020000007371616263";
+
     #[test]
     fn every_byte_flip_and_truncation_is_detected() {
         let buf = encode(&sample(), SystemTime::now(), 3, 7, Some(b"abc"));

@@ -358,7 +358,7 @@ fn a_killed_lock_holder_releases_its_lock() {
         child.wait().unwrap();
         let guard = waiter.join().unwrap();
         assert!(guard.is_acquired());
-        assert!(guard.waited() >= Duration::from_millis(200));
+        assert!(guard.waited() > Duration::ZERO);
     });
 }
 
