@@ -488,6 +488,23 @@ fn threads_compute_each_key_once() {
 }
 
 #[test]
+fn a_lock_wait_timeout_computes_anyway() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let _held = s.lock(NS, &key(1), Wait::NoWait).unwrap();
+    let got = s
+        .get_or_compute(
+            NS,
+            &key(1),
+            Wait::Timeout(Duration::from_millis(30)),
+            &mut || Ok((b"anyway".to_vec(), NewEntry::default())),
+        )
+        .unwrap();
+    assert!(got.computed);
+    assert_eq!(s.get_bytes(NS, &key(1)).unwrap().unwrap(), b"anyway");
+}
+
+#[test]
 fn lock_wait_policies() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());

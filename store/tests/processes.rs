@@ -65,6 +65,7 @@ fn child() {
         "holder" => holder(&root),
         "fsize" => fsize(&root),
         "nobody" => nobody(&root),
+        "readonly" => readonly(&root),
         other => panic!("unknown role {other}"),
     }
 }
@@ -196,6 +197,81 @@ fn nobody(root: &Path) {
     );
     assert!(err.to_string().contains(root.to_str().unwrap()), "{err}");
     println!("nobody-ok: {err}");
+}
+
+/// Remounts the store read-only in a private mount namespace (needs
+/// CAP_SYS_ADMIN; prints `readonly-skipped` where that is not allowed).
+fn readonly(root: &Path) {
+    use std::ffi::CString;
+    let c = CString::new(root.to_str().unwrap()).unwrap();
+    let slash = CString::new("/").unwrap();
+    // SAFETY: plain system calls with valid NUL-terminated paths, changing
+    // only this child's private mount namespace.
+    let ok = unsafe {
+        libc::unshare(libc::CLONE_NEWNS) == 0
+            && libc::mount(
+                std::ptr::null(),
+                slash.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) == 0
+            && libc::mount(
+                c.as_ptr(),
+                c.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) == 0
+            && libc::mount(
+                std::ptr::null(),
+                c.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
+                std::ptr::null(),
+            ) == 0
+    };
+    if !ok {
+        println!("readonly-skipped: {}", std::io::Error::last_os_error());
+        return;
+    }
+    let store = FsStore::open(root).unwrap();
+    assert_eq!(store.get_bytes(NS, &key(1)).unwrap().unwrap(), b"readable");
+    let err = store
+        .publish_bytes(NS, &key(2), &NewEntry::default(), b"v")
+        .unwrap_err();
+    assert_eq!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::ReadOnlyFilesystem),
+        "{err}"
+    );
+    assert!(err.to_string().contains(root.to_str().unwrap()), "{err}");
+    println!("readonly-ok: {err}");
+}
+
+#[test]
+fn a_read_only_file_system_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let store = FsStore::create(&root).unwrap();
+    store
+        .publish_bytes(NS, &key(1), &NewEntry::default(), b"readable")
+        .unwrap();
+    let out = spawn("readonly", &root, &[]).wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && (stdout.contains("readonly-ok") || stdout.contains("readonly-skipped")),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "{}",
+        stdout
+            .lines()
+            .find(|l| l.contains("readonly-"))
+            .unwrap_or_default()
+    );
 }
 
 #[test]
