@@ -1,2 +1,196 @@
-//! The `store` benchmark group (placeholder).
-fn main() {}
+//! The `store` benchmark group: `FsStore` hits and publishes, small and
+//! large, each against the raw file operation on the same bytes in the same
+//! run.
+//!
+//! - `store/get_small`: µs for a verified hit of a 100-byte entry and its
+//!   payload read; baseline `std::fs::read` of the file that holds the
+//!   payload (small payloads live inside the entry's meta file).
+//! - `store/publish_small`: µs to publish a 100-byte entry; baseline
+//!   creating a 100-byte file, `write_all` and `fsync`.
+//! - `store/get_256MiB`: GB/s of a verified hit read into a buffer already
+//!   faulted in; baseline `open` + `read_exact` into the same buffer.
+//! - `store/publish_256MiB`: GB/s of a publish; baseline `write_all` +
+//!   `fsync` of the same bytes to a new file.
+
+use jobcache_bench::{gb_per_s, micros, scratch_dir, Group, Row, DEFAULT_REPS};
+use jobcache_store::{FsStore, NewEntry, Store};
+use std::cell::{Cell, RefCell};
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+const NS: &str = "bench::store";
+const BIG: usize = 256 << 20;
+const REPS: usize = DEFAULT_REPS + 2;
+
+/// Medians of `a` and `b` (each returning the time it measured), run
+/// alternately after one warm-up each, so that the machine's changing load
+/// weighs on both alike.
+fn paired(
+    reps: usize,
+    mut a: impl FnMut() -> Duration,
+    mut b: impl FnMut() -> Duration,
+) -> (Duration, Duration) {
+    a();
+    b();
+    let (mut ta, mut tb): (Vec<Duration>, Vec<Duration>) = (0..reps).map(|_| (a(), b())).unzip();
+    ta.sort();
+    tb.sort();
+    (ta[reps / 2], tb[reps / 2])
+}
+
+fn timed(mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+fn key(i: u64) -> String {
+    format!("{i:064x}")
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = scratch_dir("store")?;
+    let store = FsStore::create(dir.join("cache"))?;
+    let mut group = Group::new("store");
+    let meta = NewEntry::new(Duration::from_millis(5))
+        .field("function", NS)
+        .field("args", "x: f64 = 1.5");
+
+    // Small hit.
+    let small = vec![42u8; 100];
+    store.publish_bytes(NS, &key(0), &meta, &small)?;
+    let small_file = store.entry_dir(NS, &key(0))?.join("meta");
+    const N: u32 = 2000;
+    let (ours, raw) = paired(
+        REPS,
+        || {
+            timed(|| {
+                for _ in 0..N {
+                    let mut e = store.get(NS, &key(0), true).ok().and_then(|l| l.found());
+                    let bytes = e.as_mut().and_then(|e| e.read_to_vec().ok());
+                    assert_eq!(bytes.as_deref(), Some(&small[..]));
+                }
+            })
+        },
+        || {
+            timed(|| {
+                for _ in 0..N {
+                    black_box(std::fs::read(&small_file).ok());
+                }
+            })
+        },
+    );
+    group.push(Row::ratio_lower_is_better(
+        "store/get_small",
+        micros(ours / N),
+        "us",
+        micros(raw / N),
+    ));
+
+    // Small publish.
+    let next = Cell::new(1_000u64);
+    let bump = || {
+        next.set(next.get() + 1);
+        next.get()
+    };
+    let raw_dir = dir.join("raw");
+    std::fs::create_dir_all(&raw_dir)?;
+    const M: u32 = 20;
+    let (ours, raw) = paired(
+        REPS,
+        || {
+            timed(|| {
+                for _ in 0..M {
+                    let published = store.publish_bytes(NS, &key(bump()), &meta, &small);
+                    assert!(published.is_ok_and(|p| !p.already_present));
+                }
+            })
+        },
+        || {
+            timed(|| {
+                for _ in 0..M {
+                    let path = raw_dir.join(bump().to_string());
+                    let mut f = File::create(&path).ok();
+                    if let Some(f) = f.as_mut() {
+                        assert!(f.write_all(&small).and_then(|()| f.sync_all()).is_ok());
+                    }
+                }
+            })
+        },
+    );
+    group.push(Row::ratio_lower_is_better(
+        "store/publish_small",
+        micros(ours / M),
+        "us",
+        micros(raw / M),
+    ));
+
+    // Large publish: a fresh key or file each time, the previous one
+    // removed first (outside the timing).
+    let data: Vec<u8> = (0..BIG).map(|i| (i as u8).wrapping_mul(13)).collect();
+    let last_key = Cell::new(0u64);
+    let last_raw = Cell::new(0u64);
+    let (ours, raw) = paired(
+        REPS,
+        || {
+            let _ = store.remove(NS, &key(last_key.get()));
+            let k = bump();
+            last_key.set(k);
+            timed(|| assert!(store.publish_bytes(NS, &key(k), &meta, &data).is_ok()))
+        },
+        || {
+            let _ = std::fs::remove_file(raw_dir.join(format!("big{}", last_raw.get())));
+            let n = bump();
+            last_raw.set(n);
+            let path = raw_dir.join(format!("big{n}"));
+            timed(|| {
+                let mut f = File::create(&path).ok();
+                if let Some(f) = f.as_mut() {
+                    assert!(f.write_all(&data).and_then(|()| f.sync_all()).is_ok());
+                }
+            })
+        },
+    );
+    group.push(Row::ratio_higher_is_better(
+        "store/publish_256MiB",
+        gb_per_s(BIG as u64, ours),
+        "GB/s",
+        gb_per_s(BIG as u64, raw),
+    ));
+
+    // Large verified hit into a buffer already faulted in.
+    let big_key = key(last_key.get());
+    let buf = RefCell::new(vec![1u8; BIG]);
+    let payload_path = store.entry_dir(NS, &big_key)?.join("payload");
+    let (ours, raw) = paired(
+        REPS,
+        || {
+            let mut buf = buf.borrow_mut();
+            timed(|| {
+                let mut e = store.get(NS, &big_key, true).ok().and_then(|l| l.found());
+                let ok = e.as_mut().map(|e| e.read_into(&mut buf).is_ok());
+                assert_eq!(ok, Some(true));
+            })
+        },
+        || {
+            let mut buf = buf.borrow_mut();
+            timed(|| {
+                let ok = File::open(&payload_path).and_then(|mut f| f.read_exact(&mut buf));
+                assert!(ok.is_ok());
+            })
+        },
+    );
+    assert!(*buf.borrow() == data);
+    group.push(Row::ratio_higher_is_better(
+        "store/get_256MiB",
+        gb_per_s(BIG as u64, ours),
+        "GB/s",
+        gb_per_s(BIG as u64, raw),
+    ));
+
+    group.finish()?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

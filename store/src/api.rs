@@ -133,6 +133,48 @@ impl fmt::Debug for Entry {
 }
 
 const CHUNK: usize = 1 << 20;
+/// Payloads from this size on are hashed on a second thread while read.
+const PARALLEL_HASH_MIN: usize = 8 << 20;
+
+/// Reads `buf.len()` bytes in chunks, passing each chunk to `each`.
+fn read_chunks(src: &mut dyn Read, buf: &mut [u8], each: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+    for chunk in buf.chunks_mut(CHUNK) {
+        src.read_exact(chunk)?;
+        each(chunk);
+    }
+    Ok(())
+}
+
+/// Like [`read_chunks`] with a checksum, but the checksum runs on a scoped
+/// thread one chunk behind the reads, so that it costs (almost) no time.
+fn read_hashing_in_parallel(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<Option<u64>> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(4);
+        let hasher = scope.spawn(move || {
+            let mut h = Xxh3::new();
+            for chunk in rx {
+                h.update(chunk);
+            }
+            h.digest()
+        });
+        let mut result = Ok(());
+        for chunk in buf.chunks_mut(CHUNK) {
+            if let Err(e) = src.read_exact(chunk) {
+                result = Err(e);
+                break;
+            }
+            let chunk: &[u8] = chunk;
+            if tx.send(chunk).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let sum = hasher
+            .join()
+            .map_err(|_| io::Error::other("the checksum thread panicked"))?;
+        result.map(|()| Some(sum))
+    })
+}
 
 impl Entry {
     /// An entry for a backend. `location` names it in messages;
@@ -284,34 +326,36 @@ impl Entry {
         if self.pos != 0 {
             self.rewind()?;
         }
-        let mut hasher = if self.pending {
-            Some(Xxh3::new())
-        } else {
-            None
-        };
+        let verify = self.pending;
         let location = self.location.clone();
         let src: &mut dyn Read = match &mut self.payload {
             Payload::File(f) => f,
             Payload::Reader(r) => r,
             Payload::Memory { .. } => return Ok(()),
         };
-        for chunk in buf.chunks_mut(CHUNK) {
-            if let Err(e) = src.read_exact(chunk) {
-                let reason = format!("reading the payload failed: {e}");
-                return Err(if e.kind() == io::ErrorKind::UnexpectedEof {
-                    self.corrupt(reason)
-                } else {
-                    StoreError::io("read payload", location, e)
-                });
+        let read = if verify && buf.len() >= PARALLEL_HASH_MIN {
+            read_hashing_in_parallel(src, buf)
+        } else {
+            let mut hasher = verify.then(Xxh3::new);
+            read_chunks(src, buf, &mut |chunk| {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(chunk);
+                }
+            })
+            .map(|()| hasher.map(|h| h.digest()))
+        };
+        match read {
+            Ok(sum) => {
+                self.pos = self.meta.payload_len;
+                match sum {
+                    Some(sum) => self.check_sum(sum),
+                    None => Ok(()),
+                }
             }
-            if let Some(h) = hasher.as_mut() {
-                h.update(chunk);
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(self.corrupt(format!("reading the payload failed: {e}")))
             }
-        }
-        self.pos = self.meta.payload_len;
-        match hasher {
-            Some(h) => self.check_sum(h.digest()),
-            None => Ok(()),
+            Err(e) => Err(StoreError::io("read payload", location, e)),
         }
     }
 
@@ -707,7 +751,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// locked by a computation). With `dry_run`, removes nothing and
     /// reports what would go.
     fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
-        reduce_with(self, self.all_entries()?, limits, dry_run)
+        reduce_with(self, self.all_entries()?, limits, dry_run, RECENT)
     }
 }
 
@@ -747,6 +791,7 @@ pub(crate) fn reduce_with<S: Store + ?Sized>(
     mut entries: Vec<EntryInfo>,
     limits: &Limits,
     dry_run: bool,
+    recent: Duration,
 ) -> Result<Reduction> {
     let now = SystemTime::now();
     // Entries with unreadable metadata go first, then least recently used.
@@ -766,7 +811,7 @@ pub(crate) fn reduce_with<S: Store + ?Sized>(
             continue;
         }
         let created = info.meta.as_ref().map_or(info.last_access, |m| m.created);
-        let young = now.duration_since(created).unwrap_or_default() < RECENT || age(&info) < RECENT;
+        let young = now.duration_since(created).unwrap_or_default() < recent || age(&info) < recent;
         let guard = store.lock(&info.namespace, &info.key, Wait::NoWait)?;
         if young || guard.state() == LockState::TimedOut {
             report.skipped += 1;
@@ -787,3 +832,43 @@ pub(crate) fn reduce_with<S: Store + ?Sized>(
     report.kept_bytes = bytes;
     Ok(report)
 }
+
+macro_rules! forward_store {
+    ($($ptr:ident)::+) => {
+        impl<S: Store + ?Sized> Store for $($ptr)::+<S> {
+            fn get(&self, namespace: &str, key: &str, verify_payload: bool) -> Result<Lookup> {
+                (**self).get(namespace, key, verify_payload)
+            }
+            fn publish(&self, namespace: &str, key: &str, entry: &NewEntry, write: WriteFn<'_>) -> Result<Published> {
+                (**self).publish(namespace, key, entry, write)
+            }
+            fn lock(&self, namespace: &str, key: &str, wait: Wait) -> Result<EntryLock> {
+                (**self).lock(namespace, key, wait)
+            }
+            fn remove(&self, namespace: &str, key: &str) -> Result<u64> {
+                (**self).remove(namespace, key)
+            }
+            fn remove_namespace(&self, namespace: &str) -> Result<u64> {
+                (**self).remove_namespace(namespace)
+            }
+            fn namespaces(&self) -> Result<Vec<String>> {
+                (**self).namespaces()
+            }
+            fn entries(&self, namespace: &str) -> Result<Vec<EntryInfo>> {
+                (**self).entries(namespace)
+            }
+            fn touch(&self, namespace: &str, key: &str) -> Result<()> {
+                (**self).touch(namespace, key)
+            }
+            fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
+                (**self).verify_all(progress)
+            }
+            fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
+                (**self).reduce_size(limits, dry_run)
+            }
+        }
+    };
+}
+
+forward_store!(std::sync::Arc);
+forward_store!(Box);

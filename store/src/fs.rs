@@ -2,7 +2,7 @@
 
 use crate::api::{
     reduce_with, verify_with, Entry, EntryInfo, EntryLock, Limits, Lookup, Payload, Published,
-    Reduction, Store, Verdict, VerifyReport, Wait, WriteFn,
+    Reduction, Store, Verdict, VerifyReport, Wait, WriteFn, RECENT,
 };
 use crate::error::{Result, StoreError};
 use crate::lock;
@@ -47,8 +47,10 @@ pub struct FsStore {
     counter: AtomicU64,
     access_granularity: Duration,
     temp_max_age: Duration,
+    recent: Duration,
     swept: AtomicBool,
     openat2: AtomicBool,
+    noatime: AtomicBool,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -180,8 +182,10 @@ impl FsStore {
             counter: AtomicU64::new(0),
             access_granularity: ACCESS_GRANULARITY,
             temp_max_age: TEMP_MAX_AGE,
+            recent: RECENT,
             swept: AtomicBool::new(false),
             openat2: AtomicBool::new(true),
+            noatime: AtomicBool::new(true),
         })
     }
 
@@ -197,6 +201,14 @@ impl FsStore {
     /// payload write.
     pub fn with_temp_max_age(mut self, age: Duration) -> Self {
         self.temp_max_age = age;
+        self
+    }
+
+    /// Sets how recently published or used an entry must be for
+    /// [`Store::reduce_size`] to keep it regardless of limits (default
+    /// [`RECENT`]).
+    pub fn with_recent_protection(mut self, recent: Duration) -> Self {
+        self.recent = recent;
         self
     }
 
@@ -226,20 +238,40 @@ impl FsStore {
     /// Opens `rel` (relative to the root) read-only, refusing symlinks
     /// anywhere on the way (`openat2` with `RESOLVE_BENEATH |
     /// RESOLVE_NO_SYMLINKS`; on kernels without it, `O_NOFOLLOW` on the last
-    /// component).
-    fn open_beneath(&self, rel: &str, extra_flags: i32) -> io::Result<File> {
+    /// component), with `O_NOATIME` where allowed so that only the store
+    /// decides the access times.
+    fn open_beneath(&self, rel: &str) -> io::Result<File> {
+        let noatime = if self.noatime.load(Ordering::Relaxed) {
+            libc::O_NOATIME
+        } else {
+            0
+        };
         if self.openat2.load(Ordering::Relaxed) {
-            match openat2(&self.root_dir, rel, extra_flags) {
+            match openat2(&self.root_dir, rel, noatime) {
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) && noatime != 0 => {
+                    // Not the owner: O_NOATIME is not allowed.
+                    self.noatime.store(false, Ordering::Relaxed);
+                    return self.open_beneath(rel);
+                }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
                     self.openat2.store(false, Ordering::Relaxed);
                 }
                 r => return r,
             }
         }
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | extra_flags)
-            .open(self.root.join(rel))
+        let open = |flags| {
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | flags)
+                .open(self.root.join(rel))
+        };
+        match open(noatime) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) && noatime != 0 => {
+                self.noatime.store(false, Ordering::Relaxed);
+                open(0)
+            }
+            r => r,
+        }
     }
 
     /// Creates the namespace directory with its `name` file, atomically.
@@ -295,7 +327,7 @@ impl FsStore {
                 reason,
             }))
         };
-        let meta_file = match self.open_beneath(&format!("{rel_dir}/{META_FILE}"), 0) {
+        let meta_file = match self.open_beneath(&format!("{rel_dir}/{META_FILE}")) {
             Ok(f) => f,
             Err(e) => {
                 return match e.raw_os_error() {
@@ -362,12 +394,12 @@ impl FsStore {
             ))));
         }
         let payload_rel = format!("{rel_dir}/{PAYLOAD_FILE}");
-        let payload_file = match self.open_beneath(&payload_rel, 0) {
+        let payload_file = match self.open_beneath(&payload_rel) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Removed meanwhile (then the meta file is gone too), or torn.
                 return if self
-                    .open_beneath(&format!("{rel_dir}/{META_FILE}"), 0)
+                    .open_beneath(&format!("{rel_dir}/{META_FILE}"))
                     .is_err()
                 {
                     Ok(Lookup::Missing)
@@ -406,7 +438,7 @@ impl FsStore {
             ))));
         }
         let dir = location();
-        let qpath = self.tmp_path("corrupt");
+        let tmp_dir = self.root.join(TMP_DIR);
         let entry = Entry::new(
             entry_meta,
             Payload::File(payload_file),
@@ -416,7 +448,9 @@ impl FsStore {
         )
         .on_corrupt(move |reason| {
             log::warn!("{}: corrupt payload, quarantined: {reason}", dir.display());
-            quarantine(&dir, &qpath, meta_id);
+            let nanos = meta::to_nanos(SystemTime::now());
+            let to = tmp_dir.join(format!("corrupt-{}-{nanos}", std::process::id()));
+            quarantine(&dir, &to, meta_id);
         });
         Ok(Lookup::Found(Box::new(entry)))
     }
@@ -864,7 +898,7 @@ impl Store for FsStore {
         if !dry_run {
             self.clean_temp(self.temp_max_age)?;
         }
-        let report = reduce_with(self, self.all_entries()?, limits, dry_run)?;
+        let report = reduce_with(self, self.all_entries()?, limits, dry_run, self.recent)?;
         if !dry_run {
             self.clean_locks()?;
         }

@@ -277,6 +277,53 @@ mod tests {
         assert_eq!(&buf[d.inline.unwrap()], b"abc");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn prop_meta_round_trips(
+            fields in proptest::collection::btree_map(".{0,8}", ".{0,300}", 0..6),
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            inline in proptest::prelude::any::<bool>(),
+            nanos in 0u64..u64::MAX / 2,
+            compute in 0u64..u64::MAX,
+        ) {
+            let entry = NewEntry { compute_duration: Duration::from_nanos(compute), fields };
+            let created = from_nanos(nanos);
+            let sum = payload_checksum(&payload);
+            let buf = encode(&entry, created, payload.len() as u64, sum, inline.then_some(&payload[..]));
+            let d = decode(&buf).unwrap();
+            proptest::prop_assert_eq!(&d.meta.fields, &entry.fields);
+            proptest::prop_assert_eq!(d.meta.created, created);
+            proptest::prop_assert_eq!(d.meta.checksum, sum);
+            proptest::prop_assert_eq!(d.meta.compute_duration, entry.compute_duration);
+            proptest::prop_assert_eq!(d.inline.map(|r| buf[r].to_vec()), inline.then(|| payload.clone()));
+        }
+
+        #[test]
+        fn prop_meta_decode_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.extend_from_slice(&bytes);
+            let _ = decode(&bytes);
+            let _ = decode(&with_magic);
+        }
+    }
+
+    /// Pins version 1 of the meta file byte for byte (LAYOUT.md).
+    #[test]
+    fn golden_meta_file_v1() {
+        let entry = NewEntry::new(Duration::from_nanos(0x0102)).field("f", "sq");
+        let created = from_nanos(0x0A0B_0C0D);
+        let buf = encode(&entry, created, 3, payload_checksum(b"abc"), Some(b"abc"));
+        let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, GOLDEN_V1);
+        let d = decode(&buf).unwrap();
+        assert_eq!(d.meta.fields, entry.fields);
+        assert_eq!(d.meta.created, created);
+    }
+
+    const GOLDEN_V1: &str = "4a4353544d455441010001000f000000030000000000000050392f89945faf780d0c0b0a00000000020100000000000000000000000000001e23aefdf0b5014a010000000100000066020000007371616263";
+
     #[test]
     fn every_byte_flip_and_truncation_is_detected() {
         let buf = encode(&sample(), SystemTime::now(), 3, 7, Some(b"abc"));

@@ -37,7 +37,7 @@ fn is_plain(b: u8) -> bool {
 
 /// Encodes a namespace into a directory name that is safe on any POSIX file
 /// system: never empty, never `.` or `..`, never starting with `.`, only the
-/// characters `[A-Za-z0-9_.%~-]`, at most [`ENCODED_MAX`] bytes, and
+/// characters `[A-Za-z0-9_.%~-]`, at most 200 bytes, and
 /// injective (distinct namespaces give distinct names; names cut for length
 /// rely on a 128-bit SHA-256 prefix for that).
 ///

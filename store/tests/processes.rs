@@ -1,0 +1,459 @@
+//! Multi-process behaviour of `FsStore`: real processes (this test binary
+//! re-run with `JOBCACHE_STORE_CHILD` naming a role) hammering one store,
+//! writers killed with SIGKILL mid-publish, a lock holder killed while
+//! others wait, and a publish that runs out of file size (`RLIMIT_FSIZE`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use jobcache_store::{FsStore, LockState, Lookup, NewEntry, Store, StoreError, Wait};
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NS: &str = "jobcache::tests::processes";
+const ROLE: &str = "JOBCACHE_STORE_CHILD";
+
+fn key(i: u64) -> String {
+    format!("{i:064x}")
+}
+
+/// The payload every process publishes under `key`: derived from the key
+/// only, of a length from 0 to about 300 KB (inline and file payloads).
+fn expected(key: &str) -> Vec<u8> {
+    let n = u64::from_str_radix(&key[48..], 16).unwrap();
+    let len = (n.wrapping_mul(7919) % 300_000) as usize;
+    (0..len)
+        .map(|i| (i as u64 ^ n.wrapping_mul(31)) as u8)
+        .collect()
+}
+
+fn spawn(role: &str, root: &Path, extra: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .env("STORE_ROOT", root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn wait_ok(child: Child, what: &str) {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The entry point of child processes; a no-op in the parent's run.
+#[test]
+fn child() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let root = PathBuf::from(std::env::var("STORE_ROOT").unwrap());
+    match role.as_str() {
+        "hammer" => hammer(&root),
+        "writer" => writer(&root),
+        "holder" => holder(&root),
+        "fsize" => fsize(&root),
+        "nobody" => nobody(&root),
+        "readonly" => readonly(&root),
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn hammer(root: &Path) {
+    let id: u64 = std::env::var("CHILD_ID").unwrap().parse().unwrap();
+    let marks = PathBuf::from(std::env::var("MARKS").unwrap());
+    let store = FsStore::create(root).unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..3u64 {
+            let store = &store;
+            let marks = &marks;
+            scope.spawn(move || {
+                let own: Vec<String> = (0..4).map(|i| key(1000 + id * 100 + t * 10 + i)).collect();
+                let shared: Vec<String> = (0..6).map(key).collect();
+                for k in shared.iter().chain(&own) {
+                    let got = store
+                        .get_or_compute(NS, k, Wait::Forever, &mut || {
+                            let mark = marks.join(format!("{k}.{id}.{t}"));
+                            fs::File::create_new(mark)?;
+                            std::thread::sleep(Duration::from_millis(30));
+                            Ok((expected(k), NewEntry::new(Duration::from_millis(30))))
+                        })
+                        .unwrap();
+                    assert_eq!(got.bytes, expected(k), "{k}");
+                }
+                for k in &shared {
+                    let mut e = store.get(NS, k, true).unwrap().found().unwrap();
+                    assert_eq!(e.read_to_vec().unwrap(), expected(k));
+                }
+            });
+        }
+    });
+}
+
+/// Publishes entries forever, writing each payload in small pieces so that
+/// a kill lands anywhere in the publish protocol.
+fn writer(root: &Path) {
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let store = FsStore::open(root).unwrap();
+    for i in 0.. {
+        let k = key(seed * 10_000 + i);
+        let data = expected(&k);
+        store
+            .publish(
+                NS,
+                &k,
+                &NewEntry::new(Duration::ZERO).field("seed", seed.to_string()),
+                &mut |w: &mut dyn Write| {
+                    for piece in data.chunks(8192) {
+                        w.write_all(piece)?;
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+}
+
+fn holder(root: &Path) {
+    let store = FsStore::open(root).unwrap();
+    let guard = store.lock(NS, &key(7), Wait::NoWait).unwrap();
+    assert!(guard.is_acquired());
+    println!("\nholder-locked");
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+fn fsize(root: &Path) {
+    let store = FsStore::open(root).unwrap();
+    let limit = libc::rlimit {
+        rlim_cur: 64 * 1024,
+        rlim_max: 64 * 1024,
+    };
+    // SAFETY: plain system calls with valid arguments; this child process
+    // exists to run with a file size limit and SIGXFSZ ignored (so that
+    // writes past the limit fail with EFBIG instead of killing it).
+    unsafe {
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let big = vec![7u8; 1 << 20];
+    let err = store
+        .publish_bytes(NS, &key(1), &NewEntry::default(), &big)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Io { .. }), "{msg}");
+    assert_eq!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::FileTooLarge),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(root.to_str().unwrap()),
+        "the error names the path: {msg}"
+    );
+    assert!(msg.contains("payload"), "{msg}");
+    assert!(matches!(
+        store.get(NS, &key(1), true).unwrap(),
+        Lookup::Missing
+    ));
+    let leftovers = fs::read_dir(root.join("tmp")).unwrap().count();
+    assert_eq!(leftovers, 0, "a failed publish leaves nothing behind");
+    // Small entries still fit.
+    store
+        .publish_bytes(NS, &key(2), &NewEntry::default(), b"small")
+        .unwrap();
+    assert_eq!(store.get_bytes(NS, &key(2)).unwrap().unwrap(), b"small");
+    println!("fsize-ok: {msg}");
+}
+
+/// Runs as an unprivileged user against a store it may read but not write.
+fn nobody(root: &Path) {
+    // SAFETY: plain system calls dropping privileges in this child process.
+    unsafe {
+        assert_eq!(libc::setgid(65534), 0);
+        assert_eq!(libc::setuid(65534), 0);
+    }
+    let store = FsStore::open(root).unwrap();
+    // Reading works (without O_NOATIME, which only the owner may use).
+    assert_eq!(store.get_bytes(NS, &key(1)).unwrap().unwrap(), b"readable");
+    let err = store
+        .publish_bytes(NS, &key(2), &NewEntry::default(), b"v")
+        .unwrap_err();
+    assert_eq!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::PermissionDenied),
+        "{err}"
+    );
+    assert!(err.to_string().contains(root.to_str().unwrap()), "{err}");
+    println!("nobody-ok: {err}");
+}
+
+/// Remounts the store read-only in a private mount namespace (needs
+/// CAP_SYS_ADMIN; prints `readonly-skipped` where that is not allowed).
+fn readonly(root: &Path) {
+    use std::ffi::CString;
+    let c = CString::new(root.to_str().unwrap()).unwrap();
+    let slash = CString::new("/").unwrap();
+    // SAFETY: plain system calls with valid NUL-terminated paths, changing
+    // only this child's private mount namespace.
+    let ok = unsafe {
+        libc::unshare(libc::CLONE_NEWNS) == 0
+            && libc::mount(
+                std::ptr::null(),
+                slash.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) == 0
+            && libc::mount(
+                c.as_ptr(),
+                c.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) == 0
+            && libc::mount(
+                std::ptr::null(),
+                c.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
+                std::ptr::null(),
+            ) == 0
+    };
+    if !ok {
+        println!("readonly-skipped: {}", std::io::Error::last_os_error());
+        return;
+    }
+    let store = FsStore::open(root).unwrap();
+    assert_eq!(store.get_bytes(NS, &key(1)).unwrap().unwrap(), b"readable");
+    let err = store
+        .publish_bytes(NS, &key(2), &NewEntry::default(), b"v")
+        .unwrap_err();
+    assert_eq!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::ReadOnlyFilesystem),
+        "{err}"
+    );
+    assert!(err.to_string().contains(root.to_str().unwrap()), "{err}");
+    println!("readonly-ok: {err}");
+}
+
+#[test]
+fn a_read_only_file_system_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let store = FsStore::create(&root).unwrap();
+    store
+        .publish_bytes(NS, &key(1), &NewEntry::default(), b"readable")
+        .unwrap();
+    let out = spawn("readonly", &root, &[]).wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && (stdout.contains("readonly-ok") || stdout.contains("readonly-skipped")),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "{}",
+        stdout
+            .lines()
+            .find(|l| l.contains("readonly-"))
+            .unwrap_or_default()
+    );
+}
+
+#[test]
+fn permission_denied_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = dir.path().join("cache");
+    let store = FsStore::create(&root).unwrap();
+    store
+        .publish_bytes(NS, &key(1), &NewEntry::default(), b"readable")
+        .unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let out = spawn("nobody", &root, &[]).wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("nobody-ok"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        for d in ["ns", "tmp"] {
+            fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        let err = store
+            .publish_bytes(NS, &key(2), &NewEntry::default(), b"v")
+            .unwrap_err();
+        assert_eq!(
+            err.io_kind(),
+            Some(std::io::ErrorKind::PermissionDenied),
+            "{err}"
+        );
+        for d in ["ns", "tmp"] {
+            fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn eight_processes_compute_each_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let marks = dir.path().join("marks");
+    fs::create_dir(&marks).unwrap();
+    let children: Vec<Child> = (0..8)
+        .map(|id| {
+            spawn(
+                "hammer",
+                &root,
+                &[
+                    ("CHILD_ID", id.to_string()),
+                    ("MARKS", marks.display().to_string()),
+                ],
+            )
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        wait_ok(c, &format!("hammer {i}"));
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for e in fs::read_dir(&marks).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let k = name.split('.').next().unwrap().to_string();
+        *counts.entry(k).or_insert(0) += 1;
+    }
+    // 6 shared keys plus 4 own keys for each of 3 threads in 8 processes.
+    assert_eq!(counts.len(), 6 + 8 * 3 * 4);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    let store = FsStore::open(&root).unwrap();
+    assert_eq!(store.entries(NS).unwrap().len(), counts.len());
+}
+
+/// Checks every entry: complete and correct, or absent.
+fn check_all(store: &FsStore) -> usize {
+    let mut n = 0;
+    for info in store.entries(NS).unwrap() {
+        match store.get(NS, &info.key, true).unwrap() {
+            Lookup::Found(mut e) => {
+                assert_eq!(
+                    e.read_to_vec().unwrap(),
+                    expected(&info.key),
+                    "{}",
+                    info.key
+                );
+                n += 1;
+            }
+            Lookup::Missing => {}
+            Lookup::Corrupt(c) => panic!("a killed writer left a corrupt entry: {c}"),
+        }
+    }
+    n
+}
+
+#[test]
+fn writers_killed_mid_publish_leave_complete_entries_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let store = FsStore::create(&root).unwrap();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let start = Instant::now();
+    for trial in 0..100u64 {
+        let mut child = spawn("writer", &root, &[("SEED", trial.to_string())]);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_micros(2_000 + rng % 25_000));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "trial {trial}: the writer was killed");
+        if trial % 10 == 9 {
+            check_all(&store);
+        }
+    }
+    let complete = check_all(&store);
+    eprintln!(
+        "100 kills in {:?}; {complete} complete entries",
+        start.elapsed()
+    );
+    // The store keeps working, and leftovers are cleaned.
+    store
+        .publish_bytes(NS, &key(5), &NewEntry::default(), &expected(&key(5)))
+        .unwrap();
+    assert_eq!(
+        store.get_bytes(NS, &key(5)).unwrap().unwrap(),
+        expected(&key(5))
+    );
+    store.clean_temp(Duration::ZERO).unwrap();
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    assert!(complete + 1 == check_all(&store) || complete == check_all(&store));
+}
+
+#[test]
+fn a_killed_lock_holder_releases_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let store = FsStore::create(&root).unwrap();
+    let mut child = spawn("holder", &root, &[]);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.unwrap().contains("holder-locked")),
+        "the holder took the lock"
+    );
+    assert_eq!(
+        store.lock(NS, &key(7), Wait::NoWait).unwrap().state(),
+        LockState::TimedOut
+    );
+    let timed = store
+        .lock(NS, &key(7), Wait::Timeout(Duration::from_millis(100)))
+        .unwrap();
+    assert_eq!(timed.state(), LockState::TimedOut);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| store.lock(NS, &key(7), Wait::Forever).unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !waiter.is_finished(),
+            "the waiter waits while the holder lives"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let guard = waiter.join().unwrap();
+        assert!(guard.is_acquired());
+        assert!(guard.waited() > Duration::ZERO);
+    });
+}
+
+#[test]
+fn a_file_size_limit_fails_publish_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    FsStore::create(&root).unwrap();
+    let child = spawn("fsize", &root, &[]);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("fsize-ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = FsStore::open(&root).unwrap();
+    assert!(matches!(
+        store.get(NS, &key(1), true).unwrap(),
+        Lookup::Missing
+    ));
+}
