@@ -18,6 +18,9 @@ pub(crate) fn encode<T: Serialize + ?Sized>(w: &mut dyn Write, value: &T) -> io:
 /// Reads a value from a stored entry: from memory for a small payload kept
 /// in the metadata, from the payload file (arrays read in place) otherwise.
 pub(crate) fn decode<T: DeserializeOwned + 'static>(entry: Entry) -> Result<T, Error> {
+    if let Some(bytes) = entry.bytes_in_memory() {
+        return decode_slice(bytes);
+    }
     match entry.local_path() {
         Some(path) => Ok(jobcache_persist::load(path)?),
         None => Ok(jobcache_persist::from_reader(entry)?),
