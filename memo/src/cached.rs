@@ -571,7 +571,7 @@ impl<F> Cached<F> {
     }
 
     pub(crate) fn record(&self, event: Event) {
-        self.memory.inner.tracer.record(&event);
+        self.memory.record(&event);
     }
 
     fn warn(&self, kind: EventKind, message: String) {

@@ -2,7 +2,7 @@
 
 use crate::{Cached, Callable, Error};
 use jobcache_store::{FsStore, Limits, Reduction, Store, Wait};
-use jobcache_trace::{FanOut, Journal, LogTracer, NoTracer, Tracer};
+use jobcache_trace::{Event, EventKind, Journal, LogTracer, Tracer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,11 @@ pub(crate) struct Inner {
     /// `None` for a disabled memory: functions run, nothing is stored.
     pub(crate) store: Option<Arc<dyn Store>>,
     pub(crate) location: Option<PathBuf>,
-    pub(crate) tracer: Box<dyn Tracer>,
+    /// Log lines, by verbosity.
+    pub(crate) log: LogTracer,
+    /// The run journal: one event per call (no `calling` events, which only
+    /// announce a computation in the log).
+    pub(crate) journal: Option<Journal>,
     pub(crate) verbose: u8,
     pub(crate) mmap: bool,
     pub(crate) capture: bool,
@@ -74,7 +78,8 @@ impl Memory {
             inner: Arc::new(Inner {
                 store: None,
                 location: None,
-                tracer: Box::new(NoTracer),
+                log: LogTracer::new(0),
+                journal: None,
                 verbose: 0,
                 mmap: false,
                 capture: false,
@@ -146,6 +151,17 @@ impl Memory {
         match &self.inner.store {
             Some(store) => Ok(store.reduce_size(&limits, false)?),
             None => Ok(Reduction::default()),
+        }
+    }
+
+    /// Sends an event to the log and, unless it only announces a
+    /// computation, to the journal.
+    pub(crate) fn record(&self, event: &Event) {
+        self.inner.log.record(event);
+        if event.kind != EventKind::Calling {
+            if let Some(journal) = &self.inner.journal {
+                journal.record(event);
+            }
         }
     }
 
@@ -259,15 +275,16 @@ impl MemoryBuilder {
             }
             (None, None) => return Ok(Memory::disabled()),
         };
-        let mut tracers = FanOut::new().with(LogTracer::new(self.verbose));
-        if let (true, Some(path)) = (self.journal, &self.location) {
-            tracers = tracers.with(Journal::open(path.join(JOURNAL_FILE))?);
-        }
+        let journal = match (self.journal, &self.location) {
+            (true, Some(path)) => Some(Journal::open(path.join(JOURNAL_FILE))?),
+            _ => None,
+        };
         Ok(Memory {
             inner: Arc::new(Inner {
                 store: Some(store),
                 location: self.location,
-                tracer: Box::new(tracers),
+                log: LogTracer::new(self.verbose),
+                journal,
                 verbose: self.verbose,
                 mmap: self.mmap,
                 capture: self.capture,
