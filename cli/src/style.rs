@@ -158,6 +158,11 @@ pub fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// `1 entry`, `3 entries`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -469,7 +469,7 @@ fn clear_needs_yes_off_a_terminal() {
     let o = run(&dir, &["clear", "--yes"]);
     code(&o, 0);
     assert!(
-        stdout(&o).contains("freed") && stdout(&o).contains("(1 entries)"),
+        stdout(&o).contains("freed") && stdout(&o).contains("(1 entry)"),
         "{}",
         stdout(&o)
     );

@@ -2,7 +2,7 @@
 
 use crate::cache::Cache;
 use crate::error::{CliError, Result};
-use crate::style::{emit, Style};
+use crate::style::{count, emit, Style};
 use jobcache_store::Store;
 use jobcache_trace::report::human_bytes;
 use jobcache_trace::{Event, EventKind};
@@ -48,13 +48,15 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     if !args.yes && n > 0 {
         if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
             return Err(CliError::Usage(format!(
-                "clear would remove {n} entries ({}) from {} and needs confirmation: pass --yes (stdin is not a terminal)",
+                "clear would remove {} ({}) from {} and needs confirmation: pass --yes (stdin is not a terminal)",
+                count(n, "entry", "entries"),
                 human_bytes(bytes),
                 cache.dir.display()
             )));
         }
         eprint!(
-            "Remove {n} entries ({}) of {what} from {}? [y/N] ",
+            "Remove {} ({}) of {what} from {}? [y/N] ",
+            count(n, "entry", "entries"),
             human_bytes(bytes),
             cache.dir.display()
         );
@@ -71,12 +73,13 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     }
     let mut freed = 0u64;
     let mut events = Vec::new();
-    for (ns, (count, _)) in targets.iter().zip(&counts) {
+    for (ns, (entries, _)) in targets.iter().zip(&counts) {
         let f = cache.store.remove_namespace(ns)?;
         freed += f;
-        if *count > 0 {
+        if *entries > 0 {
             events.push(Event::new(EventKind::Cleared, ns.as_str()).message(format!(
-                "jobcache clear removed {count} entries ({})",
+                "jobcache clear removed {} ({})",
+                count(*entries, "entry", "entries"),
                 human_bytes(f)
             )));
         }
@@ -92,9 +95,10 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     } else {
         let style = Style::detect();
         emit(&format!(
-            "{} {} ({n} entries) of {what} in {}\n",
+            "{} {} ({}) of {what} in {}\n",
             style.yellow("freed"),
             human_bytes(freed),
+            count(n, "entry", "entries"),
             cache.dir.display()
         ));
     }

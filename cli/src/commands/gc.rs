@@ -2,7 +2,7 @@
 
 use crate::cache::{short, Cache};
 use crate::error::{CliError, Result};
-use crate::style::{ago, emit, rfc3339, table, Align, Style};
+use crate::style::{ago, count, emit, rfc3339, table, Align, Style};
 use crate::units::{parse_duration, parse_size};
 use jobcache_store::{Limits, Store};
 use jobcache_trace::report::human_bytes;
@@ -108,10 +108,10 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         ));
         let verb = if args.dry_run { "would free" } else { "freed" };
         out.push_str(&format!(
-            "{} {} ({} entries){}\n",
+            "{} {} ({}){}\n",
             style.yellow(verb),
             human_bytes(r.freed_bytes),
-            r.removed.len(),
+            count(r.removed.len(), "entry", "entries"),
             if args.dry_run {
                 "; nothing was removed (--dry-run)"
             } else {
@@ -120,15 +120,15 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         ));
     }
     out.push_str(&format!(
-        "{} {} entries ({})\n",
+        "{} {} ({})\n",
         if args.dry_run { "would keep" } else { "kept" },
-        r.kept_items,
+        count(r.kept_items, "entry", "entries"),
         human_bytes(r.kept_bytes)
     ));
     if r.skipped > 0 {
         out.push_str(&style.yellow(&format!(
-            "{} entries over the limits were kept: used in the last 10 seconds or being computed\n",
-            r.skipped
+            "{} over the limits kept: used in the last 10 seconds or being computed\n",
+            count(r.skipped, "entry", "entries")
         )));
     }
     emit(&out);

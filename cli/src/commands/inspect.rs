@@ -134,7 +134,7 @@ fn status_word(style: Style, s: ChecksumStatus) -> String {
         ChecksumStatus::Invalid { expected, found } => style.red(&format!(
             "INVALID (stored {expected:016x}, computed {found:016x})"
         )),
-        ChecksumStatus::Absent => "none (the format has no checksum)".into(),
+        ChecksumStatus::Absent => "none (.npy has no checksums)".into(),
         other => status(other).into(),
     }
 }
@@ -150,7 +150,7 @@ pub(crate) fn describe_arrays(i: &Inspection) -> Vec<String> {
         .iter()
         .map(|a| {
             format!(
-                "#{}  {}  {:?}{}  {}  checksum {}",
+                "#{}  {}  {:?}{}  {}{}",
                 a.index,
                 dtype(a),
                 a.shape,
@@ -160,7 +160,10 @@ pub(crate) fn describe_arrays(i: &Inspection) -> Vec<String> {
                     ""
                 },
                 human_bytes(a.byte_len),
-                status_word(style, a.checksum)
+                match a.checksum {
+                    ChecksumStatus::Absent => String::new(),
+                    s => format!("  checksum {}", status_word(style, s)),
+                }
             )
         })
         .collect()

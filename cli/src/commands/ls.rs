@@ -2,7 +2,7 @@
 
 use crate::cache::{short, Cache, FIELD_ARGS, FIELD_VERSION};
 use crate::error::Result;
-use crate::style::{ago, clip, emit, rfc3339, table, Align, Style};
+use crate::style::{ago, clip, count, emit, rfc3339, table, Align, Style};
 use jobcache_store::Store;
 use jobcache_trace::report::{human_bytes, human_duration, totals};
 use jobcache_trace::Filter;
@@ -96,8 +96,9 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
         &rows,
     );
     out.push_str(&style.dim(&format!(
-        "{} functions, {all_entries} entries, {} in {}\n",
-        rows.len(),
+        "{}, {}, {} in {}\n",
+        count(rows.len(), "function", "functions"),
+        count(all_entries, "entry", "entries"),
         human_bytes(all_bytes),
         cache.dir.display()
     )));
@@ -194,8 +195,8 @@ fn entries(cache: &Cache, name: &str, as_json: bool) -> Result<()> {
         &rows,
     ));
     out.push_str(&style.dim(&format!(
-        "{} entries, {}\n",
-        entries.len(),
+        "{}, {}\n",
+        count(entries.len(), "entry", "entries"),
         human_bytes(total)
     )));
     emit(&out);

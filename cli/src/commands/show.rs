@@ -5,7 +5,7 @@ use crate::cache::{
 };
 use crate::commands::inspect::{describe_arrays, inspection_json};
 use crate::error::Result;
-use crate::style::{ago, clock, emit, rfc3339, Style};
+use crate::style::{ago, clock, count, emit, rfc3339, Style};
 use jobcache_trace::report::{human_bytes, human_duration};
 use jobcache_trace::Timestamp;
 use serde_json::json;
@@ -145,7 +145,7 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     }
     match &payload {
         Some(Ok(i)) => {
-            line("persisted", format!("{} arrays", i.arrays.len()));
+            line("persisted", count(i.arrays.len(), "array", "arrays"));
             for a in describe_arrays(i) {
                 let _ = writeln!(out, "  {a}");
             }

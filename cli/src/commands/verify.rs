@@ -3,7 +3,7 @@
 use crate::cache::Cache;
 use crate::check::{check_entry, Check};
 use crate::error::{CliError, Result};
-use crate::style::{emit, Style};
+use crate::style::{count, emit, Style};
 use indicatif::{ProgressBar, ProgressStyle};
 use jobcache_store::Store;
 use jobcache_trace::report::human_bytes;
@@ -159,8 +159,8 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         })));
     } else {
         let mut out = format!(
-            "checked {} entries ({}) in {}: {ok} ok, ",
-            entries.len(),
+            "checked {} ({}) in {}: {ok} ok, ",
+            count(entries.len(), "entry", "entries"),
             human_bytes(bytes),
             cache.dir.display()
         );
