@@ -161,7 +161,7 @@ pub(crate) fn describe_arrays(i: &Inspection) -> Vec<String> {
                 },
                 human_bytes(a.byte_len),
                 match a.checksum {
-                    ChecksumStatus::Absent => String::new(),
+                    ChecksumStatus::Absent | ChecksumStatus::Unchecked => String::new(),
                     s => format!("  checksum {}", status_word(style, s)),
                 }
             )

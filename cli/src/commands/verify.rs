@@ -28,7 +28,7 @@ pub struct Args {
 /// Progress on stderr: a bar on a terminal, a plain line every few seconds
 /// otherwise.
 enum Progress {
-    Bar(ProgressBar),
+    Bar(ProgressBar, usize),
     Lines { last: Instant, total: usize },
 }
 
@@ -42,7 +42,7 @@ impl Progress {
                 bar.set_style(s.progress_chars("=> "));
             }
             bar.set_message(format!("0/{entries} entries"));
-            Progress::Bar(bar)
+            Progress::Bar(bar, entries)
         } else {
             Progress::Lines {
                 last: Instant::now(),
@@ -53,9 +53,9 @@ impl Progress {
 
     fn step(&mut self, done: usize, bytes: u64, done_bytes: u64) {
         match self {
-            Progress::Bar(bar) => {
+            Progress::Bar(bar, total) => {
                 bar.inc(bytes);
-                bar.set_message(format!("{done} entries"));
+                bar.set_message(format!("{done}/{total} entries"));
             }
             Progress::Lines { last, total } => {
                 if last.elapsed() >= Duration::from_secs(2) {
@@ -71,13 +71,13 @@ impl Progress {
 
     fn print(&self, text: &str) {
         match self {
-            Progress::Bar(bar) => bar.suspend(|| emit(text)),
+            Progress::Bar(bar, _) => bar.suspend(|| emit(text)),
             Progress::Lines { .. } => emit(text),
         }
     }
 
     fn finish(self) {
-        if let Progress::Bar(bar) = self {
+        if let Progress::Bar(bar, _) = self {
             bar.finish_and_clear();
         }
     }
