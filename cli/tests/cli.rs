@@ -728,3 +728,34 @@ fn every_subcommand_help_has_an_example() {
     let o = bin().args(["ls", "--bogus"]).output().unwrap();
     code(&o, 2);
 }
+
+#[test]
+fn inspect_npy_files_written_by_numpy() {
+    // The fixtures of jobcache-persist, written by NumPy (make_fixtures.py there).
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../persist/tests/fixtures/npy");
+    let none = fixtures.join("no-cache");
+    for (name, version, fortran) in [
+        ("f64_c_v1.npy", "1.0", false),
+        ("f64_f_v2.npy", "2.0", true),
+        ("i16_be.npy", "1.0", false),
+    ] {
+        let path = fixtures.join(name);
+        let header = jobcache_persist::npy::read_header(&path).unwrap();
+        let v = json(&none, &["inspect", path.to_str().unwrap(), "--json"]);
+        assert_eq!(v["format"], "npy", "{name}");
+        assert_eq!(v["version"], version, "{name}");
+        assert_eq!(v["valid"], true, "{name}");
+        let a = &v["arrays"][0];
+        assert_eq!(a["shape"], serde_json::json!(header.shape), "{name}");
+        assert_eq!(a["dtype"], header.dtype.name(), "{name}");
+        assert_eq!(a["fortran_order"], fortran, "{name}");
+        assert_eq!(a["bytes"], header.data_len, "{name}");
+        let o = run(&none, &["inspect", path.to_str().unwrap()]);
+        code(&o, 0);
+        assert!(
+            stdout(&o).contains(&format!("NumPy .npy, version {version}")),
+            "{}",
+            stdout(&o)
+        );
+    }
+}
