@@ -61,10 +61,11 @@ pub fn check_entry(dir: &Path, info: &EntryInfo) -> io::Result<Check> {
     let read = if flags & FLAG_INLINE != 0 {
         let start = HEADER_LEN + u64::from(fields_len);
         let file_len = meta_file.metadata()?.len();
-        if file_len != start + meta.payload_len {
+        let expected = start.checked_add(meta.payload_len);
+        if expected != Some(file_len) {
             return Ok(Check::Corrupt(format!(
                 "metadata file has {file_len} bytes, its header announces {}",
-                start + meta.payload_len
+                expected.map_or("more than 2^64".into(), |n| n.to_string())
             )));
         }
         meta_file.seek(SeekFrom::Start(start))?;
