@@ -1,0 +1,138 @@
+//! Opening a cache directory and finding functions and entries in it.
+
+use crate::error::{CliError, Result};
+use jobcache_store::{EntryInfo, FsStore, Store, StoreError};
+use std::path::{Path, PathBuf};
+
+// Names written by jobcache-memo (`jobcache_memo::JOURNAL_FILE` and
+// `jobcache_memo::fields`), repeated here because the command line reads
+// caches through the store and trace crates only, never through memo.
+/// The run journal's file name in the cache directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+/// Metadata field: the function's version.
+pub const FIELD_VERSION: &str = "version";
+/// Metadata field: the argument summary.
+pub const FIELD_ARGS: &str = "args";
+/// Metadata field: captured standard output.
+pub const FIELD_STDOUT: &str = "stdout";
+/// Metadata field: captured standard error.
+pub const FIELD_STDERR: &str = "stderr";
+/// Metadata field: the function's name.
+pub const FIELD_FUNCTION: &str = "function";
+
+// From store/LAYOUT.md: an entry directory holds `meta` and, unless the
+// payload is inline, `payload`.
+/// The payload file in an entry directory.
+pub const PAYLOAD_FILE: &str = "payload";
+/// The metadata file in an entry directory.
+pub const META_FILE: &str = "meta";
+
+/// Characters of a digest shown in tables.
+pub const SHORT: usize = 12;
+
+/// An open cache: its store and where its journal is.
+#[derive(Debug)]
+pub struct Cache {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The store in it.
+    pub store: FsStore,
+}
+
+impl Cache {
+    /// Opens the cache at `dir`, refusing a missing directory or one that
+    /// is not a cache.
+    pub fn open(dir: &Path) -> Result<Cache> {
+        match std::fs::metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CliError::NoCache {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(CliError::io("open the cache directory", dir, e)),
+            Ok(md) if !md.is_dir() => {
+                return Err(CliError::NotACache {
+                    path: dir.to_path_buf(),
+                    reason: "it is not a directory".into(),
+                })
+            }
+            Ok(_) => {}
+        }
+        let store = FsStore::open(dir).map_err(|e| match e {
+            StoreError::NotAStore { path, reason } => CliError::NotACache { path, reason },
+            e => CliError::Store(e),
+        })?;
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+            store,
+        })
+    }
+
+    /// The journal file.
+    pub fn journal(&self) -> PathBuf {
+        self.dir.join(JOURNAL_FILE)
+    }
+
+    /// The namespace a user means by `name`: itself if stored, else the
+    /// one stored namespace ending in `::name`.
+    pub fn resolve(&self, name: &str) -> Result<String> {
+        let all = self.store.namespaces()?;
+        if all.iter().any(|n| n == name) {
+            return Ok(name.to_string());
+        }
+        let suffix = format!("::{name}");
+        let matches: Vec<&String> = all.iter().filter(|n| n.ends_with(&suffix)).collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            many => Err(CliError::UnknownFunction {
+                name: name.to_string(),
+                dir: self.dir.clone(),
+                hint: if many.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+                    format!(" (ambiguous: {})", names.join(", "))
+                },
+            }),
+        }
+    }
+
+    /// The entry of `namespace` whose key starts with `digest`.
+    pub fn find_entry(&self, namespace: &str, digest: &str) -> Result<EntryInfo> {
+        let digest = digest.to_ascii_lowercase();
+        let unknown = |what| CliError::UnknownEntry {
+            what,
+            digest: digest.clone(),
+            function: namespace.to_string(),
+            dir: self.dir.clone(),
+        };
+        if digest.is_empty() {
+            return Err(unknown("no entry matches"));
+        }
+        let mut found: Vec<EntryInfo> = self
+            .store
+            .entries(namespace)?
+            .into_iter()
+            .filter(|e| e.key.starts_with(&digest))
+            .collect();
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(unknown("no entry matches")),
+            _ => Err(unknown("several entries match")),
+        }
+    }
+}
+
+/// Same function name matching as [`Cache::resolve`], for journal events
+/// (whose functions may no longer be stored): exact, or ends in `::name`.
+pub fn function_matches(wanted: &str, function: &str) -> bool {
+    function == wanted
+        || function
+            .strip_suffix(wanted)
+            .is_some_and(|head| head.ends_with("::"))
+}
+
+/// The first characters of a digest.
+pub fn short(key: &str) -> &str {
+    key.get(..SHORT).unwrap_or(key)
+}

@@ -1,0 +1,204 @@
+//! `jobcache ls [FUNCTION]`.
+
+use crate::cache::{short, Cache, FIELD_ARGS, FIELD_VERSION};
+use crate::error::Result;
+use crate::style::{ago, clip, count, emit, rfc3339, table, Align, Style};
+use jobcache_store::Store;
+use jobcache_trace::report::{human_bytes, human_duration, totals};
+use jobcache_trace::Filter;
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Arguments of `ls`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this function's entries (its full name, or the last part of it)
+    function: Option<String>,
+    /// Print JSON (shape documented in README.md)
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `ls`.
+pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
+    let cache = Cache::open(dir)?;
+    match &args.function {
+        Some(name) => entries(&cache, name, args.json),
+        None => functions(&cache, args.json),
+    }
+    .map(|()| ExitCode::SUCCESS)
+}
+
+fn functions(cache: &Cache, as_json: bool) -> Result<()> {
+    let events = super::journal_events(cache, &Filter::new())?;
+    let stats: HashMap<String, (u64, u64)> = totals(&events)
+        .into_iter()
+        .map(|t| (t.function, (t.hits, t.hits + t.computed)))
+        .collect();
+    let mut rows = Vec::new();
+    let mut json_rows = Vec::new();
+    let (mut all_entries, mut all_bytes) = (0usize, 0u64);
+    for ns in cache.store.namespaces()? {
+        let entries = cache.store.entries(&ns)?;
+        let bytes: u64 = entries.iter().map(|e| e.stored_bytes).sum();
+        let last = entries.iter().map(|e| e.last_access).max();
+        let (hits, calls) = stats.get(&ns).copied().unwrap_or((0, 0));
+        let rate = (calls > 0).then(|| hits as f64 / calls as f64);
+        all_entries += entries.len();
+        all_bytes += bytes;
+        rows.push(vec![
+            ns.clone(),
+            entries.len().to_string(),
+            human_bytes(bytes),
+            last.map_or("-".into(), ago),
+            calls.to_string(),
+            rate.map_or("-".into(), |r| format!("{:.0}%", r * 100.0)),
+        ]);
+        json_rows.push(json!({
+            "function": ns,
+            "entries": entries.len(),
+            "bytes": bytes,
+            "last_access": last.map(rfc3339),
+            "calls": calls,
+            "hits": hits,
+            "hit_rate": rate,
+        }));
+    }
+    if as_json {
+        emit(&super::json(&json!({
+            "cache": cache.dir.display().to_string(),
+            "functions": json_rows,
+            "entries": all_entries,
+            "bytes": all_bytes,
+        })));
+        return Ok(());
+    }
+    let style = Style::detect();
+    if rows.is_empty() {
+        emit(&format!("no entries in {}\n", cache.dir.display()));
+        return Ok(());
+    }
+    let mut out = table(
+        style,
+        &[
+            "FUNCTION", "ENTRIES", "SIZE", "LAST USE", "CALLS", "HIT RATE",
+        ],
+        &[
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+        ],
+        &rows,
+    );
+    out.push_str(&style.dim(&format!(
+        "{}, {}, {} in {}\n",
+        count(rows.len(), "function", "functions"),
+        count(all_entries, "entry", "entries"),
+        human_bytes(all_bytes),
+        cache.dir.display()
+    )));
+    emit(&out);
+    Ok(())
+}
+
+fn entries(cache: &Cache, name: &str, as_json: bool) -> Result<()> {
+    let ns = cache.resolve(name)?;
+    let mut entries = cache.store.entries(&ns)?;
+    entries.sort_by_key(|e| {
+        (
+            e.meta.as_ref().map_or(e.last_access, |m| m.created),
+            e.key.clone(),
+        )
+    });
+    if as_json {
+        let rows: Vec<_> = entries
+            .iter()
+            .map(|e| match &e.meta {
+                Ok(m) => json!({
+                    "key": e.key,
+                    "bytes": e.stored_bytes,
+                    "payload_bytes": m.payload_len,
+                    "created": rfc3339(m.created),
+                    "last_access": rfc3339(e.last_access),
+                    "compute_seconds": m.compute_duration.as_secs_f64(),
+                    "args": m.fields.get(FIELD_ARGS),
+                    "version": m.fields.get(FIELD_VERSION),
+                    "error": null,
+                }),
+                Err(reason) => json!({
+                    "key": e.key,
+                    "bytes": e.stored_bytes,
+                    "payload_bytes": null,
+                    "created": null,
+                    "last_access": rfc3339(e.last_access),
+                    "compute_seconds": null,
+                    "args": null,
+                    "version": null,
+                    "error": reason,
+                }),
+            })
+            .collect();
+        emit(&super::json(&json!({
+            "cache": cache.dir.display().to_string(),
+            "function": ns,
+            "entries": rows,
+        })));
+        return Ok(());
+    }
+    let style = Style::detect();
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| match &e.meta {
+            Ok(m) => vec![
+                short(&e.key).to_string(),
+                human_bytes(e.stored_bytes),
+                ago(m.created),
+                ago(e.last_access),
+                human_duration(m.compute_duration),
+                clip(m.fields.get(FIELD_ARGS).map_or("", String::as_str), 60),
+            ],
+            Err(reason) => vec![
+                short(&e.key).to_string(),
+                human_bytes(e.stored_bytes),
+                "-".into(),
+                ago(e.last_access),
+                "-".into(),
+                style.red(&clip(&format!("unreadable: {reason}"), 60)),
+            ],
+        })
+        .collect();
+    let total: u64 = entries.iter().map(|e| e.stored_bytes).sum();
+    let mut out = format!("{}\n", style.bold(&ns));
+    out.push_str(&table(
+        style,
+        &[
+            "DIGEST",
+            "SIZE",
+            "CREATED",
+            "LAST ACCESS",
+            "COMPUTE",
+            "ARGUMENTS",
+        ],
+        &[
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Left,
+        ],
+        &rows,
+    ));
+    out.push_str(&style.dim(&format!(
+        "{}, {}\n",
+        count(entries.len(), "entry", "entries"),
+        human_bytes(total)
+    )));
+    emit(&out);
+    Ok(())
+}

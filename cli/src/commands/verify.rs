@@ -1,0 +1,190 @@
+//! `jobcache verify [--fix]`.
+
+use crate::cache::Cache;
+use crate::check::{check_entry, Check};
+use crate::error::{CliError, Result};
+use crate::style::{count, emit, Style};
+use indicatif::{ProgressBar, ProgressStyle};
+use jobcache_store::Store;
+use jobcache_trace::report::human_bytes;
+use jobcache_trace::{Event, EventKind};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Remove the corrupt entries found (they are recomputed on next use)
+    #[arg(long)]
+    fix: bool,
+    /// Print JSON (shape documented in README.md)
+    #[arg(long)]
+    json: bool,
+}
+
+/// Progress on stderr: a bar on a terminal, a plain line every few seconds
+/// otherwise.
+enum Progress {
+    Bar(ProgressBar, usize),
+    Lines { last: Instant, total: usize },
+}
+
+impl Progress {
+    fn new(entries: usize, bytes: u64) -> Progress {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(bytes);
+            if let Ok(s) =
+                ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg}")
+            {
+                bar.set_style(s.progress_chars("=> "));
+            }
+            bar.set_message(format!("0/{entries} entries"));
+            Progress::Bar(bar, entries)
+        } else {
+            Progress::Lines {
+                last: Instant::now(),
+                total: entries,
+            }
+        }
+    }
+
+    fn step(&mut self, done: usize, bytes: u64, done_bytes: u64) {
+        match self {
+            Progress::Bar(bar, total) => {
+                bar.inc(bytes);
+                bar.set_message(format!("{done}/{total} entries"));
+            }
+            Progress::Lines { last, total } => {
+                if last.elapsed() >= Duration::from_secs(2) {
+                    eprintln!(
+                        "verify: {done}/{total} entries, {}",
+                        human_bytes(done_bytes)
+                    );
+                    *last = Instant::now();
+                }
+            }
+        }
+    }
+
+    fn print(&self, text: &str) {
+        match self {
+            Progress::Bar(bar, _) => bar.suspend(|| emit(text)),
+            Progress::Lines { .. } => emit(text),
+        }
+    }
+
+    fn finish(self) {
+        if let Progress::Bar(bar, _) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs `verify`.
+pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
+    let cache = Cache::open(dir)?;
+    let entries = cache.store.all_entries()?;
+    let total_bytes: u64 = entries
+        .iter()
+        .map(|e| e.meta.as_ref().map_or(0, |m| m.payload_len))
+        .sum();
+    let style = Style::detect();
+    let mut progress = (!args.json).then(|| Progress::new(entries.len(), total_bytes));
+    let (mut ok, mut missing, mut bytes) = (0usize, 0usize, 0u64);
+    let mut problems = Vec::new();
+    let mut events = Vec::new();
+    for (i, info) in entries.iter().enumerate() {
+        let entry_dir = cache.store.entry_dir(&info.namespace, &info.key)?;
+        let verdict = check_entry(&entry_dir, info)
+            .map_err(|e| CliError::io("verify the entry in", &entry_dir, e))?;
+        let step = info.meta.as_ref().map_or(0, |m| m.payload_len);
+        match verdict {
+            Check::Ok(n) => {
+                ok += 1;
+                bytes += n;
+            }
+            Check::Missing => missing += 1,
+            Check::Corrupt(reason) => {
+                let removed = if args.fix {
+                    cache.store.remove(&info.namespace, &info.key)?;
+                    events.push(
+                        Event::new(EventKind::Corrupt, info.namespace.as_str())
+                            .args(info.key.as_str(), "")
+                            .message(format!("{reason}; removed by jobcache verify --fix")),
+                    );
+                    true
+                } else {
+                    false
+                };
+                if let Some(p) = &progress {
+                    p.print(&format!(
+                        "{} {} {}: {reason}{}\n",
+                        style.red("corrupt"),
+                        info.namespace,
+                        info.key,
+                        if removed { " (removed)" } else { "" }
+                    ));
+                }
+                problems.push(json!({
+                    "function": info.namespace,
+                    "key": info.key,
+                    "path": entry_dir.display().to_string(),
+                    "reason": reason,
+                    "removed": removed,
+                }));
+            }
+        }
+        if let Some(p) = progress.as_mut() {
+            p.step(i + 1, step, bytes);
+        }
+    }
+    if let Some(p) = progress {
+        p.finish();
+    }
+    super::record(&cache, &events);
+    let corrupt = problems.len();
+    if args.json {
+        emit(&super::json(&json!({
+            "cache": cache.dir.display().to_string(),
+            "checked": entries.len(),
+            "ok": ok,
+            "corrupt": corrupt,
+            "missing": missing,
+            "bytes": bytes,
+            "fixed": args.fix,
+            "problems": problems,
+        })));
+    } else {
+        let mut out = format!(
+            "checked {} ({}) in {}: {ok} ok, ",
+            count(entries.len(), "entry", "entries"),
+            human_bytes(bytes),
+            cache.dir.display()
+        );
+        out.push_str(&if corrupt == 0 {
+            style.green("0 corrupt")
+        } else {
+            style.red(&format!("{corrupt} corrupt"))
+        });
+        if missing > 0 {
+            out.push_str(&format!(", {missing} removed meanwhile"));
+        }
+        if corrupt > 0 {
+            out.push_str(if args.fix {
+                "; removed them (they are recomputed on next use)"
+            } else {
+                "; run `jobcache verify --fix` to remove them"
+            });
+        }
+        out.push('\n');
+        emit(&out);
+    }
+    Ok(if corrupt > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

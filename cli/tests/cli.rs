@@ -1,0 +1,761 @@
+//! The `jobcache` binary driven as users drive it, on caches made through
+//! jobcache-memo.
+
+use jobcache_memo::Memory;
+use jobcache_store::{FsStore, Store};
+use ndarray::{Array1, Array2};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_jobcache"));
+    c.env_remove("JOBCACHE_DIR").env("NO_COLOR", "1");
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[track_caller]
+fn code(o: &Output, expected: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(expected),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let o = run(dir, args);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{args:?}: {}",
+        stderr(&o)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", stdout(&o)))
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn ramp(n: usize) -> Array1<f64> {
+    Array1::linspace(0.0, 1.0, n)
+}
+
+const SQUARE: &str = "cli::square";
+const RAMP: &str = "cli::ramp";
+
+/// A cache with `cli::square` (3 entries, inline payloads, one hit) and
+/// `cli::ramp` (one 32 KiB array in a payload file).
+fn cache(dir: &Path) {
+    let mem = Memory::builder(dir).verbose(0).build().unwrap();
+    let sq = mem.cache(square);
+    for x in 1..=3 {
+        sq.call(x);
+    }
+    sq.call(1);
+    mem.cache(ramp).call(4096);
+}
+
+fn keys(dir: &Path, ns: &str) -> Vec<String> {
+    FsStore::open(dir)
+        .unwrap()
+        .entries(ns)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect()
+}
+
+fn flip_byte(path: &Path, from_end: u64) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let i = bytes.len() - 1 - from_end as usize;
+    bytes[i] ^= 0x40;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn ls_lists_functions_then_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+
+    let o = run(&dir, &["ls"]);
+    code(&o, 0);
+    let text = stdout(&o);
+    assert!(text.contains(SQUARE) && text.contains(RAMP), "{text}");
+    assert!(text.contains("2 functions, 4 entries"), "{text}");
+    assert!(!text.contains('\x1b'), "colour when piped: {text:?}");
+
+    let v = json(&dir, &["ls", "--json"]);
+    assert_eq!(v["entries"], 4);
+    let f = &v["functions"];
+    assert_eq!(f.as_array().unwrap().len(), 2);
+    let sq = f
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == SQUARE)
+        .unwrap();
+    assert_eq!(sq["entries"], 3);
+    assert_eq!(sq["calls"], 4);
+    assert_eq!(sq["hits"], 1);
+    assert_eq!(sq["hit_rate"], 0.25);
+    assert!(sq["bytes"].as_u64().unwrap() > 0);
+    assert!(sq["last_access"].as_str().unwrap().ends_with('Z'));
+
+    // A function's entries, by its short name.
+    let v = json(&dir, &["ls", "square", "--json"]);
+    assert_eq!(v["function"], SQUARE);
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    let mut args: Vec<&str> = entries
+        .iter()
+        .map(|e| e["args"].as_str().unwrap())
+        .collect();
+    args.sort();
+    assert_eq!(args, ["1", "2", "3"]);
+    for e in entries {
+        assert_eq!(e["key"].as_str().unwrap().len(), 64);
+        assert!(e["error"].is_null());
+        assert!(e["compute_seconds"].as_f64().unwrap() >= 0.0);
+        assert!(e["created"].as_str().unwrap().ends_with('Z'));
+    }
+    let o = run(&dir, &["ls", "ramp"]);
+    code(&o, 0);
+    let text = stdout(&o);
+    let key = &keys(&dir, RAMP)[0];
+    assert!(text.contains(&key[..12]) && text.contains("4096"), "{text}");
+
+    let o = run(&dir, &["ls", "nope"]);
+    code(&o, 2);
+    assert!(
+        stderr(&o).contains("no function \"nope\""),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn show_prints_metadata_payload_and_captured_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    let mem = Memory::builder(&dir)
+        .verbose(0)
+        .capture_output(true)
+        .build()
+        .unwrap();
+    let talk = mem.cache_named("talk", |n: u32| {
+        // Straight to descriptor 1: the test harness intercepts `println!`.
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        writeln!(out, "hello from compute {n}").unwrap();
+        out.flush().unwrap();
+        n + 1
+    });
+    talk.call(41);
+    mem.cache(ramp).call(4096);
+    drop(mem);
+
+    let key = &keys(&dir, "talk")[0];
+    let v = json(&dir, &["show", "talk", &key[..8], "--json"]);
+    assert_eq!(v["function"], "talk");
+    assert_eq!(v["key"], key.as_str());
+    assert_eq!(v["args"], "41");
+    assert!(
+        v["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("hello from compute 41"),
+        "{v}"
+    );
+    assert_eq!(v["payload"]["inline"], true);
+    assert_eq!(v["checksum"].as_str().unwrap().len(), 16);
+    assert!(v["fields"].is_object());
+
+    let o = run(&dir, &["show", "talk", key]);
+    code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("--- captured stdout ---") && text.contains("hello from compute 41"),
+        "{text}"
+    );
+
+    let key = &keys(&dir, RAMP)[0];
+    let v = json(&dir, &["show", "ramp", key, "--json"]);
+    assert_eq!(v["payload"]["inline"], false);
+    let arrays = &v["payload"]["persisted"]["arrays"];
+    assert_eq!(arrays[0]["dtype"], "f64");
+    assert_eq!(arrays[0]["shape"], serde_json::json!([4096]));
+    let o = run(&dir, &["show", "ramp", key]);
+    assert!(stdout(&o).contains("f64  [4096]"), "{}", stdout(&o));
+
+    let o = run(&dir, &["show", "ramp", "zzzz"]);
+    code(&o, 2);
+    assert!(
+        stderr(&o).contains("no entry matches \"zzzz\""),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn corrupt_entries_are_reported_then_fixed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+    let store = FsStore::open(&dir).unwrap();
+    let ramp_key = keys(&dir, RAMP)[0].clone();
+    let sq_key = keys(&dir, SQUARE)[1].clone();
+    // A payload file and an inline payload (inside the meta file), damaged.
+    flip_byte(
+        &store.entry_dir(RAMP, &ramp_key).unwrap().join("payload"),
+        100,
+    );
+    flip_byte(&store.entry_dir(SQUARE, &sq_key).unwrap().join("meta"), 0);
+
+    let o = run(&dir, &["verify"]);
+    code(&o, 1);
+    let text = stdout(&o);
+    assert!(text.contains(&ramp_key) && text.contains(&sq_key), "{text}");
+    assert!(text.contains("2 ok, 2 corrupt"), "{text}");
+    assert!(text.contains("jobcache verify --fix"), "{text}");
+
+    // Without --fix nothing was removed.
+    let v = json(&dir, &["verify", "--json"]);
+    assert_eq!(v["checked"], 4);
+    assert_eq!(v["ok"], 2);
+    assert_eq!(v["corrupt"], 2);
+    assert_eq!(v["fixed"], false);
+    let problems = v["problems"].as_array().unwrap();
+    let ramp = problems
+        .iter()
+        .find(|p| p["key"] == ramp_key.as_str())
+        .unwrap();
+    assert_eq!(ramp["function"], RAMP);
+    assert!(
+        ramp["reason"].as_str().unwrap().contains("checksum"),
+        "{ramp}"
+    );
+    assert_eq!(ramp["removed"], false);
+
+    // ls stays consistent: every entry still listed, the unreadable one says so.
+    let v = json(&dir, &["ls", "--json"]);
+    assert_eq!(v["entries"], 4);
+    let v = json(&dir, &["ls", SQUARE, "--json"]);
+    let bad = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == sq_key.as_str())
+        .unwrap();
+    assert!(bad["error"].is_string(), "{bad}");
+
+    let v = json(&dir, &["verify", "--fix", "--json"]);
+    assert_eq!(v["corrupt"], 2);
+    assert!(v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["removed"] == true));
+    assert!(!store.entry_dir(RAMP, &ramp_key).unwrap().exists());
+
+    let o = run(&dir, &["verify"]);
+    code(&o, 0);
+    assert!(stdout(&o).contains("2 ok, 0 corrupt"), "{}", stdout(&o));
+    let v = json(&dir, &["ls", "--json"]);
+    assert_eq!(v["entries"], 2);
+    let names: Vec<&str> = v["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["function"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&SQUARE), "{names:?}");
+    // The removals are in the journal.
+    let o = run(&dir, &["log", "--kind", "corrupt", "--json"]);
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+}
+
+#[test]
+fn an_empty_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    FsStore::create(&dir).unwrap();
+
+    let o = run(&dir, &["ls"]);
+    code(&o, 0);
+    assert!(stdout(&o).starts_with("no entries in"), "{}", stdout(&o));
+    let v = json(&dir, &["ls", "--json"]);
+    assert_eq!(v["functions"], serde_json::json!([]));
+    assert_eq!(v["entries"], 0);
+    let v = json(&dir, &["verify", "--json"]);
+    assert_eq!(v["checked"], 0);
+    code(&run(&dir, &["verify"]), 0);
+    let o = run(&dir, &["log"]);
+    code(&o, 0);
+    assert!(stdout(&o).contains("no journal"), "{}", stdout(&o));
+    let o = run(&dir, &["log", "--json"]);
+    assert_eq!(stdout(&o), "");
+    let o = run(&dir, &["report", "--text"]);
+    code(&o, 0);
+    assert!(stdout(&o).contains("TOTAL"), "{}", stdout(&o));
+    let o = run(&dir, &["gc", "--max-items", "0"]);
+    code(&o, 0);
+    assert!(stdout(&o).contains("nothing to remove"), "{}", stdout(&o));
+    code(&run(&dir, &["clear", "--yes"]), 0);
+}
+
+#[test]
+fn a_missing_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nope");
+    for args in [
+        &["ls"][..],
+        &["verify"],
+        &["log"],
+        &["gc", "--max-items", "1"],
+        &["clear", "--yes"],
+    ] {
+        let o = run(&dir, args);
+        code(&o, 2);
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&dir.display().to_string()) && err.contains("--dir"),
+            "{err}"
+        );
+    }
+    assert!(!dir.exists(), "a command created the directory");
+    // Through the environment, and the default ./.jobcache.
+    let o = bin().arg("ls").env("JOBCACHE_DIR", &dir).output().unwrap();
+    code(&o, 2);
+    assert!(stderr(&o).contains("does not exist"));
+    let o = bin().arg("ls").current_dir(tmp.path()).output().unwrap();
+    code(&o, 2);
+    assert!(stderr(&o).contains(".jobcache"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_directory_that_is_not_a_cache_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+    let o = run(tmp.path(), &["ls"]);
+    code(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("is not a jobcache cache"), "{err}");
+    assert!(err.contains(&tmp.path().display().to_string()));
+    assert!(
+        !tmp.path().join("ns").exists(),
+        "the directory was written to"
+    );
+    let o = run(&tmp.path().join("notes.txt"), &["verify"]);
+    code(&o, 2);
+    assert!(stderr(&o).contains("not a directory"), "{}", stderr(&o));
+}
+
+#[test]
+fn gc_dry_run_lists_what_gc_removes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    let mem = Memory::builder(&dir).verbose(0).build().unwrap();
+    let sq = mem.cache(square);
+    for x in 0..5 {
+        sq.call(x);
+    }
+    // Usage errors first, while the entries age past the store's
+    // protection of recently used entries (10 s).
+    let o = run(&dir, &["gc"]);
+    code(&o, 2);
+    assert!(stderr(&o).contains("--max-size"), "{}", stderr(&o));
+    let o = run(&dir, &["gc", "--max-size", "10XB"]);
+    code(&o, 2);
+    assert!(stderr(&o).contains("10GiB"), "{}", stderr(&o));
+    let o = run(&dir, &["gc", "--max-age", "30"]);
+    code(&o, 2);
+    // Entries younger than 10 s are kept even over the limits.
+    let v = json(&dir, &["gc", "--max-items", "2", "--dry-run", "--json"]);
+    assert_eq!(v["removed"], serde_json::json!([]));
+    assert!(v["skipped"].as_u64().unwrap() >= 3, "{v}");
+    let o = run(&dir, &["gc", "--max-items", "2"]);
+    assert!(
+        stdout(&o).contains("used in the last 10 seconds"),
+        "{}",
+        stdout(&o)
+    );
+    std::thread::sleep(Duration::from_secs(11));
+    sq.call(4); // the most recently used
+
+    let v = json(&dir, &["gc", "--max-age", "1h", "--json"]);
+    assert_eq!(v["removed"], serde_json::json!([]));
+
+    let dry = json(&dir, &["gc", "--max-items", "2", "--dry-run", "--json"]);
+    assert_eq!(dry["dry_run"], true);
+    let would: Vec<&str> = dry["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(would.len(), 3);
+    assert_eq!(keys(&dir, SQUARE).len(), 5, "the dry run removed entries");
+    let o = run(&dir, &["gc", "--max-items", "2", "--dry-run"]);
+    code(&o, 0);
+    assert!(
+        stdout(&o).contains("would free") && stdout(&o).contains("nothing was removed"),
+        "{}",
+        stdout(&o)
+    );
+
+    let real = json(&dir, &["gc", "--max-items", "2", "--json"]);
+    let removed: Vec<&str> = real["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, would);
+    assert_eq!(real["kept_entries"], 2);
+    assert_eq!(real["freed_bytes"], dry["freed_bytes"]);
+    let left = keys(&dir, SQUARE);
+    assert_eq!(left.len(), 2);
+    assert!(removed.iter().all(|k| !left.iter().any(|l| l == k)));
+    // The most recently used entry stayed.
+    assert_eq!(sq.call(4), 16);
+    let o = run(&dir, &["log", "--kind", "evicted", "--json"]);
+    assert_eq!(stdout(&o).lines().count(), 3);
+    let o = run(&dir, &["gc", "--max-size", "1GiB"]);
+    code(&o, 0);
+    assert!(stdout(&o).contains("nothing to remove"));
+}
+
+#[test]
+fn clear_needs_yes_off_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+    let o = run(&dir, &["clear"]);
+    code(&o, 2);
+    assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+    assert_eq!(keys(&dir, SQUARE).len(), 3);
+
+    let v = json(&dir, &["clear", "square", "--yes", "--json"]);
+    assert_eq!(v["functions"], serde_json::json!([SQUARE]));
+    assert_eq!(v["entries"], 3);
+    assert!(v["freed_bytes"].as_u64().unwrap() > 0);
+    let v = json(&dir, &["ls", "--json"]);
+    assert_eq!(v["entries"], 1);
+
+    let o = run(&dir, &["clear", "--yes"]);
+    code(&o, 0);
+    assert!(
+        stdout(&o).contains("freed") && stdout(&o).contains("(1 entry)"),
+        "{}",
+        stdout(&o)
+    );
+    let v = json(&dir, &["ls", "--json"]);
+    assert_eq!(v["entries"], 0);
+    let o = run(&dir, &["log", "--kind", "cleared"]);
+    assert!(
+        stdout(&o).contains("jobcache clear removed 3 entries"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+fn events(dir: &Path, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["log", "--json"];
+    all.extend_from_slice(args);
+    let o = run(dir, &all);
+    code(&o, 0);
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn log_filters_by_function_time_and_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+
+    let all = events(&dir, &[]);
+    assert_eq!(all.len(), 5, "{all:?}"); // 4 computed + 1 hit; `calling` hidden
+    for e in &all {
+        assert!(e["time"].is_string() && e["function"].is_string() && e["kind"].is_string());
+    }
+    assert_eq!(events(&dir, &["--kind", "calling"]).len(), 4);
+    assert_eq!(events(&dir, &["--function", "square"]).len(), 4);
+    assert_eq!(events(&dir, &["--function", RAMP]).len(), 1);
+    assert_eq!(events(&dir, &["--function", "are"]).len(), 0);
+    let hits = events(&dir, &["--kind", "hit"]);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["args_summary"], "1");
+    assert_eq!(events(&dir, &["--since", "1h"]).len(), 5);
+    assert_eq!(events(&dir, &["--since", "2999-01-01"]).len(), 0);
+    assert_eq!(
+        events(
+            &dir,
+            &["--since", "2000-01-01T00:00:00Z", "--kind", "computed"]
+        )
+        .len(),
+        4
+    );
+
+    let o = run(&dir, &["log", "--function", "square"]);
+    code(&o, 0);
+    let text = stdout(&o);
+    assert!(text.starts_with("TIME (UTC)"), "{text}");
+    assert_eq!(text.lines().count(), 5);
+    assert!(
+        text.contains(" hit ") && text.contains(" computed "),
+        "{text}"
+    );
+
+    for bad in [
+        &["log", "--since", "yesterday"][..],
+        &["log", "--kind", "party"],
+    ] {
+        let o = run(&dir, bad);
+        code(&o, 2);
+    }
+}
+
+#[test]
+fn log_follow_prints_new_events() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+    let mut child = bin()
+        .arg("--dir")
+        .arg(&dir)
+        .args(["log", "--follow", "--json", "--kind", "computed"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    for _ in 0..4 {
+        next(); // the events already there
+    }
+    let mem = Memory::builder(&dir).verbose(0).build().unwrap();
+    mem.cache(square).call(99);
+    let line = next();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let e: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(e["function"], SQUARE);
+    assert_eq!(e["args_summary"], "99");
+}
+
+#[test]
+fn report_as_html_and_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+    let page = tmp.path().join("report.html");
+    let o = run(&dir, &["report", "-o", page.to_str().unwrap()]);
+    code(&o, 0);
+    assert!(stderr(&o).contains("report.html"), "{}", stderr(&o));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<html") && html.contains(SQUARE) && html.contains("<svg"),
+        "{html}"
+    );
+
+    let o = run(&dir, &["report"]);
+    code(&o, 0);
+    assert!(stdout(&o).contains("<html"));
+
+    let o = run(&dir, &["report", "--text"]);
+    code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains(SQUARE) && text.contains(RAMP) && text.contains("TOTAL"),
+        "{text}"
+    );
+    let o = run(&dir, &["report", "--text", "--function", "ramp"]);
+    assert!(!stdout(&o).contains(SQUARE), "{}", stdout(&o));
+    code(&run(&dir, &["report", "--text", "-o", "x.html"]), 2);
+}
+
+#[test]
+fn inspect_persisted_files_and_npy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("fit.jcp");
+    let coef = Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64);
+    let counts = Array1::from(vec![1i32, 2, 3]);
+    jobcache_persist::save(&file, &(coef.clone(), counts.clone(), "label")).unwrap();
+    let none = tmp.path().join("unused");
+
+    let v = json(&none, &["inspect", file.to_str().unwrap(), "--json"]);
+    assert_eq!(v["format"], "container");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["metadata_checksum"], "valid");
+    let arrays = v["arrays"].as_array().unwrap();
+    assert_eq!(arrays.len(), 2);
+    assert_eq!(arrays[0]["dtype"], "f64");
+    assert_eq!(arrays[0]["shape"], serde_json::json!([3, 4]));
+    assert_eq!(arrays[0]["bytes"], 96);
+    assert_eq!(arrays[0]["checksum"], "valid");
+    assert_eq!(arrays[1]["dtype"], "i32");
+    let v = json(
+        &none,
+        &["inspect", file.to_str().unwrap(), "--quick", "--json"],
+    );
+    assert_eq!(v["arrays"][0]["checksum"], "unchecked");
+
+    let o = run(&none, &["inspect", file.to_str().unwrap()]);
+    code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("container, version") && text.contains("f64  [3, 4]"),
+        "{text}"
+    );
+
+    // Export to .npy, then inspect the .npy.
+    let npy = tmp.path().join("counts.npy");
+    let v = json(
+        &none,
+        &[
+            "inspect",
+            file.to_str().unwrap(),
+            "--array",
+            "1",
+            "--npy",
+            npy.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(v["exported"]["array"], 1);
+    let back: Array1<i32> = jobcache_persist::npy::read(&npy).unwrap();
+    assert_eq!(back, counts);
+    let v = json(&none, &["inspect", npy.to_str().unwrap(), "--json"]);
+    assert_eq!(v["format"], "npy");
+    assert_eq!(v["version"], "1.0");
+    assert_eq!(v["arrays"][0]["dtype"], "i32");
+    assert_eq!(v["arrays"][0]["checksum"], "absent");
+    let o = run(&none, &["inspect", npy.to_str().unwrap(), "--npy", "x.npy"]);
+    code(&o, 2);
+    assert!(stderr(&o).contains("already a .npy"), "{}", stderr(&o));
+    let o = run(
+        &none,
+        &[
+            "inspect",
+            file.to_str().unwrap(),
+            "--array",
+            "7",
+            "--npy",
+            "x.npy",
+        ],
+    );
+    code(&o, 2);
+
+    // A damaged array: exit code 1, the array named.
+    let offset = jobcache_persist::inspect(&file).unwrap().arrays[0].offset;
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[offset as usize + 5] ^= 1;
+    std::fs::write(&file, bytes).unwrap();
+    let o = run(&none, &["inspect", file.to_str().unwrap()]);
+    code(&o, 1);
+    assert!(stdout(&o).contains("INVALID"), "{}", stdout(&o));
+    let v = json(&none, &["inspect", file.to_str().unwrap(), "--json"]);
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["arrays"][0]["checksum"], "invalid");
+
+    let o = run(
+        &none,
+        &["inspect", tmp.path().join("missing.jcp").to_str().unwrap()],
+    );
+    code(&o, 2);
+    assert!(stderr(&o).contains("missing.jcp"));
+}
+
+#[test]
+fn inspect_a_cache_payload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+    let key = &keys(&dir, RAMP)[0];
+    let payload: PathBuf = FsStore::open(&dir)
+        .unwrap()
+        .entry_dir(RAMP, key)
+        .unwrap()
+        .join("payload");
+    let v = json(&dir, &["inspect", payload.to_str().unwrap(), "--json"]);
+    assert_eq!(v["arrays"][0]["shape"], serde_json::json!([4096]));
+}
+
+#[test]
+fn every_subcommand_help_has_an_example() {
+    for sub in [
+        "ls", "show", "clear", "gc", "verify", "log", "report", "inspect",
+    ] {
+        let o = bin().args([sub, "--help"]).output().unwrap();
+        code(&o, 0);
+        assert!(stdout(&o).contains("Examples:"), "{sub}: {}", stdout(&o));
+    }
+    let o = bin().args(["ls", "--bogus"]).output().unwrap();
+    code(&o, 2);
+}
+
+#[test]
+fn inspect_npy_files_written_by_numpy() {
+    // The fixtures of jobcache-persist, written by NumPy (make_fixtures.py there).
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../persist/tests/fixtures/npy");
+    let none = fixtures.join("no-cache");
+    for (name, version, fortran) in [
+        ("f64_c_v1.npy", "1.0", false),
+        ("f64_f_v2.npy", "2.0", true),
+        ("i16_be.npy", "1.0", false),
+    ] {
+        let path = fixtures.join(name);
+        let header = jobcache_persist::npy::read_header(&path).unwrap();
+        let v = json(&none, &["inspect", path.to_str().unwrap(), "--json"]);
+        assert_eq!(v["format"], "npy", "{name}");
+        assert_eq!(v["version"], version, "{name}");
+        assert_eq!(v["valid"], true, "{name}");
+        let a = &v["arrays"][0];
+        assert_eq!(a["shape"], serde_json::json!(header.shape), "{name}");
+        assert_eq!(a["dtype"], header.dtype.name(), "{name}");
+        assert_eq!(a["fortran_order"], fortran, "{name}");
+        assert_eq!(a["bytes"], header.data_len, "{name}");
+        let o = run(&none, &["inspect", path.to_str().unwrap()]);
+        code(&o, 0);
+        assert!(
+            stdout(&o).contains(&format!("NumPy .npy, version {version}")),
+            "{}",
+            stdout(&o)
+        );
+    }
+}
