@@ -17,7 +17,8 @@ pub enum Wait {
     NoWait,
     /// Wait at most this long, then give up (the caller computes anyway).
     Timeout(Duration),
-    /// Wait until the holder releases the lock (or dies).
+    /// Wait until the holder releases the lock (or dies). A thread that
+    /// already holds the same entry's lock would wait for itself.
     Forever,
 }
 

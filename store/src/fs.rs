@@ -7,7 +7,7 @@ use crate::api::{
 use crate::error::{Result, StoreError};
 use crate::lock;
 use crate::meta::{self, EntryMeta, NewEntry, FIELDS_MAX, INLINE_MAX, META_FILE_MAX};
-use crate::names::{decode_namespace, encode_namespace, validate_key, Decoded, KEY_LEN};
+use crate::names::{decode_namespace, encode_namespace, validate_key, DecodedNamespace, KEY_LEN};
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -830,8 +830,8 @@ impl Store for FsStore {
             let name = e.file_name();
             let Some(name) = name.to_str() else { continue };
             match decode_namespace(name) {
-                Some(Decoded::Full(ns)) => out.push(ns),
-                Some(Decoded::Cut) => {
+                Some(DecodedNamespace::Full(ns)) => out.push(ns),
+                Some(DecodedNamespace::Cut) => {
                     let p = e.path().join(NAME_FILE);
                     let full = open_noatime(&p).and_then(|f| {
                         let mut s = String::new();

@@ -278,7 +278,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
 
         #[test]
         fn prop_meta_round_trips(
