@@ -313,7 +313,8 @@ impl FsStore {
 
     /// Moves a corrupt entry out of the way (if it is still the one read).
     fn quarantine(&self, entry_dir: &Path, meta_id: Option<(u64, u64)>) {
-        quarantine(entry_dir, &self.tmp_path("corrupt"), meta_id);
+        let ident = meta_id.map_or(Ident::Any, |(dev, ino)| Ident::Meta(dev, ino));
+        quarantine(entry_dir, &self.tmp_path("corrupt"), ident);
     }
 
     fn get_inner(&self, namespace: &str, key: &str, verify: bool, touch: bool) -> Result<Lookup> {
@@ -331,7 +332,23 @@ impl FsStore {
             Ok(f) => f,
             Err(e) => {
                 return match e.raw_os_error() {
-                    Some(libc::ENOENT) => Ok(Lookup::Missing),
+                    Some(libc::ENOENT) => {
+                        // Entries appear whole: a directory without its meta
+                        // file is torn (damage, or a crash on a file system
+                        // that lost the order of writes).
+                        let dir = location();
+                        match fs::symlink_metadata(&dir) {
+                            Ok(md)
+                                if md.is_dir()
+                                    && fs::symlink_metadata(dir.join(META_FILE)).is_err() =>
+                            {
+                                let to = self.tmp_path("corrupt");
+                                quarantine(&dir, &to, Ident::Dir(md.dev(), md.ino()));
+                                corrupt("the entry directory has no meta file".into())
+                            }
+                            _ => Ok(Lookup::Missing),
+                        }
+                    }
                     Some(libc::ELOOP | libc::EXDEV | libc::ENOTDIR) => {
                         self.quarantine(&location(), None);
                         corrupt(format!(
@@ -339,7 +356,7 @@ impl FsStore {
                         ))
                     }
                     _ => Err(StoreError::io("open", location().join(META_FILE), e)),
-                }
+                };
             }
         };
         let md = meta_file
@@ -450,7 +467,8 @@ impl FsStore {
             log::warn!("{}: corrupt payload, quarantined: {reason}", dir.display());
             let nanos = meta::to_nanos(SystemTime::now());
             let to = tmp_dir.join(format!("corrupt-{}-{nanos}", std::process::id()));
-            quarantine(&dir, &to, meta_id);
+            let ident = meta_id.map_or(Ident::Any, |(dev, ino)| Ident::Meta(dev, ino));
+            quarantine(&dir, &to, ident);
         });
         Ok(Lookup::Found(Box::new(entry)))
     }
@@ -559,11 +577,26 @@ fn is_exists(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY))
 }
 
-fn quarantine(entry_dir: &Path, to: &Path, meta_id: Option<(u64, u64)>) {
-    let same = match (meta_id, fs::symlink_metadata(entry_dir.join(META_FILE))) {
-        (Some(id), Ok(md)) => (md.dev(), md.ino()) == id,
-        (None, _) => true,
-        (Some(_), Err(_)) => false,
+/// What must still be in place for a quarantine to go ahead, so that an
+/// entry published meanwhile under the same key is left alone.
+#[derive(Debug, Clone, Copy)]
+enum Ident {
+    /// The meta file that was read (device, inode).
+    Meta(u64, u64),
+    /// The entry directory that was seen (device, inode).
+    Dir(u64, u64),
+    /// Nothing to compare (a symlink in the way).
+    Any,
+}
+
+fn quarantine(entry_dir: &Path, to: &Path, ident: Ident) {
+    let same = match ident {
+        Ident::Meta(dev, ino) => fs::symlink_metadata(entry_dir.join(META_FILE))
+            .is_ok_and(|md| (md.dev(), md.ino()) == (dev, ino)),
+        Ident::Dir(dev, ino) => {
+            fs::symlink_metadata(entry_dir).is_ok_and(|md| (md.dev(), md.ino()) == (dev, ino))
+        }
+        Ident::Any => true,
     };
     if !same {
         return;
