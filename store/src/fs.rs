@@ -38,6 +38,8 @@ pub const TEMP_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Payloads up to this size are read and verified inside `get`.
 const EAGER_VERIFY_MAX: u64 = 1 << 20;
 const CHUNK: usize = 1 << 20;
+/// Writes from this size on are hashed on a second thread.
+const PARALLEL_HASH_MIN: usize = 8 << 20;
 
 /// The store on a local directory: see the crate docs and `LAYOUT.md`.
 #[derive(Debug)]
@@ -739,6 +741,23 @@ impl Write for PayloadWriter {
         }
         if self.file.is_none() {
             self.spill()?;
+        }
+        if data.len() >= PARALLEL_HASH_MIN {
+            // Hash on a second thread while this one writes the same bytes.
+            let (hasher, file) = (&mut self.hasher, &mut self.file);
+            let r = std::thread::scope(|scope| {
+                let h = scope.spawn(move || hasher.update(data));
+                let r = match file.as_mut() {
+                    Some(f) => f.write_all(data),
+                    None => Ok(()),
+                };
+                h.join()
+                    .map_err(|_| io::Error::other("the checksum thread panicked"))
+                    .and(r)
+            });
+            r.map_err(|e| self.fail(e))?;
+            self.len += data.len() as u64;
+            return Ok(data.len());
         }
         for chunk in data.chunks(CHUNK) {
             self.hasher.update(chunk);
