@@ -225,6 +225,11 @@ impl Entry {
     /// The payload file, when the backend is local and the payload is a
     /// file of its own (small payloads are kept inside the metadata file
     /// and have none). The file is immutable while it exists.
+    ///
+    /// Mapping it bypasses the reading methods: if verification is still
+    /// pending ([`Entry::is_verified`] is false), call [`Entry::verify`]
+    /// first, or look the entry up without verification knowingly (its
+    /// checksum was checked at publish).
     pub fn local_path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
