@@ -1,5 +1,6 @@
 //! The `Store` trait and the types that cross it.
 
+use crate::checksum::Xxh3;
 use crate::error::{Result, StoreError};
 use crate::meta::{EntryMeta, NewEntry};
 use std::any::Any;
@@ -8,7 +9,6 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-use xxhash_rust::xxh3::Xxh3;
 
 /// How long [`Store::lock`] waits for another holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,7 +323,7 @@ impl Entry {
         if let Some(bytes) = self.bytes_in_memory() {
             buf.copy_from_slice(bytes);
             return if self.pending {
-                let sum = xxhash_rust::xxh3::xxh3_64(buf);
+                let sum = crate::checksum::xxh3_64(buf);
                 self.check_sum(sum)
             } else {
                 Ok(())
@@ -385,7 +385,7 @@ impl Entry {
     /// checksum, whether or not verification was asked for at lookup.
     pub fn verify(&mut self) -> Result<()> {
         if let Some(bytes) = self.bytes_in_memory() {
-            let sum = xxhash_rust::xxh3::xxh3_64(bytes);
+            let sum = crate::checksum::xxh3_64(bytes);
             self.pending = true;
             return self.check_sum(sum);
         }

@@ -4,6 +4,7 @@ use crate::api::{
     reduce_with, verify_with, Entry, EntryInfo, EntryLock, Limits, Lookup, Payload, Published,
     Reduction, Store, Verdict, VerifyReport, Wait, WriteFn, RECENT,
 };
+use crate::checksum::Xxh3;
 use crate::error::{Result, StoreError};
 use crate::lock;
 use crate::meta::{self, EntryMeta, NewEntry, FIELDS_MAX, INLINE_MAX, META_FILE_MAX};
@@ -15,7 +16,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
-use xxhash_rust::xxh3::Xxh3;
 
 /// Layout version written in [`VERSION_FILE`].
 pub const LAYOUT_VERSION: u32 = 1;

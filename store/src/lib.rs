@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod checksum;
 mod error;
 mod fs;
 mod lock;
