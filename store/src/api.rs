@@ -1,5 +1,6 @@
 //! The `Store` trait and the types that cross it.
 
+use crate::checksum::Xxh3;
 use crate::error::{Result, StoreError};
 use crate::meta::{EntryMeta, NewEntry};
 use std::any::Any;
@@ -8,7 +9,6 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-use xxhash_rust::xxh3::Xxh3;
 
 /// How long [`Store::lock`] waits for another holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,8 @@ pub enum Wait {
     NoWait,
     /// Wait at most this long, then give up (the caller computes anyway).
     Timeout(Duration),
-    /// Wait until the holder releases the lock (or dies).
+    /// Wait until the holder releases the lock (or dies). A thread that
+    /// already holds the same entry's lock would wait for itself.
     Forever,
 }
 
@@ -224,6 +225,11 @@ impl Entry {
     /// The payload file, when the backend is local and the payload is a
     /// file of its own (small payloads are kept inside the metadata file
     /// and have none). The file is immutable while it exists.
+    ///
+    /// Mapping it bypasses the reading methods: if verification is still
+    /// pending ([`Entry::is_verified`] is false), call [`Entry::verify`]
+    /// first, or look the entry up without verification knowingly (its
+    /// checksum was checked at publish).
     pub fn local_path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
@@ -317,7 +323,7 @@ impl Entry {
         if let Some(bytes) = self.bytes_in_memory() {
             buf.copy_from_slice(bytes);
             return if self.pending {
-                let sum = xxhash_rust::xxh3::xxh3_64(buf);
+                let sum = crate::checksum::xxh3_64(buf);
                 self.check_sum(sum)
             } else {
                 Ok(())
@@ -379,7 +385,7 @@ impl Entry {
     /// checksum, whether or not verification was asked for at lookup.
     pub fn verify(&mut self) -> Result<()> {
         if let Some(bytes) = self.bytes_in_memory() {
-            let sum = xxhash_rust::xxh3::xxh3_64(bytes);
+            let sum = crate::checksum::xxh3_64(bytes);
             self.pending = true;
             return self.check_sum(sum);
         }

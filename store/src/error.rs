@@ -56,7 +56,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// The payload writer given to `publish` failed; nothing was published.
+    /// The payload writer given to `publish` (or the computation given to
+    /// `get_or_compute`) failed; nothing was published.
     #[error("writing the payload of {namespace}/{key} failed, nothing was published: {source}")]
     Writer {
         /// The entry's namespace.

@@ -4,10 +4,11 @@ use crate::api::{
     reduce_with, verify_with, Entry, EntryInfo, EntryLock, Limits, Lookup, Payload, Published,
     Reduction, Store, Verdict, VerifyReport, Wait, WriteFn, RECENT,
 };
+use crate::checksum::Xxh3;
 use crate::error::{Result, StoreError};
 use crate::lock;
 use crate::meta::{self, EntryMeta, NewEntry, FIELDS_MAX, INLINE_MAX, META_FILE_MAX};
-use crate::names::{decode_namespace, encode_namespace, validate_key, Decoded, KEY_LEN};
+use crate::names::{decode_namespace, encode_namespace, validate_key, DecodedNamespace, KEY_LEN};
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -15,7 +16,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
-use xxhash_rust::xxh3::Xxh3;
 
 /// Layout version written in [`VERSION_FILE`].
 pub const LAYOUT_VERSION: u32 = 1;
@@ -38,6 +38,8 @@ pub const TEMP_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Payloads up to this size are read and verified inside `get`.
 const EAGER_VERIFY_MAX: u64 = 1 << 20;
 const CHUNK: usize = 1 << 20;
+/// Writes from this size on are hashed on a second thread.
+const PARALLEL_HASH_MIN: usize = 8 << 20;
 
 /// The store on a local directory: see the crate docs and `LAYOUT.md`.
 #[derive(Debug)]
@@ -313,7 +315,8 @@ impl FsStore {
 
     /// Moves a corrupt entry out of the way (if it is still the one read).
     fn quarantine(&self, entry_dir: &Path, meta_id: Option<(u64, u64)>) {
-        quarantine(entry_dir, &self.tmp_path("corrupt"), meta_id);
+        let ident = meta_id.map_or(Ident::Any, |(dev, ino)| Ident::Meta(dev, ino));
+        quarantine(entry_dir, &self.tmp_path("corrupt"), ident);
     }
 
     fn get_inner(&self, namespace: &str, key: &str, verify: bool, touch: bool) -> Result<Lookup> {
@@ -331,7 +334,23 @@ impl FsStore {
             Ok(f) => f,
             Err(e) => {
                 return match e.raw_os_error() {
-                    Some(libc::ENOENT) => Ok(Lookup::Missing),
+                    Some(libc::ENOENT) => {
+                        // Entries appear whole: a directory without its meta
+                        // file is torn (damage, or a crash on a file system
+                        // that lost the order of writes).
+                        let dir = location();
+                        match fs::symlink_metadata(&dir) {
+                            Ok(md)
+                                if md.is_dir()
+                                    && fs::symlink_metadata(dir.join(META_FILE)).is_err() =>
+                            {
+                                let to = self.tmp_path("corrupt");
+                                quarantine(&dir, &to, Ident::Dir(md.dev(), md.ino()));
+                                corrupt("the entry directory has no meta file".into())
+                            }
+                            _ => Ok(Lookup::Missing),
+                        }
+                    }
                     Some(libc::ELOOP | libc::EXDEV | libc::ENOTDIR) => {
                         self.quarantine(&location(), None);
                         corrupt(format!(
@@ -339,7 +358,7 @@ impl FsStore {
                         ))
                     }
                     _ => Err(StoreError::io("open", location().join(META_FILE), e)),
-                }
+                };
             }
         };
         let md = meta_file
@@ -450,7 +469,8 @@ impl FsStore {
             log::warn!("{}: corrupt payload, quarantined: {reason}", dir.display());
             let nanos = meta::to_nanos(SystemTime::now());
             let to = tmp_dir.join(format!("corrupt-{}-{nanos}", std::process::id()));
-            quarantine(&dir, &to, meta_id);
+            let ident = meta_id.map_or(Ident::Any, |(dev, ino)| Ident::Meta(dev, ino));
+            quarantine(&dir, &to, ident);
         });
         Ok(Lookup::Found(Box::new(entry)))
     }
@@ -559,11 +579,26 @@ fn is_exists(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY))
 }
 
-fn quarantine(entry_dir: &Path, to: &Path, meta_id: Option<(u64, u64)>) {
-    let same = match (meta_id, fs::symlink_metadata(entry_dir.join(META_FILE))) {
-        (Some(id), Ok(md)) => (md.dev(), md.ino()) == id,
-        (None, _) => true,
-        (Some(_), Err(_)) => false,
+/// What must still be in place for a quarantine to go ahead, so that an
+/// entry published meanwhile under the same key is left alone.
+#[derive(Debug, Clone, Copy)]
+enum Ident {
+    /// The meta file that was read (device, inode).
+    Meta(u64, u64),
+    /// The entry directory that was seen (device, inode).
+    Dir(u64, u64),
+    /// Nothing to compare (a symlink in the way).
+    Any,
+}
+
+fn quarantine(entry_dir: &Path, to: &Path, ident: Ident) {
+    let same = match ident {
+        Ident::Meta(dev, ino) => fs::symlink_metadata(entry_dir.join(META_FILE))
+            .is_ok_and(|md| (md.dev(), md.ino()) == (dev, ino)),
+        Ident::Dir(dev, ino) => {
+            fs::symlink_metadata(entry_dir).is_ok_and(|md| (md.dev(), md.ino()) == (dev, ino))
+        }
+        Ident::Any => true,
     };
     if !same {
         return;
@@ -707,6 +742,23 @@ impl Write for PayloadWriter {
         if self.file.is_none() {
             self.spill()?;
         }
+        if data.len() >= PARALLEL_HASH_MIN {
+            // Hash on a second thread while this one writes the same bytes.
+            let (hasher, file) = (&mut self.hasher, &mut self.file);
+            let r = std::thread::scope(|scope| {
+                let h = scope.spawn(move || hasher.update(data));
+                let r = match file.as_mut() {
+                    Some(f) => f.write_all(data),
+                    None => Ok(()),
+                };
+                h.join()
+                    .map_err(|_| io::Error::other("the checksum thread panicked"))
+                    .and(r)
+            });
+            r.map_err(|e| self.fail(e))?;
+            self.len += data.len() as u64;
+            return Ok(data.len());
+        }
         for chunk in data.chunks(CHUNK) {
             self.hasher.update(chunk);
             let r = match self.file.as_mut() {
@@ -830,8 +882,8 @@ impl Store for FsStore {
             let name = e.file_name();
             let Some(name) = name.to_str() else { continue };
             match decode_namespace(name) {
-                Some(Decoded::Full(ns)) => out.push(ns),
-                Some(Decoded::Cut) => {
+                Some(DecodedNamespace::Full(ns)) => out.push(ns),
+                Some(DecodedNamespace::Cut) => {
                     let p = e.path().join(NAME_FILE);
                     let full = open_noatime(&p).and_then(|f| {
                         let mut s = String::new();

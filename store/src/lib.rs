@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod checksum;
 mod error;
 mod fs;
 mod lock;
@@ -83,5 +84,5 @@ pub use error::{Result, StoreError};
 pub use fs::{FsStore, ACCESS_GRANULARITY, LAYOUT_VERSION, TEMP_MAX_AGE, VERSION_FILE};
 pub use meta::{EntryMeta, NewEntry, FIELDS_MAX, INLINE_MAX};
 pub use names::{
-    decode_namespace, encode_namespace, validate_key, Decoded, KEY_LEN, NAMESPACE_MAX,
+    decode_namespace, encode_namespace, validate_key, DecodedNamespace, KEY_LEN, NAMESPACE_MAX,
 };

@@ -1,8 +1,8 @@
 //! Entry metadata and its file format (`LAYOUT.md`, "The meta file").
 
+use crate::checksum::Xxh3;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use xxhash_rust::xxh3::Xxh3;
 
 /// Magic bytes at the start of every meta file.
 pub(crate) const MAGIC: [u8; 8] = *b"JCSTMETA";
@@ -252,7 +252,7 @@ fn decode_fields(sec: &[u8]) -> Result<BTreeMap<String, String>, String> {
 
 /// XXH3-64 of a payload held in memory.
 pub(crate) fn payload_checksum(bytes: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(bytes)
+    crate::checksum::xxh3_64(bytes)
 }
 
 #[cfg(test)]
@@ -278,7 +278,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
 
         #[test]
         fn prop_meta_round_trips(

@@ -97,7 +97,7 @@ const HEX: [u8; 16] = *b"0123456789ABCDEF";
 
 /// What a directory name decodes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decoded {
+pub enum DecodedNamespace {
     /// The full namespace.
     Full(String),
     /// A long name that was cut: only its prefix is known from the name
@@ -107,13 +107,13 @@ pub enum Decoded {
 
 /// Decodes a directory name made by [`encode_namespace`]; `None` when the
 /// name is not one that the encoder can produce.
-pub fn decode_namespace(name: &str) -> Option<Decoded> {
+pub fn decode_namespace(name: &str) -> Option<DecodedNamespace> {
     if name.is_empty() || name.starts_with('.') {
         return None;
     }
     if let Some((_, hash)) = name.split_once('~') {
         let ok = hash.len() == 32 && hash.bytes().all(|b| HEX.contains(&b));
-        return ok.then_some(Decoded::Cut);
+        return ok.then_some(DecodedNamespace::Cut);
     }
     let bytes = name.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -145,7 +145,7 @@ pub fn decode_namespace(name: &str) -> Option<Decoded> {
     }
     let s = String::from_utf8(out).ok()?;
     // Reject names the encoder would have written differently.
-    (encode_namespace(&s).ok()? == name).then_some(Decoded::Full(s))
+    (encode_namespace(&s).ok()? == name).then_some(DecodedNamespace::Full(s))
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -187,7 +187,7 @@ mod tests {
         let long = "x".repeat(1000);
         let enc = encode_namespace(&long).unwrap();
         assert!(enc.len() <= ENCODED_MAX);
-        assert_eq!(decode_namespace(&enc), Some(Decoded::Cut));
+        assert_eq!(decode_namespace(&enc), Some(DecodedNamespace::Cut));
         let other = format!("{}y", "x".repeat(999));
         assert_ne!(enc, encode_namespace(&other).unwrap());
     }

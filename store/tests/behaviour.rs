@@ -213,6 +213,28 @@ fn byte_flips_and_truncations_are_corrupt() {
 }
 
 #[test]
+fn an_entry_directory_without_meta_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    s.publish_bytes(NS, &key(1), &NewEntry::default(), &payload(50_000, 1))
+        .unwrap();
+    fs::remove_file(s.entry_dir(NS, &key(1)).unwrap().join("meta")).unwrap();
+    assert!(matches!(
+        s.get(NS, &key(1), false).unwrap(),
+        Lookup::Corrupt(_)
+    ));
+    assert!(matches!(
+        s.get(NS, &key(1), false).unwrap(),
+        Lookup::Missing
+    ));
+    let p = s
+        .publish_bytes(NS, &key(1), &NewEntry::default(), b"again")
+        .unwrap();
+    assert!(!p.already_present);
+    assert_eq!(s.get_bytes(NS, &key(1)).unwrap().unwrap(), b"again");
+}
+
+#[test]
 fn a_streamed_read_reports_a_bad_checksum_at_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());

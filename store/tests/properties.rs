@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use jobcache_store::{decode_namespace, encode_namespace, Decoded, FsStore, NewEntry, Store};
+use jobcache_store::{
+    decode_namespace, encode_namespace, DecodedNamespace, FsStore, NewEntry, Store,
+};
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -27,8 +29,9 @@ fn is_safe(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-.%~".contains(&b))
 }
 
+// Case counts follow PROPTEST_CASES (default 256), so that
+// `cargo xtask proptest --cases N` scales them.
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn prop_namespace_encoding_is_safe_and_reversible(ns in namespace()) {
@@ -36,8 +39,8 @@ proptest! {
         prop_assert!(is_safe(&enc), "{enc:?}");
         prop_assert!(enc != "." && enc != "..");
         match decode_namespace(&enc) {
-            Some(Decoded::Full(back)) => prop_assert_eq!(back, ns),
-            Some(Decoded::Cut) => prop_assert!(enc.contains('~') && ns.len() > 60),
+            Some(DecodedNamespace::Full(back)) => prop_assert_eq!(back, ns),
+            Some(DecodedNamespace::Cut) => prop_assert!(enc.contains('~') && ns.len() > 60),
             None => prop_assert!(false, "{enc:?} does not decode"),
         }
     }
@@ -56,14 +59,15 @@ proptest! {
 
     #[test]
     fn prop_decoding_arbitrary_names_never_panics(name in "[a-zA-Z0-9_.%~-]{0,40}") {
-        if let Some(Decoded::Full(ns)) = decode_namespace(&name) {
+        if let Some(DecodedNamespace::Full(ns)) = decode_namespace(&name) {
             prop_assert_eq!(encode_namespace(&ns).unwrap(), name);
         }
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    // Each case creates a store and syncs files: a tenth of the cases.
+    #![proptest_config(ProptestConfig::with_cases(ProptestConfig::default().cases / 10))]
 
     #[test]
     fn prop_any_payload_and_fields_round_trip(
