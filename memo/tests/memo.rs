@@ -351,3 +351,40 @@ fn threads_racing_on_one_call_compute_it_once() {
     }
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn memory_is_clone_send_sync() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Memory>();
+    shareable::<jobcache_memo::Shelved<Vec<f64>>>();
+}
+
+#[test]
+fn a_custom_store_and_a_size_policy_from_the_builder() {
+    let dir = temp();
+    // A store that protects nothing as recent, so the policy acts at once.
+    let store = FsStore::create(dir.path())
+        .unwrap()
+        .with_recent_protection(Duration::ZERO)
+        .with_access_granularity(Duration::ZERO);
+    let mem = Memory::builder(dir.path())
+        .verbose(0)
+        .store(Arc::new(store))
+        .reduce_size(None, Some(2), None)
+        .build()
+        .unwrap();
+    let f = mem.cache_named("bounded", |x: u32| vec![x; 10]);
+    for i in 0..5 {
+        f.call(i);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kept: Vec<bool> = (0..5).map(|i| f.check_call_in_cache(&i)).collect();
+    assert_eq!(
+        kept,
+        [false, false, false, true, true],
+        "least recently used go first"
+    );
+    let reduced = mem.reduce_size(None, Some(1), None).unwrap();
+    assert_eq!(reduced.removed.len(), 1);
+    assert!(f.check_call_in_cache(&4));
+}
