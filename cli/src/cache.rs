@@ -24,8 +24,6 @@ pub const FIELD_FUNCTION: &str = "function";
 // payload is inline, `payload`.
 /// The payload file in an entry directory.
 pub const PAYLOAD_FILE: &str = "payload";
-/// The metadata file in an entry directory.
-pub const META_FILE: &str = "meta";
 
 /// Characters of a digest shown in tables.
 pub const SHORT: usize = 12;

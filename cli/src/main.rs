@@ -19,7 +19,6 @@
 #![deny(missing_docs)]
 
 mod cache;
-mod check;
 mod commands;
 mod error;
 mod style;

@@ -219,6 +219,23 @@ impl FsStore {
         &self.root
     }
 
+    /// Checks one entry as [`Store::verify_all`] does — metadata, payload
+    /// length and full payload checksum — without changing anything: a
+    /// corrupt entry is reported, not quarantined, and its access time is
+    /// not recorded. For tools that report before they repair
+    /// (`jobcache verify` without `--fix`).
+    pub fn check(&self, namespace: &str, key: &str) -> Result<Verdict> {
+        match self.get_inner(namespace, key, true, false, false)? {
+            Lookup::Found(mut entry) => match entry.verify() {
+                Ok(()) => Ok(Verdict::Ok),
+                Err(StoreError::Corrupt { reason, .. }) => Ok(Verdict::Corrupt(reason)),
+                Err(e) => Err(e),
+            },
+            Lookup::Missing => Ok(Verdict::Missing),
+            Lookup::Corrupt(c) => Ok(Verdict::Corrupt(c.reason)),
+        }
+    }
+
     /// The directory an entry lives in (whether or not it exists).
     pub fn entry_dir(&self, namespace: &str, key: &str) -> Result<PathBuf> {
         validate_key(key)?;
@@ -313,13 +330,27 @@ impl FsStore {
         result.map(|()| dir)
     }
 
-    /// Moves a corrupt entry out of the way (if it is still the one read).
-    fn quarantine(&self, entry_dir: &Path, meta_id: Option<(u64, u64)>) {
+    /// Moves a corrupt entry out of the way (if it is still the one read),
+    /// when repairing.
+    fn quarantine_if(&self, repair: bool, entry_dir: &Path, meta_id: Option<(u64, u64)>) {
+        if !repair {
+            return;
+        }
         let ident = meta_id.map_or(Ident::Any, |(dev, ino)| Ident::Meta(dev, ino));
         quarantine(entry_dir, &self.tmp_path("corrupt"), ident);
     }
 
-    fn get_inner(&self, namespace: &str, key: &str, verify: bool, touch: bool) -> Result<Lookup> {
+    /// Looks an entry up. With `repair`, a corrupt entry found on the way
+    /// (or later, while its payload is read) is quarantined; without, nothing
+    /// in the store is changed.
+    fn get_inner(
+        &self,
+        namespace: &str,
+        key: &str,
+        verify: bool,
+        touch: bool,
+        repair: bool,
+    ) -> Result<Lookup> {
         validate_key(key)?;
         let enc = encode_namespace(namespace)?;
         let rel_dir = format!("{NS_DIR}/{enc}/{key}");
@@ -344,15 +375,17 @@ impl FsStore {
                                 if md.is_dir()
                                     && fs::symlink_metadata(dir.join(META_FILE)).is_err() =>
                             {
-                                let to = self.tmp_path("corrupt");
-                                quarantine(&dir, &to, Ident::Dir(md.dev(), md.ino()));
+                                if repair {
+                                    let to = self.tmp_path("corrupt");
+                                    quarantine(&dir, &to, Ident::Dir(md.dev(), md.ino()));
+                                }
                                 corrupt("the entry directory has no meta file".into())
                             }
                             _ => Ok(Lookup::Missing),
                         }
                     }
                     Some(libc::ELOOP | libc::EXDEV | libc::ENOTDIR) => {
-                        self.quarantine(&location(), None);
+                        self.quarantine_if(repair, &location(), None);
                         corrupt(format!(
                             "a symlink or non-directory on the way to the entry: {e}"
                         ))
@@ -366,7 +399,7 @@ impl FsStore {
             .map_err(io_err("stat", &location().join(META_FILE)))?;
         let meta_id = Some((md.dev(), md.ino()));
         if md.len() > META_FILE_MAX {
-            self.quarantine(&location(), meta_id);
+            self.quarantine_if(repair, &location(), meta_id);
             return corrupt(format!(
                 "meta file of {} bytes exceeds the {META_FILE_MAX}-byte limit",
                 md.len()
@@ -379,7 +412,7 @@ impl FsStore {
         let decoded = match meta::decode(&buf) {
             Ok(d) => d,
             Err(reason) => {
-                self.quarantine(&location(), meta_id);
+                self.quarantine_if(repair, &location(), meta_id);
                 return corrupt(reason);
             }
         };
@@ -404,7 +437,7 @@ impl FsStore {
                 && meta::payload_checksum(buf.get(range.clone()).unwrap_or_default())
                     != entry_meta.checksum
             {
-                self.quarantine(&location(), meta_id);
+                self.quarantine_if(repair, &location(), meta_id);
                 return corrupt("inline payload checksum does not match".into());
             }
             let payload = Payload::Memory { buf, range };
@@ -423,7 +456,7 @@ impl FsStore {
                 {
                     Ok(Lookup::Missing)
                 } else {
-                    self.quarantine(&location(), meta_id);
+                    self.quarantine_if(repair, &location(), meta_id);
                     corrupt("the payload file is missing".into())
                 };
             }
@@ -434,7 +467,7 @@ impl FsStore {
             .map_err(io_err("stat", &self.root.join(&payload_rel)))?
             .len();
         if plen != entry_meta.payload_len {
-            self.quarantine(&location(), meta_id);
+            self.quarantine_if(repair, &location(), meta_id);
             return corrupt(format!(
                 "payload file has {plen} bytes, the metadata records {}",
                 entry_meta.payload_len
@@ -447,7 +480,7 @@ impl FsStore {
                 .read_exact(&mut data)
                 .map_err(io_err("read", &self.root.join(&payload_rel)))?;
             if meta::payload_checksum(&data) != entry_meta.checksum {
-                self.quarantine(&location(), meta_id);
+                self.quarantine_if(repair, &location(), meta_id);
                 return corrupt("payload checksum does not match".into());
             }
             let range = 0..data.len();
@@ -464,8 +497,11 @@ impl FsStore {
             path,
             loc_string,
             verify,
-        )
-        .on_corrupt(move |reason| {
+        );
+        if !repair {
+            return Ok(Lookup::Found(Box::new(entry)));
+        }
+        let entry = entry.on_corrupt(move |reason| {
             log::warn!("{}: corrupt payload, quarantined: {reason}", dir.display());
             let nanos = meta::to_nanos(SystemTime::now());
             let to = tmp_dir.join(format!("corrupt-{}-{nanos}", std::process::id()));
@@ -778,7 +814,7 @@ impl Write for PayloadWriter {
 
 impl Store for FsStore {
     fn get(&self, namespace: &str, key: &str, verify_payload: bool) -> Result<Lookup> {
-        self.get_inner(namespace, key, verify_payload, true)
+        self.get_inner(namespace, key, verify_payload, true, true)
     }
 
     fn publish(
@@ -941,7 +977,7 @@ impl Store for FsStore {
     fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
         verify_with(
             self.all_entries()?,
-            &|ns, key| self.get_inner(ns, key, true, false),
+            &|ns, key| self.get_inner(ns, key, true, false, true),
             progress,
         )
     }

@@ -548,3 +548,35 @@ fn lock_wait_policies() {
     // Lock files of absent entries are cleaned when free.
     assert_eq!(s.clean_locks().unwrap(), 2);
 }
+
+#[test]
+fn check_reports_without_repairing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    // One inline payload and one in a file of its own, each damaged.
+    for (i, len) in [(0, 100), (1, INLINE_MAX + 4096)] {
+        s.publish_bytes(NS, &key(i), &NewEntry::default(), &payload(len, 7))
+            .unwrap();
+    }
+    s.publish_bytes(NS, &key(2), &NewEntry::default(), &payload(50, 1))
+        .unwrap();
+    for (i, file) in [(0, "meta"), (1, "payload")] {
+        let p = s.entry_dir(NS, &key(i)).unwrap().join(file);
+        let mut bytes = fs::read(&p).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        fs::write(&p, bytes).unwrap();
+    }
+    for _ in 0..2 {
+        assert!(matches!(s.check(NS, &key(0)).unwrap(), Verdict::Corrupt(_)));
+        assert!(matches!(s.check(NS, &key(1)).unwrap(), Verdict::Corrupt(_)));
+        assert_eq!(s.check(NS, &key(2)).unwrap(), Verdict::Ok);
+        assert_eq!(s.check(NS, &key(3)).unwrap(), Verdict::Missing);
+    }
+    // Nothing was moved: both damaged entries are still listed.
+    assert_eq!(s.entries(NS).unwrap().len(), 3);
+    // A repairing lookup quarantines them.
+    let report = s.verify_all(&mut |_, _| {}).unwrap();
+    assert_eq!((report.ok, report.corrupt), (1, 2));
+    assert_eq!(s.entries(NS).unwrap().len(), 1);
+}

@@ -1,11 +1,10 @@
 //! `jobcache verify [--fix]`.
 
 use crate::cache::Cache;
-use crate::check::{check_entry, Check};
-use crate::error::{CliError, Result};
+use crate::error::Result;
 use crate::style::{count, emit, Style};
 use indicatif::{ProgressBar, ProgressStyle};
-use jobcache_store::Store;
+use jobcache_store::{Store, Verdict};
 use jobcache_trace::report::human_bytes;
 use jobcache_trace::{Event, EventKind};
 use serde_json::json;
@@ -98,16 +97,16 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     let mut events = Vec::new();
     for (i, info) in entries.iter().enumerate() {
         let entry_dir = cache.store.entry_dir(&info.namespace, &info.key)?;
-        let verdict = check_entry(&entry_dir, info)
-            .map_err(|e| CliError::io("verify the entry in", &entry_dir, e))?;
+        // Read-only: a corrupt entry is only removed with --fix, below.
+        let verdict = cache.store.check(&info.namespace, &info.key)?;
         let step = info.meta.as_ref().map_or(0, |m| m.payload_len);
         match verdict {
-            Check::Ok(n) => {
+            Verdict::Ok => {
                 ok += 1;
-                bytes += n;
+                bytes += step;
             }
-            Check::Missing => missing += 1,
-            Check::Corrupt(reason) => {
+            Verdict::Missing => missing += 1,
+            Verdict::Corrupt(reason) => {
                 let removed = if args.fix {
                     cache.store.remove(&info.namespace, &info.key)?;
                     events.push(
