@@ -635,3 +635,54 @@ pub unsafe fn map<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Ma
         _elem: PhantomData,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_64_byte_aligned_and_switches_to_v2_when_long() {
+        for shape in [vec![], vec![3], vec![1, 2, 3], vec![123_456_789, 2]] {
+            let h = header_bytes(DType::F64, &shape, false);
+            assert_eq!(h.len() % 64, 0, "{shape:?}");
+            assert_eq!(&h[6..8], &[1, 0]);
+            assert_eq!(h.last(), Some(&b'\n'));
+        }
+        let many = vec![1usize; 30_000];
+        let h = header_bytes(DType::U8, &many, false);
+        assert_eq!(&h[6..8], &[2, 0]);
+        assert_eq!(h.len() % 64, 0);
+        let parsed = parse_header_from(&mut &h[..], Path::new("x"), None).unwrap();
+        assert_eq!(parsed.shape.len(), 30_000);
+        assert_eq!(parsed.data_offset, h.len() as u64);
+    }
+
+    #[test]
+    fn dict_parser_accepts_numpy_variants_and_rejects_garbage() {
+        let d = parse_dict("{\"descr\": \">i4\", \"shape\": (2,3), \"fortran_order\": True}  \n")
+            .unwrap();
+        assert_eq!(d.shape, vec![2, 3]);
+        assert!(d.fortran_order);
+        assert_eq!(parse_descr(&d.descr), Some((DType::I32, true)));
+        assert_eq!(
+            parse_dict("{'descr': '|b1', 'fortran_order': False, 'shape': (), }")
+                .unwrap()
+                .shape,
+            Vec::<u64>::new()
+        );
+        for bad in [
+            "",
+            "{",
+            "{'descr': '<f8'}",
+            "{'descr': 1, 'fortran_order': False, 'shape': ()}",
+            "{'descr': '<f8', 'fortran_order': Maybe, 'shape': ()}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,)}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (), 'x': 1}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': ()} junk",
+        ] {
+            assert!(parse_dict(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_descr("<c16"), None);
+        assert_eq!(parse_descr(""), None);
+    }
+}
