@@ -379,6 +379,20 @@ pub(crate) fn write_slice<A: Element>(
     mut hasher: Option<&mut SegmentHasher>,
 ) -> io::Result<u64> {
     let bytes = as_bytes(data);
+    if cfg!(target_endian = "little") && bytes.len() >= PARALLEL_MIN {
+        if let Some(h) = hasher {
+            // The checksum of a large in-memory array is computed by a
+            // second thread while this one writes it.
+            return std::thread::scope(|scope| {
+                let hashing = scope.spawn(move || h.update(bytes));
+                let written = write_all_chunked(w, bytes);
+                hashing
+                    .join()
+                    .map_err(|_| io::Error::other("the checksum thread panicked"))?;
+                written
+            });
+        }
+    }
     let size = A::DTYPE.size();
     let mut swapped = Vec::new();
     for chunk in bytes.chunks(CHUNK * 4) {
@@ -393,6 +407,13 @@ pub(crate) fn write_slice<A: Element>(
         if let Some(h) = hasher.as_deref_mut() {
             h.update(chunk);
         }
+        w.write_all(chunk)?;
+    }
+    Ok(bytes.len() as u64)
+}
+
+fn write_all_chunked(w: &mut dyn Write, bytes: &[u8]) -> io::Result<u64> {
+    for chunk in bytes.chunks(CHUNK * 4) {
         w.write_all(chunk)?;
     }
     Ok(bytes.len() as u64)

@@ -69,6 +69,8 @@
 //!   process while mapped can crash the reader.
 //! - Arrays are stored in logical (C) order; Fortran-order arrays are
 //!   transposed on save and load back in standard layout.
+//! - A process killed during [`save`] can leave a `.jobcache-tmp-*` file
+//!   beside the target (never a torn target); remove such files at leisure.
 //! - `from_reader` reads the whole stream into memory first (the trailer that
 //!   describes the file comes last, so saving never needs to seek).
 #![deny(missing_docs)]
