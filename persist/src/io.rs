@@ -395,7 +395,7 @@ pub(crate) fn write_slice<A: Element>(
     }
     let size = A::DTYPE.size();
     let mut swapped = Vec::new();
-    for chunk in bytes.chunks(CHUNK * 4) {
+    for chunk in bytes.chunks(CHUNK) {
         let chunk = if cfg!(target_endian = "big") {
             swapped.clear();
             swapped.extend_from_slice(chunk);
@@ -413,7 +413,7 @@ pub(crate) fn write_slice<A: Element>(
 }
 
 fn write_all_chunked(w: &mut dyn Write, bytes: &[u8]) -> io::Result<u64> {
-    for chunk in bytes.chunks(CHUNK * 4) {
+    for chunk in bytes.chunks(CHUNK) {
         w.write_all(chunk)?;
     }
     Ok(bytes.len() as u64)
