@@ -1,7 +1,7 @@
 //! NumPy `.npy` files: read, write and memory-map ndarray arrays.
 //!
 //! Supported: dtypes bool, i8–i64, u8–u64, f32, f64; any dimension (fixed
-//! [`Ix1`](ndarray::Ix1)… or [`IxDyn`](ndarray::IxDyn)); C and Fortran order;
+//! [`Ix1`](type@ndarray::Ix1)… or [`IxDyn`](type@ndarray::IxDyn)); C and Fortran order;
 //! format versions 1.0, 2.0 and 3.0 on read. Writing produces the bytes NumPy
 //! writes for the same array: version 1.0 unless the header needs 2.0, the
 //! header padded with spaces so the data starts 64-byte aligned.
