@@ -66,8 +66,9 @@
 //! - The body is postcard, which is not self-describing: types that need
 //!   `deserialize_any` (untagged enums, `#[serde(flatten)]`,
 //!   `serde_json::Value`) and sequences of unknown length cannot be stored.
-//! - Any serde struct named `Array` with fields `v`, `dim`, `data` is taken
-//!   for ndarray's form.
+//! - A serde struct named `Array` whose fields are `v`, `dim`, `data` is
+//!   taken for ndarray's form (other structs named `Array` are stored
+//!   normally).
 //! - Only owned `Array<A, D>` targets take the direct load path;
 //!   `ArcArray`, `CowArray` and element-converting loads go element by
 //!   element through serde (correct, about 1 GB/s).

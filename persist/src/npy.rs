@@ -122,8 +122,18 @@ fn parse_header_from(r: &mut dyn Read, path: &Path, file_len: Option<u64>) -> Re
             file_len.unwrap_or(data_offset.min(MAX_HEADER)),
         ));
     }
-    let mut text = vec![0u8; header_len as usize];
-    read_exact_or(r, &mut text, path, "the .npy header", file_len)?;
+    let mut text = Vec::new();
+    r.take(header_len)
+        .read_to_end(&mut text)
+        .map_err(|e| Error::io(path, "reading the .npy header of", e))?;
+    if (text.len() as u64) < header_len {
+        return Err(Error::truncated(
+            path,
+            "the .npy header",
+            data_offset,
+            8 + len_bytes as u64 + text.len() as u64,
+        ));
+    }
     let text: String = if utf8 {
         String::from_utf8(text)
             .map_err(|_| Error::malformed(path, ".npy header", "UTF-8 text", "invalid UTF-8"))?

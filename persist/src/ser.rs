@@ -387,6 +387,8 @@ impl ser::SerializeMap for &mut Writer<'_> {
 pub(crate) enum StructSer<'a, 'w> {
     Plain(&'a mut Writer<'w>),
     Array(ArraySer<'a, 'w>),
+    /// Transient, while switching from `Array` to `Plain`.
+    Switching,
 }
 
 pub(crate) struct ArraySer<'a, 'w> {
@@ -407,7 +409,17 @@ impl ser::SerializeStruct for StructSer<'_, '_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Inner> {
+        if let StructSer::Array(a) = self {
+            if a.field == 0 && key != "v" {
+                // Another struct that happens to be named `Array`: store it
+                // as a plain struct.
+                if let StructSer::Array(a) = std::mem::replace(self, StructSer::Switching) {
+                    *self = StructSer::Plain(a.w);
+                }
+            }
+        }
         match self {
+            StructSer::Switching => Err(msg(NOT_NDARRAY)),
             StructSer::Plain(w) => value.serialize(&mut **w),
             StructSer::Array(a) => {
                 match (a.field, key) {

@@ -424,3 +424,21 @@ fn large_arrays_take_the_parallel_paths() {
     let err = load::<Array1<u8>>(&path).unwrap_err();
     assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
 }
+
+#[test]
+fn other_structs_named_array_are_plain_structs() {
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Array {
+        x: u32,
+        y: String,
+        z: Vec<f64>,
+    }
+    let v = Array {
+        x: 3,
+        y: "why".into(),
+        z: vec![1.0, 2.0],
+    };
+    let mut bytes = Vec::new();
+    to_writer(&mut bytes, &v).unwrap();
+    assert_eq!(from_bytes::<Array>(&bytes).unwrap(), v);
+}
