@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use jobcache_bench::{
-    gb_per_s, median, median_of, millis, python_measure, python_venv, scratch_dir, Group, Row,
+    gb_per_s, median_of, millis, python_measure, python_venv, scratch_dir, Group, Row,
 };
 use ndarray::{Array1, Ix1};
 use serde::{Deserialize, Serialize};
@@ -115,6 +115,25 @@ fn timed<T>(f: impl FnOnce() -> T) -> Duration {
     elapsed
 }
 
+/// Measures two operations alternately (one warm-up each, then `REPS`
+/// pairs) so that drift in the shared machine's disk and memory speed hits
+/// both alike; returns both medians.
+fn paired(
+    mut ours: impl FnMut() -> Duration,
+    mut base: impl FnMut() -> Duration,
+) -> (Duration, Duration) {
+    ours();
+    base();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..REPS {
+        a.push(ours());
+        b.push(base());
+    }
+    a.sort();
+    b.sort();
+    (a[REPS / 2], b[REPS / 2])
+}
+
 /// Runs a joblib snippet that prints a median time in seconds.
 fn joblib_seconds(python: &Option<PathBuf>, body: &str) -> Option<f64> {
     let python = python.as_ref()?;
@@ -135,10 +154,10 @@ fn main() {
     let a = Array1::from_shape_fn(N, |i| i as f64);
     let ours = dir.join("a.jcp");
     let raw = dir.join("a.raw");
-    let save_t = median(REPS, || {
-        jobcache_persist::save(&ours, &a).unwrap();
-    });
-    let raw_t = median(REPS, || raw_write(&raw, &[bytes_of(&a)]));
+    let (save_t, raw_t) = paired(
+        || timed(|| jobcache_persist::save(&ours, &a).unwrap()),
+        || timed(|| raw_write(&raw, &[bytes_of(&a)])),
+    );
     std::fs::remove_file(&raw).unwrap();
     group.push(Row::ratio_higher_is_better(
         "persist/save_1GiB",
@@ -174,6 +193,9 @@ fn main() {
         ),
     );
     push_gbps(&mut group, "persist/load_1GiB", bytes, load_t, jl_load);
+    // Not interleaved with our loads: freeing std::fs::read's 4 KiB-paged
+    // buffer measurably slows the next huge-page allocation, which would
+    // charge the baseline's cost to us.
     let fs_read_t = median_of(REPS, || timed(|| std::fs::read(&ours).unwrap()));
     group.push(Row::ratio_higher_is_better(
         "persist/load_1GiB_vs_fs_read",
@@ -208,13 +230,15 @@ fn main() {
     let a = Array1::from_shape_fn(N, |i| i as f64);
     let npy_ours = dir.join("ours.npy");
     let npy_theirs = dir.join("theirs.npy");
-    let npy_save = median(REPS, || {
-        jobcache_persist::npy::write(&npy_ours, &a).unwrap();
-    });
-    let npy_save_base = median(REPS, || {
-        ndarray_npy::write_npy(&npy_theirs, &a).unwrap();
-        File::open(&npy_theirs).unwrap().sync_all().unwrap();
-    });
+    let (npy_save, npy_save_base) = paired(
+        || timed(|| jobcache_persist::npy::write(&npy_ours, &a).unwrap()),
+        || {
+            timed(|| {
+                ndarray_npy::write_npy(&npy_theirs, &a).unwrap();
+                File::open(&npy_theirs).unwrap().sync_all().unwrap();
+            })
+        },
+    );
     group.push(Row::ratio_higher_is_better(
         "persist/npy_save_1GiB",
         gb_per_s(bytes, npy_save),
@@ -242,11 +266,11 @@ fn main() {
     let sbytes = (10 * FIELD) as u64;
     let p = plain();
     let spath = dir.join("s.jcp");
-    let s_save = median(REPS, || {
-        jobcache_persist::save(&spath, &p).unwrap();
-    });
     let parts: Vec<&[u8]> = fields(&p).into_iter().map(bytes_of).collect();
-    let s_raw = median(REPS, || raw_write(&raw, &parts));
+    let (s_save, s_raw) = paired(
+        || timed(|| jobcache_persist::save(&spath, &p).unwrap()),
+        || timed(|| raw_write(&raw, &parts)),
+    );
     std::fs::remove_file(&raw).unwrap();
     group.push(Row::ratio_higher_is_better(
         "persist/struct_10x100MiB_save",

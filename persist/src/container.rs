@@ -220,7 +220,7 @@ impl Mapped {
 }
 
 fn verify_entry(src: Source<'_>, entry: &Entry, index: usize, path: &Path) -> Result<()> {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut hasher = crate::io::SegmentHasher::new();
     let mut buf = vec![0u8; CHUNK.min(entry.len as usize)];
     let mut offset = entry.offset;
     let end = entry.offset + entry.len;
@@ -491,7 +491,7 @@ pub fn export_npy(
         let header = crate::npy::header_bytes(dtype, &shape, false);
         f.write_all(&header)
             .map_err(|e| Error::io(out, "writing", e))?;
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut hasher = crate::io::SegmentHasher::new();
         let mut buf = vec![0u8; CHUNK.min(entry.len as usize)];
         let mut offset = entry.offset;
         let end = entry.offset + entry.len;

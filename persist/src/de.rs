@@ -7,12 +7,13 @@ use std::path::Path;
 
 use ndarray::{Array, Dimension, Ix0, Ix1, Ix2, Ix3, Ix4, Ix5, Ix6, IxDyn};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::element::{DType, Element};
 use crate::error::Error;
 use crate::format::Entry;
-use crate::io::{cast, check_padding_and_sum, read_elements, type_id_of, Region, Source, CHUNK};
+use crate::io::{
+    cast, check_padding_and_sum, read_elements, type_id_of, Region, SegmentHasher, Source, CHUNK,
+};
 use crate::ser::Inner;
 
 /// Field names of ndarray's serde form.
@@ -553,7 +554,7 @@ struct Elements<'a> {
     offset: u64,
     left_bytes: u64,
     left: u64,
-    hasher: Xxh3,
+    hasher: SegmentHasher,
     done: bool,
 }
 
@@ -570,7 +571,7 @@ impl<'a> Elements<'a> {
             offset: entry.offset,
             left_bytes: entry.len,
             left: entry.len / size,
-            hasher: Xxh3::new(),
+            hasher: SegmentHasher::new(),
             done: false,
         }
     }
@@ -598,7 +599,7 @@ impl<'a> Elements<'a> {
                 checksum: Some((self.entry.checksum, format!("array {}", self.index))),
                 big_endian: false,
             };
-            let hasher = std::mem::replace(&mut self.hasher, Xxh3::new());
+            let hasher = std::mem::replace(&mut self.hasher, SegmentHasher::new());
             check_padding_and_sum(self.src, self.offset, hasher, &region)?;
         }
         Ok(())

@@ -368,3 +368,43 @@ fn parse_table(table: &[u8], count: u64, body_offset: u64, path: &Path) -> Resul
     }
     Ok(entries)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn align_and_header() {
+        assert_eq!(align_up(0), 0);
+        assert_eq!(align_up(1), 64);
+        assert_eq!(align_up(64), 64);
+        assert_eq!(align_up(65), 128);
+        let h = header();
+        assert_eq!(&h[..8], b"\x89JCPRS\r\n");
+        assert_eq!(u32_at(&h, 8), 1);
+    }
+
+    #[test]
+    fn finish_and_read_agree() {
+        let entries = vec![Entry {
+            offset: 64,
+            len: 24,
+            checksum: xxhash_rust::xxh3::xxh3_64(
+                &xxhash_rust::xxh3::xxh3_64(&[0u8; 64]).to_le_bytes(),
+            ),
+            dtype: Some(DType::F64),
+            version: 1,
+            dims: vec![3],
+        }];
+        let mut file = header().to_vec();
+        file.extend_from_slice(&[0u8; 64]);
+        let body = [0u8];
+        file.extend_from_slice(&body);
+        let tail = finish(&body, 128, &entries);
+        file.extend_from_slice(&tail);
+        assert_eq!(file.len() % 64, 0);
+        let layout = Layout::read(Source::Bytes(&file), file.len() as u64, Path::new("t")).unwrap();
+        assert_eq!(layout.entries, entries);
+        assert_eq!(layout.body, body);
+    }
+}

@@ -1,7 +1,7 @@
 //! NumPy `.npy` files: read, write and memory-map ndarray arrays.
 //!
 //! Supported: dtypes bool, i8–i64, u8–u64, f32, f64; any dimension (fixed
-//! [`Ix1`](ndarray::Ix1)… or [`IxDyn`](ndarray::IxDyn)); C and Fortran order;
+//! [`Ix1`](type@ndarray::Ix1)… or [`IxDyn`](type@ndarray::IxDyn)); C and Fortran order;
 //! format versions 1.0, 2.0 and 3.0 on read. Writing produces the bytes NumPy
 //! writes for the same array: version 1.0 unless the header needs 2.0, the
 //! header padded with spaces so the data starts 64-byte aligned.
@@ -122,8 +122,18 @@ fn parse_header_from(r: &mut dyn Read, path: &Path, file_len: Option<u64>) -> Re
             file_len.unwrap_or(data_offset.min(MAX_HEADER)),
         ));
     }
-    let mut text = vec![0u8; header_len as usize];
-    read_exact_or(r, &mut text, path, "the .npy header", file_len)?;
+    let mut text = Vec::new();
+    r.take(header_len)
+        .read_to_end(&mut text)
+        .map_err(|e| Error::io(path, "reading the .npy header of", e))?;
+    if (text.len() as u64) < header_len {
+        return Err(Error::truncated(
+            path,
+            "the .npy header",
+            data_offset,
+            8 + len_bytes as u64 + text.len() as u64,
+        ));
+    }
     let text: String = if utf8 {
         String::from_utf8(text)
             .map_err(|_| Error::malformed(path, ".npy header", "UTF-8 text", "invalid UTF-8"))?
@@ -634,4 +644,55 @@ pub unsafe fn map<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Ma
         path: path.to_path_buf(),
         _elem: PhantomData,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_64_byte_aligned_and_switches_to_v2_when_long() {
+        for shape in [vec![], vec![3], vec![1, 2, 3], vec![123_456_789, 2]] {
+            let h = header_bytes(DType::F64, &shape, false);
+            assert_eq!(h.len() % 64, 0, "{shape:?}");
+            assert_eq!(&h[6..8], &[1, 0]);
+            assert_eq!(h.last(), Some(&b'\n'));
+        }
+        let many = vec![1usize; 30_000];
+        let h = header_bytes(DType::U8, &many, false);
+        assert_eq!(&h[6..8], &[2, 0]);
+        assert_eq!(h.len() % 64, 0);
+        let parsed = parse_header_from(&mut &h[..], Path::new("x"), None).unwrap();
+        assert_eq!(parsed.shape.len(), 30_000);
+        assert_eq!(parsed.data_offset, h.len() as u64);
+    }
+
+    #[test]
+    fn dict_parser_accepts_numpy_variants_and_rejects_garbage() {
+        let d = parse_dict("{\"descr\": \">i4\", \"shape\": (2,3), \"fortran_order\": True}  \n")
+            .unwrap();
+        assert_eq!(d.shape, vec![2, 3]);
+        assert!(d.fortran_order);
+        assert_eq!(parse_descr(&d.descr), Some((DType::I32, true)));
+        assert_eq!(
+            parse_dict("{'descr': '|b1', 'fortran_order': False, 'shape': (), }")
+                .unwrap()
+                .shape,
+            Vec::<u64>::new()
+        );
+        for bad in [
+            "",
+            "{",
+            "{'descr': '<f8'}",
+            "{'descr': 1, 'fortran_order': False, 'shape': ()}",
+            "{'descr': '<f8', 'fortran_order': Maybe, 'shape': ()}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,)}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (), 'x': 1}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': ()} junk",
+        ] {
+            assert!(parse_dict(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_descr("<c16"), None);
+        assert_eq!(parse_descr(""), None);
+    }
 }

@@ -12,12 +12,11 @@ use std::io::Write;
 
 use ndarray::{ArrayBase, Data, Dimension};
 use serde::ser::{self, Serialize};
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::element::{DType, Element};
 use crate::error::Error;
 use crate::format::{align_up, Entry, HEADER_LEN};
-use crate::io::{write_iter, write_slice, CHUNK};
+use crate::io::{write_iter, write_slice, SegmentHasher, CHUNK};
 
 /// The error carried through serde: a full crate error, or serde's message.
 #[derive(Debug)]
@@ -129,7 +128,7 @@ impl<'w> Writer<'w> {
         &mut self,
         start: u64,
         len: u64,
-        mut hasher: Xxh3,
+        mut hasher: SegmentHasher,
         dtype: Option<DType>,
         version: u8,
         dims: Vec<u64>,
@@ -160,7 +159,7 @@ impl<'w> Writer<'w> {
         S: Data<Elem = A>,
         D: Dimension,
     {
-        let mut hasher = Xxh3::new();
+        let mut hasher = SegmentHasher::new();
         let start = self.pos;
         let len = match array.as_slice() {
             Some(slice) => write_slice(self.out, slice, Some(&mut hasher)),
@@ -388,6 +387,8 @@ impl ser::SerializeMap for &mut Writer<'_> {
 pub(crate) enum StructSer<'a, 'w> {
     Plain(&'a mut Writer<'w>),
     Array(ArraySer<'a, 'w>),
+    /// Transient, while switching from `Array` to `Plain`.
+    Switching,
 }
 
 pub(crate) struct ArraySer<'a, 'w> {
@@ -408,7 +409,17 @@ impl ser::SerializeStruct for StructSer<'_, '_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Inner> {
+        if let StructSer::Array(a) = self {
+            if a.field == 0 && key != "v" {
+                // Another struct that happens to be named `Array`: store it
+                // as a plain struct.
+                if let StructSer::Array(a) = std::mem::replace(self, StructSer::Switching) {
+                    *self = StructSer::Plain(a.w);
+                }
+            }
+        }
         match self {
+            StructSer::Switching => Err(msg(NOT_NDARRAY)),
             StructSer::Plain(w) => value.serialize(&mut **w),
             StructSer::Array(a) => {
                 match (a.field, key) {
@@ -654,7 +665,7 @@ impl<'a, 'w> ser::Serializer for DataSer<'a, 'w> {
             seen: 0,
             dtype: None,
             staging: Vec::with_capacity(CHUNK),
-            hasher: Xxh3::new(),
+            hasher: SegmentHasher::new(),
             start,
             len: 0,
         })
@@ -694,7 +705,7 @@ pub(crate) struct SegmentSer<'a, 'w> {
     seen: u64,
     dtype: Option<DType>,
     staging: Vec<u8>,
-    hasher: Xxh3,
+    hasher: SegmentHasher,
     start: u64,
     len: u64,
 }
@@ -741,7 +752,7 @@ impl ser::SerializeSeq for SegmentSer<'_, '_> {
             return Err(msg(NOT_NDARRAY));
         }
         self.flush()?;
-        let hasher = std::mem::replace(&mut self.hasher, Xxh3::new());
+        let hasher = std::mem::replace(&mut self.hasher, SegmentHasher::new());
         let dims = std::mem::take(&mut self.dims);
         self.w
             .end_segment(self.start, self.len, hasher, self.dtype, self.version, dims)

@@ -406,3 +406,39 @@ fn specific_errors_for_bad_headers() {
     assert!(matches!(err, Error::Io { .. }), "{err}");
     let _ = IxDyn(&[1]);
 }
+
+#[test]
+fn large_arrays_take_the_parallel_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jcp");
+    let mut a = Array1::from_elem(70 << 20, 3u8);
+    for i in (0..a.len()).step_by(4099) {
+        a[i] = (i % 251) as u8;
+    }
+    save(&path, &a).unwrap();
+    assert_eq!(load::<Array1<u8>>(&path).unwrap(), a);
+    assert!(verify(&path).unwrap().is_valid());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[64 + (50 << 20)] ^= 4;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = load::<Array1<u8>>(&path).unwrap_err();
+    assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+}
+
+#[test]
+fn other_structs_named_array_are_plain_structs() {
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Array {
+        x: u32,
+        y: String,
+        z: Vec<f64>,
+    }
+    let v = Array {
+        x: 3,
+        y: "why".into(),
+        z: vec![1.0, 2.0],
+    };
+    let mut bytes = Vec::new();
+    to_writer(&mut bytes, &v).unwrap();
+    assert_eq!(from_bytes::<Array>(&bytes).unwrap(), v);
+}

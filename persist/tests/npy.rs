@@ -208,3 +208,21 @@ fn truncated_and_garbage_files_are_errors() {
     let err = npy::read::<f64, Ix2>(&path).unwrap_err();
     assert!(matches!(err, Error::UnsupportedVersion { .. }), "{err}");
 }
+
+#[test]
+fn misaligned_data_is_read_but_not_mapped() {
+    let bytes = std::fs::read(fixture("f64_c_save.npy")).unwrap();
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let mut odd = bytes[..10 + header_len - 1].to_vec();
+    odd.extend_from_slice(b"    \n");
+    odd[8..10].copy_from_slice(&((header_len + 4) as u16).to_le_bytes());
+    odd.extend_from_slice(&bytes[10 + header_len..]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.npy");
+    std::fs::write(&path, &odd).unwrap();
+    assert_eq!(npy::read::<f64, Ix2>(&path).unwrap(), expected::<f64>());
+    // SAFETY: the file is not modified while mapped.
+    let err = unsafe { npy::map::<f64, Ix2>(&path) }.unwrap_err();
+    assert!(matches!(err, Error::Unmappable { .. }), "{err}");
+    assert!(err.to_string().contains("aligned"), "{err}");
+}
