@@ -117,16 +117,25 @@ fn timed<T>(f: impl FnOnce() -> T) -> Duration {
 
 /// Measures two operations alternately (one warm-up each, then `REPS`
 /// pairs) so that drift in the shared machine's disk and memory speed hits
-/// both alike; returns both medians.
+/// both alike; returns both medians. Before each timed operation all dirty
+/// data is written back, so that neither pays for the writeback (or the
+/// freeing of a replaced 1 GiB file) that the other left behind.
 fn paired(
     mut ours: impl FnMut() -> Duration,
     mut base: impl FnMut() -> Duration,
 ) -> (Duration, Duration) {
+    let settle = || {
+        // SAFETY: sync(2) takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+        std::thread::sleep(Duration::from_millis(200));
+    };
     ours();
     base();
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..REPS {
+        settle();
         a.push(ours());
+        settle();
         b.push(base());
     }
     a.sort();
