@@ -220,6 +220,18 @@ impl Mapped {
 }
 
 fn verify_entry(src: Source<'_>, entry: &Entry, index: usize, path: &Path) -> Result<()> {
+    stream_entry(src, entry, index, path, &mut |_| Ok(()))
+}
+
+/// Reads array `index`'s segment in chunks, handing each to `sink`, and
+/// checks its padding and checksum at the end.
+fn stream_entry(
+    src: Source<'_>,
+    entry: &Entry,
+    index: usize,
+    path: &Path,
+    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     let mut hasher = crate::io::SegmentHasher::new();
     let mut buf = vec![0u8; CHUNK.min(entry.len as usize)];
     let mut offset = entry.offset;
@@ -230,6 +242,7 @@ fn verify_entry(src: Source<'_>, entry: &Entry, index: usize, path: &Path) -> Re
         src.read_at(offset, chunk)
             .map_err(|e| Error::io(path, "reading array data", e))?;
         hasher.update(chunk);
+        sink(chunk)?;
         offset += n as u64;
     }
     let region = Region {
@@ -491,28 +504,9 @@ pub fn export_npy(
         let header = crate::npy::header_bytes(dtype, &shape, false);
         f.write_all(&header)
             .map_err(|e| Error::io(out, "writing", e))?;
-        let mut hasher = crate::io::SegmentHasher::new();
-        let mut buf = vec![0u8; CHUNK.min(entry.len as usize)];
-        let mut offset = entry.offset;
-        let end = entry.offset + entry.len;
-        while offset < end {
-            let n = (end - offset).min(CHUNK as u64) as usize;
-            let chunk = buf.get_mut(..n).unwrap_or_default();
-            src.read_at(offset, chunk)
-                .map_err(|e| Error::io(path, "reading array data", e))?;
-            hasher.update(chunk);
-            f.write_all(chunk)
-                .map_err(|e| Error::io(out, "writing", e))?;
-            offset += n as u64;
-        }
-        let region = Region {
-            path,
-            offset,
-            padding: entry.padding(),
-            checksum: Some((entry.checksum, format!("array {index}"))),
-            big_endian: false,
-        };
-        check_padding_and_sum(src, offset, hasher, &region)?;
+        stream_entry(src, entry, index, path, &mut |chunk| {
+            f.write_all(chunk).map_err(|e| Error::io(out, "writing", e))
+        })?;
         Ok(header.len() as u64 + entry.len)
     })
 }
