@@ -14,7 +14,9 @@ use crate::de::{check_dtype, entry_dim, read_array, Reader};
 use crate::element::{DType, Element};
 use crate::error::{stream_path, Error, Result};
 use crate::format::{Entry, Layout};
-use crate::io::{check_padding_and_sum, type_id_of, write_atomic, Region, Source, CHUNK};
+use crate::io::{
+    check_padding_and_sum, open_file, type_id_of, write_atomic, Region, Source, CHUNK,
+};
 use crate::npy::{check_viewable, view_of, with_path};
 use crate::ser::{Inner, Writer};
 
@@ -82,11 +84,7 @@ pub fn save<T: Serialize + ?Sized>(path: impl AsRef<Path>, value: &T) -> Result<
 /// owned `Array<A, D>` (or holds some), the arrays skip serde entirely.
 pub fn load<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "reading the metadata of", e))?
-        .len();
+    let (file, len) = open_file(path)?;
     let src = Source::File(&file);
     let layout = Layout::read(src, len, path)?;
     decode(&layout, src, path)
@@ -416,11 +414,7 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Inspection> {
 }
 
 fn inspect_impl(path: &Path, full: bool) -> Result<Inspection> {
-    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "reading the metadata of", e))?
-        .len();
+    let (file, len) = open_file(path)?;
     let mut start = vec![0u8; len.min(8) as usize];
     Source::File(&file)
         .read_at(0, &mut start)
@@ -483,11 +477,7 @@ pub fn export_npy(
 ) -> Result<u64> {
     let path = container.as_ref();
     let out = npy_path.as_ref();
-    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "reading the metadata of", e))?
-        .len();
+    let (file, len) = open_file(path)?;
     let src = Source::File(&file);
     let layout = Layout::read(src, len, path)?;
     let entry = layout.entries.get(index).ok_or_else(|| {
@@ -518,11 +508,7 @@ pub fn load_array<A: Element, D: Dimension>(
     index: usize,
 ) -> Result<Array<A, D>> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "reading the metadata of", e))?
-        .len();
+    let (file, len) = open_file(path)?;
     let src = Source::File(&file);
     let layout = Layout::read(src, len, path)?;
     read_array(src, &layout.entries, index, path).map_err(|e| with_path(e, path))

@@ -142,6 +142,31 @@ pub(crate) struct Region<'p> {
     pub(crate) big_endian: bool,
 }
 
+impl Region<'_> {
+    /// Compares a computed checksum with the stored one, if there is one.
+    pub(crate) fn check_sum(&self, found: u64) -> Result<()> {
+        match &self.checksum {
+            Some((expected, name)) if found != *expected => Err(Error::ChecksumMismatch {
+                path: self.path.to_path_buf(),
+                region: name.clone(),
+                expected: *expected,
+                found,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Opens a file for reading and returns it with its length.
+pub(crate) fn open_file(path: &Path) -> Result<(File, u64)> {
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "reading the metadata of", e))?
+        .len();
+    Ok((file, len))
+}
+
 /// Reads `n` elements straight into their final, huge-page advised
 /// allocation in chunks, checks the checksum and padding, and converts the
 /// byte order.
@@ -230,16 +255,8 @@ fn fill_threads(
             Ok(())
         })?;
     }
-    if let Some((expected, name)) = &region.checksum {
-        let found = combine(&digests);
-        if found != *expected {
-            return Err(Error::ChecksumMismatch {
-                path: region.path.to_path_buf(),
-                region: name.clone(),
-                expected: *expected,
-                found,
-            });
-        }
+    if region.checksum.is_some() {
+        region.check_sum(combine(&digests))?;
     }
     Ok(())
 }
@@ -358,16 +375,8 @@ pub(crate) fn check_padding_and_sum(
             .map_err(|e| Error::io(region.path, "reading array padding", e))?;
         hasher.update(pad);
     }
-    if let Some((expected, name)) = &region.checksum {
-        let found = hasher.digest();
-        if found != *expected {
-            return Err(Error::ChecksumMismatch {
-                path: region.path.to_path_buf(),
-                region: name.clone(),
-                expected: *expected,
-                found,
-            });
-        }
+    if region.checksum.is_some() {
+        region.check_sum(hasher.digest())?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use ndarray::{Array, ArrayBase, ArrayView, Data, Dimension, IxDyn, ShapeBuilder}
 
 use crate::element::{DType, Element};
 use crate::error::{stream_path, Error, Result};
-use crate::io::{read_elements, write_atomic, write_iter, write_slice, Region, Source};
+use crate::io::{open_file, read_elements, write_atomic, write_iter, write_slice, Region, Source};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// Headers longer than this are refused before allocating (NumPy itself
@@ -45,19 +45,16 @@ pub struct NpyHeader {
 /// Reads the header of a `.npy` file and checks that the data it announces
 /// is exactly what the file holds.
 pub fn read_header(path: impl AsRef<Path>) -> Result<NpyHeader> {
-    let path = path.as_ref();
-    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
-    let len = file_len(&file, path)?;
-    let header = parse_header_from(&mut &file, path, Some(len))?;
-    check_len(&header, path, len)?;
-    Ok(header)
+    open_npy(path.as_ref()).map(|(_, header)| header)
 }
 
-fn file_len(file: &File, path: &Path) -> Result<u64> {
-    Ok(file
-        .metadata()
-        .map_err(|e| Error::io(path, "reading the metadata of", e))?
-        .len())
+/// Opens a `.npy` file and reads its header, checked against the file's
+/// length.
+fn open_npy(path: &Path) -> Result<(File, NpyHeader)> {
+    let (file, len) = open_file(path)?;
+    let header = parse_header_from(&mut &file, path, Some(len))?;
+    check_len(&header, path, len)?;
+    Ok((file, header))
 }
 
 fn check_len(header: &NpyHeader, path: &Path, len: u64) -> Result<()> {
@@ -463,10 +460,7 @@ fn build<A: Element, D: Dimension>(
 /// chunk straight into a huge-page advised allocation.
 pub fn read<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Array<A, D>> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
-    let len = file_len(&file, path)?;
-    let header = parse_header_from(&mut &file, path, Some(len))?;
-    check_len(&header, path, len)?;
+    let (file, header) = open_npy(path)?;
     check_dtype::<A>(&header, path)?;
     let dim: D = dim_of(&header, path)?;
     let region = Region {
@@ -627,10 +621,7 @@ pub(crate) fn check_viewable<A: Element>(
 /// same contract as ripgrep's `MmapChoice::auto`.
 pub unsafe fn map<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<MappedNpy<A, D>> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
-    let len = file_len(&file, path)?;
-    let header = parse_header_from(&mut &file, path, Some(len))?;
-    check_len(&header, path, len)?;
+    let (file, header) = open_npy(path)?;
     check_dtype::<A>(&header, path)?;
     let dim: D = dim_of(&header, path)?;
     // SAFETY: the caller guarantees the file is not modified while mapped.
