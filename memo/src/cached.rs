@@ -389,28 +389,44 @@ impl<F> Cached<F> {
         let key = match self.key(&args) {
             Ok(key) => key,
             Err(e) => {
-                self.warn(
+                self.warn_entry(
                     EventKind::StorageError,
+                    self.name::<A, M>(),
+                    "",
                     format!("{e}; calling without the cache"),
                 );
                 return compute(&self.func, args);
             }
         };
-        let name = self.name::<A, M>().to_string();
-        let key_text = key.to_string();
+        self.call_keyed(self.name::<A, M>(), &key.to_string(), args, compute)
+    }
+
+    /// The cached call once its key is known: look up, else lock, look up
+    /// again, compute and store.
+    pub(crate) fn call_keyed<A, T, E>(
+        &self,
+        name: &str,
+        key_text: &str,
+        args: A,
+        compute: impl FnOnce(&F, A) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        A: Serialize,
+        T: Serialize + DeserializeOwned + 'static,
+    {
         let started = Instant::now();
-        if let Found::Value(value, hit) = self.lookup::<T>(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, hit);
+        if let Found::Value(value, hit) = self.lookup::<T>(name, key_text) {
+            self.record_hit(name, key_text, &args, started, hit);
             return Ok(value);
         }
-        let _lock = self.lock(&name, &key_text);
+        let _lock = self.lock(name, key_text);
         // Another caller may have computed it while this one waited.
-        if let Found::Value(value, hit) = self.lookup::<T>(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, hit);
+        if let Found::Value(value, hit) = self.lookup::<T>(name, key_text) {
+            self.record_hit(name, key_text, &args, started, hit);
             return Ok(value);
         }
         let summary = jobcache_trace::summarize(&args);
-        self.compute_and_store(&name, &key_text, summary, || compute(&self.func, args))
+        self.compute_and_store(name, key_text, summary, || compute(&self.func, args))
             .map(|(value, _stored)| value)
     }
 
@@ -572,11 +588,6 @@ impl<F> Cached<F> {
 
     pub(crate) fn record(&self, event: Event) {
         self.memory.record(&event);
-    }
-
-    fn warn(&self, kind: EventKind, message: String) {
-        let name = self.explicit_name.clone().unwrap_or_default();
-        self.record(Event::new(kind, name).message(message));
     }
 
     fn warn_entry(&self, kind: EventKind, name: &str, key: &str, message: String) {

@@ -21,9 +21,11 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(entry: Entry) -> Result<T, E
     if let Some(bytes) = entry.bytes_in_memory() {
         return decode_slice(bytes);
     }
-    match entry.local_path() {
-        Some(path) => Ok(jobcache_persist::load(path)?),
-        None => Ok(jobcache_persist::from_reader(entry)?),
+    match (entry.file(), entry.local_path()) {
+        // The payload file the store has just opened: no second open.
+        (Some(file), Some(path)) => Ok(jobcache_persist::load_file(file, path)?),
+        (None, Some(path)) => Ok(jobcache_persist::load(path)?),
+        (_, None) => Ok(jobcache_persist::from_reader(entry)?),
     }
 }
 

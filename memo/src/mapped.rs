@@ -82,9 +82,16 @@ impl<F> Cached<F> {
             self.record_hit(&name, &key_text, &args, started, hit);
             return ArrayOutput::Mapped(mapped);
         }
-        // A miss (or an entry that cannot be mapped): the usual path
-        // computes and stores, then the stored file is mapped.
-        let value = self.call(args);
+        // A miss (or an entry that cannot be mapped): the usual path, with
+        // the key already computed, computes and stores; then the stored
+        // file is mapped.
+        let computed = self.call_keyed(&name, &key_text, args, |f, args| {
+            Ok::<_, std::convert::Infallible>(f.call_with(args))
+        });
+        let value = match computed {
+            Ok(value) => value,
+            Err(never) => match never {},
+        };
         match self.map_stored::<A, D>(&name, &key_text) {
             Some((mapped, _)) => ArrayOutput::Mapped(mapped),
             None => ArrayOutput::Owned(value),

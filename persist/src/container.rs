@@ -84,8 +84,19 @@ pub fn save<T: Serialize + ?Sized>(path: impl AsRef<Path>, value: &T) -> Result<
 /// owned `Array<A, D>` (or holds some), the arrays skip serde entirely.
 pub fn load<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
     let path = path.as_ref();
-    let (file, len) = open_file(path)?;
-    let src = Source::File(&file);
+    let (file, _) = open_file(path)?;
+    load_file(&file, path)
+}
+
+/// [`load`] from a file that is already open (one a store has just opened,
+/// say), saving an open; reads are positional, so the file's position does
+/// not matter. `path` names the file in errors.
+pub fn load_file<T: DeserializeOwned>(file: &File, path: &Path) -> Result<T> {
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "reading the metadata of", e))?
+        .len();
+    let src = Source::File(file);
     let layout = Layout::read(src, len, path)?;
     decode(&layout, src, path)
 }

@@ -95,8 +95,8 @@ pub mod npy;
 mod ser;
 
 pub use container::{
-    export_npy, from_bytes, from_reader, inspect, load, load_array, map, save, to_writer, verify,
-    ArrayInfo, ChecksumStatus, FileFormat, Inspection, Mapped, MappedArray,
+    export_npy, from_bytes, from_reader, inspect, load, load_array, load_file, map, save,
+    to_writer, verify, ArrayInfo, ChecksumStatus, FileFormat, Inspection, Mapped, MappedArray,
 };
 pub use element::{DType, Element};
 pub use error::{Error, Result};

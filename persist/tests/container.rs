@@ -442,3 +442,19 @@ fn other_structs_named_array_are_plain_structs() {
     to_writer(&mut bytes, &v).unwrap();
     assert_eq!(from_bytes::<Array>(&bytes).unwrap(), v);
 }
+
+#[test]
+fn load_file_reads_an_open_file_whatever_its_position() {
+    use std::io::{Seek, SeekFrom};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("open.jcp");
+    let value = (
+        String::from("kept"),
+        ndarray::Array1::from_elem(5000, 2.5f64),
+    );
+    jobcache_persist::save(&path, &value).unwrap();
+    let mut file = std::fs::File::open(&path).unwrap();
+    file.seek(SeekFrom::Start(17)).unwrap();
+    let back: (String, ndarray::Array1<f64>) = jobcache_persist::load_file(&file, &path).unwrap();
+    assert_eq!(back, value);
+}
