@@ -44,6 +44,30 @@ pub enum StoreError {
         /// What the file said.
         found: String,
     },
+    /// The layout file at the root holds something other than a layout line
+    /// (damage, or a file that is not jobcache's).
+    #[error("{path} is not a jobcache layout file (found {found}); if this directory is a jobcache cache, delete that file and jobcache will write it again, or point the cache at another directory")]
+    BadLayoutFile {
+        /// The layout file.
+        path: PathBuf,
+        /// What it held.
+        found: String,
+    },
+    /// Something other than what the layout expects (a symlink, a file
+    /// where a directory belongs) sits at a path of the store and could not
+    /// be removed. Symlinks beneath the root are never followed.
+    #[error("{path}: found {found} where the store keeps {expected}, and removing it failed: {source}; remove it by hand (jobcache never follows symlinks inside its cache) or point the cache at another directory")]
+    InTheWay {
+        /// The path in the store.
+        path: PathBuf,
+        /// What was found there.
+        found: String,
+        /// What the layout puts there.
+        expected: &'static str,
+        /// Why it could not be removed.
+        #[source]
+        source: std::io::Error,
+    },
     /// An I/O operation on a path failed (permission denied, read-only file
     /// system, no space left, a root that is a file, …).
     #[error("{op} {path}: {source}")]
@@ -103,9 +127,9 @@ impl StoreError {
     /// The underlying I/O error kind, when this is an I/O error.
     pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {
-            StoreError::Io { source, .. } | StoreError::Writer { source, .. } => {
-                Some(source.kind())
-            }
+            StoreError::Io { source, .. }
+            | StoreError::Writer { source, .. }
+            | StoreError::InTheWay { source, .. } => Some(source.kind()),
             _ => None,
         }
     }

@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod beneath;
 mod checksum;
 mod error;
 mod fs;
@@ -81,7 +82,9 @@ pub use api::{
     Published, Reduction, Store, Verdict, VerifyReport, Wait, WriteFn, RECENT,
 };
 pub use error::{Result, StoreError};
-pub use fs::{FsStore, ACCESS_GRANULARITY, LAYOUT_VERSION, TEMP_MAX_AGE, VERSION_FILE};
+pub use fs::{
+    FsStore, ACCESS_GRANULARITY, LAYOUT_VERSION, QUARANTINE_MAX, TEMP_MAX_AGE, VERSION_FILE,
+};
 pub use meta::{EntryMeta, NewEntry, FIELDS_MAX, INLINE_MAX};
 pub use names::{
     decode_namespace, encode_namespace, validate_key, DecodedNamespace, KEY_LEN, NAMESPACE_MAX,

@@ -1,4 +1,5 @@
-//! Per-entry lock files, the only place that calls fs2.
+//! Per-entry lock files and the liveness locks of temporary directories:
+//! the only place that calls fs2.
 //!
 //! Protocol (`LAYOUT.md`, "Locks"): open the lock file fresh (create it if
 //! needed), `flock` it exclusively, then check that the path still names the
@@ -7,9 +8,8 @@
 //! it, so a lock file can be removed without two holders ever coexisting.
 
 use crate::api::{EntryLock, LockState, Wait};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,19 +20,13 @@ pub(crate) struct Held(pub(crate) File);
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let _ = fs2::FileExt::unlock(&self.0);
+        unlock(&self.0);
     }
 }
 
-fn open(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o666)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
+/// Releases a lock taken on `file`.
+pub(crate) fn unlock(file: &File) {
+    let _ = fs2::FileExt::unlock(file);
 }
 
 fn is_unsupported(e: &io::Error) -> bool {
@@ -42,22 +36,36 @@ fn is_unsupported(e: &io::Error) -> bool {
     )
 }
 
-/// Whether `path` still names the inode `file` is open on.
-fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
-    let held = file.metadata()?;
-    match std::fs::symlink_metadata(path) {
-        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+/// What a try at a lock came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Try {
+    /// Locked now by the caller.
+    Locked,
+    /// Someone holds it.
+    Busy,
+    /// The file system cannot lock.
+    Unsupported,
+}
+
+/// Tries once to lock `file` exclusively (a directory's own descriptor
+/// works too: `LAYOUT.md`, "Temporary files").
+pub(crate) fn try_exclusive(file: &File) -> io::Result<Try> {
+    match try_lock(file) {
+        Ok(true) => Ok(Try::Locked),
+        Ok(false) => Ok(Try::Busy),
+        Err(e) if is_unsupported(&e) => Ok(Try::Unsupported),
         Err(e) => Err(e),
     }
 }
 
-/// Takes the lock at `path`. `ensure_dir` recreates its directory if a
-/// namespace removal took it away meanwhile.
+/// Takes the lock of the file that `open` opens (creating it if needed,
+/// and its directory if a namespace removal took it away meanwhile);
+/// `linked` tells whether the path still names the file that was locked.
 pub(crate) fn acquire(
-    path: &Path,
+    shown: &Path,
     wait: Wait,
-    ensure_dir: &dyn Fn() -> io::Result<()>,
+    open: &dyn Fn() -> io::Result<File>,
+    linked: &dyn Fn(&File) -> io::Result<bool>,
 ) -> io::Result<EntryLock> {
     let start = Instant::now();
     let deadline = match wait {
@@ -65,14 +73,7 @@ pub(crate) fn acquire(
         _ => None,
     };
     loop {
-        let file = match open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                ensure_dir()?;
-                open(path)?
-            }
-            Err(e) => return Err(e),
-        };
+        let file = open()?;
         let got = match wait {
             Wait::Forever => fs2::FileExt::lock_exclusive(&file).map(|()| true),
             Wait::NoWait => try_lock(&file),
@@ -80,7 +81,7 @@ pub(crate) fn acquire(
         };
         match got {
             Ok(true) => {
-                if still_linked(&file, path)? {
+                if linked(&file)? {
                     let held: Box<dyn std::any::Any + Send + Sync> = Box::new(Held(file));
                     return Ok(EntryLock::new(
                         LockState::Acquired,
@@ -94,7 +95,7 @@ pub(crate) fn acquire(
             Ok(false) => {
                 log::info!(
                     "{}: lock still held after {:?}",
-                    path.display(),
+                    shown.display(),
                     start.elapsed()
                 );
                 return Ok(EntryLock::new(LockState::TimedOut, start.elapsed(), None));
@@ -102,7 +103,7 @@ pub(crate) fn acquire(
             Err(e) if is_unsupported(&e) => {
                 log::warn!(
                     "{}: locking is not supported here ({e}); going on without the lock",
-                    path.display()
+                    shown.display()
                 );
                 return Ok(EntryLock::new(
                     LockState::Unavailable,
@@ -139,23 +140,19 @@ fn poll(file: &File, deadline: Instant) -> io::Result<bool> {
     }
 }
 
-/// Removes the lock file at `path` if nobody holds it; true if removed.
-pub(crate) fn remove_if_free(path: &Path) -> io::Result<bool> {
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
+/// Runs `remove` on a lock file nobody holds, while holding it, if it is
+/// still linked; true if removed.
+pub(crate) fn remove_if_free(
+    file: File,
+    linked: &dyn Fn(&File) -> io::Result<bool>,
+    remove: &dyn Fn() -> io::Result<()>,
+) -> io::Result<bool> {
     if !try_lock(&file)? {
         return Ok(false);
     }
     let held = Held(file);
-    let removed = if still_linked(&held.0, path)? {
-        std::fs::remove_file(path)?;
+    let removed = if linked(&held.0)? {
+        remove()?;
         true
     } else {
         false

@@ -275,17 +275,26 @@ fn symlinks_are_not_followed() {
         "the target is untouched"
     );
     assert!(matches!(s.get(NS, &key(1), true).unwrap(), Lookup::Missing));
-    // A symlinked namespace directory is refused too.
+    // A symlinked namespace directory is never followed: a lookup does not
+    // find what it points at, and a publish replaces the symlink (a name in
+    // the store) by a real directory, leaving the target untouched.
     let ns_dir = s.entry_dir("other", &key(1)).unwrap();
     let ns_dir = ns_dir.parent().unwrap();
     std::os::unix::fs::symlink(&outside, ns_dir).unwrap();
-    assert!(s
-        .publish_bytes("other", &key(1), &NewEntry::default(), b"v")
-        .is_err());
     assert!(!matches!(
         s.get("other", "e".repeat(64).as_str(), true).unwrap(),
         Lookup::Found(_)
     ));
+    std::os::unix::fs::symlink(&outside, ns_dir).unwrap();
+    s.publish_bytes("other", &key(1), &NewEntry::default(), b"v")
+        .unwrap();
+    assert!(fs::symlink_metadata(ns_dir).unwrap().is_dir());
+    assert_eq!(s.get_bytes("other", &key(1)).unwrap().unwrap(), b"v");
+    let outside_names: Vec<_> = fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(outside_names, ["e"]);
 }
 
 #[test]

@@ -1,0 +1,338 @@
+//! Removal, leftovers under `tmp/`, quarantine and stale lock files
+//! (`LAYOUT.md`, "Removal, eviction, cleaning").
+
+use super::layout::{ensure_dir, NS_DIR, TMP_DIR};
+use super::read::open_ns;
+use super::{io_err, is_hex_key, temp_name, FsStore, META_FILE};
+use crate::beneath::{info_of, Dir, Info, Kind};
+use crate::error::{Result, StoreError};
+use crate::lock::{self, Try};
+use crate::names::{encode_namespace, validate_key};
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+const CORRUPT: &str = "corrupt-";
+
+/// What must still be in place for a quarantine to go ahead, so that an
+/// entry published meanwhile under the same key is left alone.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Ident {
+    /// The meta file that was read (device, inode).
+    Meta(u64, u64),
+    /// The entry directory that was seen.
+    Dir(Info),
+    /// Nothing to compare (a symlink in the way).
+    Any,
+}
+
+/// Where a corrupt entry is, and the quarantine's byte cap.
+#[derive(Debug)]
+pub(super) struct Quarantine {
+    pub(super) root: Arc<Dir>,
+    pub(super) enc: String,
+    pub(super) key: String,
+    pub(super) max: u64,
+}
+
+/// `corrupt-<nanoseconds, 20 digits>-<pid>-…`: sorting the names sorts
+/// the quarantine oldest first.
+fn corrupt_name() -> String {
+    let nanos = crate::meta::to_nanos(SystemTime::now());
+    format!("{CORRUPT}{nanos:020}-{}", temp_name("q"))
+}
+
+/// When a quarantined entry was quarantined (from its name).
+fn quarantined_at(name: &str) -> Option<SystemTime> {
+    let nanos: u64 = name.strip_prefix(CORRUPT)?.get(..20)?.parse().ok()?;
+    Some(crate::meta::from_nanos(nanos))
+}
+
+/// Moves a corrupt entry out of the way (if it is still the one read):
+/// into `tmp/corrupt-*` for inspection while the quarantine stays under its
+/// cap, else it is removed. A symlink in the entry's place is unlinked.
+pub(super) fn quarantine(q: &Quarantine, ident: Ident) {
+    let root = &q.root;
+    let Ok(ns) = root.open_dir(format!("{NS_DIR}/{}", q.enc)) else {
+        return;
+    };
+    let key = q.key.as_str();
+    let same = match ident {
+        Ident::Meta(dev, ino) => ns
+            .stat(format!("{key}/{META_FILE}"))
+            .is_ok_and(|i| (i.dev, i.ino) == (dev, ino)),
+        Ident::Dir(seen) => ns.stat(key).is_ok_and(|i| i.same(&seen)),
+        Ident::Any => true,
+    };
+    if !same {
+        return;
+    }
+    let moved = match ns.stat(key) {
+        Ok(i) if i.kind != Kind::Dir => ns.unlink(key),
+        Ok(_) => (|| {
+            let tmp = root.open_dir(TMP_DIR)?;
+            if ns.tree_bytes(key) > q.max {
+                let del = temp_name("del");
+                ns.rename(key, &tmp, &del)?;
+                tmp.remove_tree(&del)
+            } else {
+                ns.rename(key, &tmp, corrupt_name())?;
+                prune_quarantine(&tmp, q.max, None);
+                Ok(())
+            }
+        })(),
+        Err(_) => Ok(()),
+    };
+    if let Err(e) = moved {
+        log::warn!("ns/{}/{key}: cannot quarantine corrupt entry: {e}", q.enc);
+    }
+}
+
+/// Removes quarantined entries, oldest first, until they take at most
+/// `max` bytes; also those quarantined longer than `max_age` ago. Returns
+/// how many were removed.
+fn prune_quarantine(tmp: &Dir, max: u64, max_age: Option<Duration>) -> usize {
+    let Ok(list) = tmp.list() else {
+        return 0;
+    };
+    let mut held: Vec<(String, u64)> = list
+        .iter()
+        .filter_map(|e| e.name_str().filter(|n| n.starts_with(CORRUPT)))
+        .map(|n| (n.to_string(), tmp.tree_bytes(n)))
+        .collect();
+    held.sort();
+    let mut total: u64 = held.iter().map(|(_, b)| b).sum();
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for (name, bytes) in held {
+        let aged = max_age.is_some_and(|age| {
+            let at = quarantined_at(&name)
+                .or_else(|| tmp.stat(&name).ok().map(|i| i.mtime))
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            now.duration_since(at).unwrap_or_default() >= age
+        });
+        if total <= max && !aged {
+            continue;
+        }
+        match tmp.remove_tree(&name) {
+            Ok(()) => removed += 1,
+            Err(e) => log::warn!("tmp/{name}: cannot remove quarantined entry: {e}"),
+        }
+        total = total.saturating_sub(bytes);
+    }
+    removed
+}
+
+/// Whether a leftover's owner is gone: its lock can be taken (then it is
+/// held while the leftover is removed), or, where locks do not work, its
+/// newest change is older than `max_age`.
+enum Owner {
+    Gone(Option<lock::Held>),
+    Alive,
+}
+
+fn owner(tmp: &Dir, name: &str, kind: Kind, max_age: Duration) -> io::Result<Owner> {
+    let file = match kind {
+        Kind::Dir => tmp.open_dir(name).map(|d| d.into_file())?,
+        Kind::File => tmp.open_file(name, false)?,
+        // Nothing of the store's is a symlink: nobody owns it.
+        Kind::Symlink | Kind::Other => return Ok(Owner::Gone(None)),
+    };
+    match lock::try_exclusive(&file)? {
+        Try::Locked => {
+            let held = lock::Held(file);
+            let same = tmp
+                .stat(name)
+                .is_ok_and(|i| info_of(&held.0).is_ok_and(|h| h.same(&i)));
+            Ok(if same {
+                Owner::Gone(Some(held))
+            } else {
+                Owner::Alive
+            })
+        }
+        Try::Busy => Ok(Owner::Alive),
+        Try::Unsupported => {
+            let newest = tmp.newest_mtime(name).unwrap_or(SystemTime::UNIX_EPOCH);
+            let age = SystemTime::now().duration_since(newest).unwrap_or_default();
+            Ok(if age >= max_age {
+                Owner::Gone(None)
+            } else {
+                Owner::Alive
+            })
+        }
+    }
+}
+
+impl FsStore {
+    /// Removes the leftovers under `tmp/` whose owner is gone — crashed or
+    /// killed publishes, removals and namespace creations, found by taking
+    /// the lock their owner held — whatever their age; where the file system
+    /// cannot lock, those older than `max_age`. Quarantined entries older
+    /// than `max_age` go too, and the rest are kept under the quarantine
+    /// cap. Returns how many were removed.
+    pub fn clean_temp(&self, max_age: Duration) -> Result<usize> {
+        let root = self.handle();
+        let tmp_path = self.root.join(TMP_DIR);
+        let Some(tmp) = ensure_dir(&root, TMP_DIR, &tmp_path, true)? else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for e in tmp.list().map_err(io_err("list", &tmp_path))? {
+            let Some(name) = e.name_str() else {
+                let _ = tmp.remove_tree(&e.name);
+                continue;
+            };
+            if name.starts_with(CORRUPT) {
+                continue;
+            }
+            let gone = match owner(&tmp, name, e.kind, max_age) {
+                Ok(Owner::Gone(held)) => held,
+                Ok(Owner::Alive) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io("lock", tmp_path.join(name), e)),
+            };
+            match tmp.remove_tree(name) {
+                Ok(()) => removed += 1,
+                Err(e) => return Err(StoreError::io("remove", tmp_path.join(name), e)),
+            }
+            drop(gone);
+        }
+        removed += prune_quarantine(&tmp, self.quarantine_max, Some(max_age));
+        Ok(removed)
+    }
+
+    /// Moves `name` (beneath `from`) into `tmp/del-*` and removes it there,
+    /// holding the lock of the moved directory so sweeps leave it to us
+    /// (they remove it too if we die). Entries renamed into it meanwhile are
+    /// removed as well. Returns the bytes it held.
+    fn remove_moved(&self, from: &Dir, name: &str, tmp: &Dir, shown: &Path) -> Result<u64> {
+        let held = match from.open_dir(name) {
+            Ok(d) => {
+                let file = d.into_file();
+                match lock::try_exclusive(&file) {
+                    Ok(Try::Locked) => Some(lock::Held(file)),
+                    _ => None,
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(_) => None,
+        };
+        let del = temp_name("del");
+        match from.rename(name, tmp, &del) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(StoreError::io("remove", shown, e)),
+        }
+        let bytes = tmp.tree_bytes(&del);
+        tmp.remove_tree(&del)
+            .map_err(io_err("remove", &self.root.join(TMP_DIR).join(&del)))?;
+        drop(held);
+        Ok(bytes)
+    }
+
+    /// `ns/` and `tmp/` for a removal; `None` if the store is gone.
+    fn dirs_for_removal(&self) -> Result<Option<(Dir, Dir)>> {
+        let root = self.handle();
+        let ns = ensure_dir(&root, NS_DIR, &self.root.join(NS_DIR), true)?;
+        let tmp = ensure_dir(&root, TMP_DIR, &self.root.join(TMP_DIR), true)?;
+        Ok(ns.zip(tmp))
+    }
+
+    pub(super) fn remove_entry(&self, namespace: &str, key: &str) -> Result<u64> {
+        validate_key(key)?;
+        let enc = encode_namespace(namespace)?;
+        let Some((ns, tmp)) = self.dirs_for_removal()? else {
+            return Ok(0);
+        };
+        let ns_path = self.root.join(NS_DIR).join(&enc);
+        let Some(dir) = open_ns(&ns, &enc, &ns_path)? else {
+            return Ok(0);
+        };
+        let path = ns_path.join(key);
+        match dir.stat(key) {
+            Ok(i) if i.kind == Kind::Dir => self.remove_moved(&dir, key, &tmp, &path),
+            Ok(_) => {
+                // A symlink or file planted as an entry: unlink the name.
+                match dir.unlink(key) {
+                    Ok(()) => Ok(0),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+                    Err(e) => Err(StoreError::io("remove", path, e)),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(StoreError::io("remove", path, e)),
+        }
+    }
+
+    pub(super) fn remove_ns(&self, namespace: &str) -> Result<u64> {
+        let enc = encode_namespace(namespace)?;
+        let Some((ns, tmp)) = self.dirs_for_removal()? else {
+            return Ok(0);
+        };
+        let path = self.root.join(NS_DIR).join(&enc);
+        if open_ns(&ns, &enc, &path)?.is_none() {
+            return Ok(0);
+        }
+        let freed = self.remove_moved(&ns, &enc, &tmp, &path)?;
+        // Leftovers of publishers and removers killed meanwhile.
+        self.clean_temp(self.temp_max_age)?;
+        Ok(freed)
+    }
+
+    /// Removes lock files of absent entries that nobody holds; returns how
+    /// many. Safe while others lock (see `LAYOUT.md`, "Locks").
+    pub fn clean_locks(&self) -> Result<usize> {
+        let Some(ns) = self.ns_dir()? else {
+            return Ok(0);
+        };
+        let nsroot = self.root.join(NS_DIR);
+        let mut removed = 0;
+        for e in ns.list().map_err(io_err("list", &nsroot))? {
+            let Some(enc) = e.name_str().filter(|_| e.kind == Kind::Dir) else {
+                continue;
+            };
+            let Ok(dir) = ns.open_dir(enc) else {
+                continue;
+            };
+            for l in dir.list().unwrap_or_default() {
+                let Some(name) = l.name_str() else { continue };
+                let Some(key) = name.strip_suffix(".lock").filter(|k| is_hex_key(k)) else {
+                    continue;
+                };
+                if dir.stat(key).is_ok() {
+                    continue;
+                }
+                let path = nsroot.join(enc).join(name);
+                let file = match dir.open_file(name, false) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) if super::is_not_followed(&e) => {
+                        // A planted symlink: nobody's lock.
+                        let _ = dir.unlink(name);
+                        continue;
+                    }
+                    Err(e) => return Err(StoreError::io("remove lock", path, e)),
+                };
+                let linked = |f: &std::fs::File| lock_linked(&dir, name, f);
+                let remove = || dir.unlink(name);
+                if lock::remove_if_free(file, &linked, &remove)
+                    .map_err(io_err("remove lock", &path))?
+                {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Whether `name` beneath `dir` still names the file `f` is open on.
+pub(super) fn lock_linked(dir: &Dir, name: &str, f: &std::fs::File) -> io::Result<bool> {
+    let held = info_of(f)?;
+    match dir.stat(name) {
+        Ok(i) => Ok(i.same(&held)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,272 @@
+//! `FsStore`: the store on a local directory (`LAYOUT.md`).
+//!
+//! - `layout`: creating and opening a store, its layout files and
+//!   directories, and healing them when they vanish under a live handle.
+//! - `read`: lookups and listing.
+//! - `publish`: the payload writer and the publish protocol.
+//! - `clean`: removal, temporary leftovers, quarantine, stale lock files.
+//!
+//! Every path beneath the root goes through [`crate::beneath`].
+
+mod clean;
+mod layout;
+mod publish;
+mod read;
+
+use crate::api::{
+    reduce_with, verify_with, EntryInfo, EntryLock, Limits, Lookup, Published, Reduction, Store,
+    Verdict, VerifyReport, Wait, WriteFn, RECENT,
+};
+use crate::beneath::Dir;
+use crate::error::{Result, StoreError};
+use crate::meta::{self, NewEntry};
+use crate::names::{encode_namespace, validate_key, KEY_LEN};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+pub use layout::{LAYOUT_VERSION, VERSION_FILE};
+
+/// Default interval below which a hit does not update the access time.
+pub const ACCESS_GRANULARITY: Duration = Duration::from_secs(60);
+/// Default age after which a leftover temporary directory is removed where
+/// locks cannot tell whether its owner is alive, and after which a
+/// quarantined entry is removed.
+pub const TEMP_MAX_AGE: Duration = Duration::from_secs(3600);
+/// Default cap on the bytes kept in quarantine (`tmp/corrupt-*`).
+pub const QUARANTINE_MAX: u64 = 64 << 20;
+
+const META_FILE: &str = "meta";
+const PAYLOAD_FILE: &str = "payload";
+
+/// The store on a local directory: see the crate docs and `LAYOUT.md`.
+#[derive(Debug)]
+pub struct FsStore {
+    root: PathBuf,
+    /// The root, opened once by normal resolution; replaced when the
+    /// directory is found deleted (`LAYOUT.md`, "Self-healing").
+    root_dir: RwLock<Arc<Dir>>,
+    access_granularity: Duration,
+    temp_max_age: Duration,
+    quarantine_max: u64,
+    recent: Duration,
+    swept: AtomicBool,
+    noatime: AtomicBool,
+    walk: bool,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |e| StoreError::io(op, path, e)
+}
+
+fn is_hex_key(name: &str) -> bool {
+    name.len() == KEY_LEN && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn is_exists(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY))
+}
+
+/// A symlink or other non-directory in the way of a path.
+fn is_not_followed(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ELOOP | libc::ENOTDIR | libc::EXDEV)
+    )
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name under `tmp/` that no other process or thread makes:
+/// `<what>-<pid>-<counter>-<nanoseconds>`.
+fn temp_name(what: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = meta::to_nanos(SystemTime::now()) % 1_000_000_000_000;
+    format!("{what}-{}-{n}-{nanos}", std::process::id())
+}
+
+impl FsStore {
+    fn with_root(root: &Path, dir: Dir) -> FsStore {
+        FsStore {
+            root: root.to_path_buf(),
+            root_dir: RwLock::new(Arc::new(dir)),
+            access_granularity: ACCESS_GRANULARITY,
+            temp_max_age: TEMP_MAX_AGE,
+            quarantine_max: QUARANTINE_MAX,
+            recent: RECENT,
+            swept: AtomicBool::new(false),
+            noatime: AtomicBool::new(true),
+            walk: false,
+        }
+    }
+
+    /// Sets how stale an access time must be before a hit updates it
+    /// (default [`ACCESS_GRANULARITY`]; zero updates on every hit).
+    pub fn with_access_granularity(mut self, granularity: Duration) -> Self {
+        self.access_granularity = granularity;
+        self
+    }
+
+    /// Sets the age after which quarantined entries are removed, and after
+    /// which leftover temporary files are removed where the file system
+    /// cannot lock (default [`TEMP_MAX_AGE`]). Where it can, leftovers of
+    /// dead processes are removed at once whatever their age.
+    pub fn with_temp_max_age(mut self, age: Duration) -> Self {
+        self.temp_max_age = age;
+        self
+    }
+
+    /// Sets how many bytes of corrupt entries are kept in quarantine for
+    /// inspection (default [`QUARANTINE_MAX`]; the oldest go first, an entry
+    /// larger than the cap is removed at once; zero keeps none).
+    pub fn with_quarantine_max(mut self, bytes: u64) -> Self {
+        self.quarantine_max = bytes;
+        self
+    }
+
+    /// Sets how recently published or used an entry must be for
+    /// [`Store::reduce_size`] to keep it regardless of limits (default
+    /// [`RECENT`]).
+    pub fn with_recent_protection(mut self, recent: Duration) -> Self {
+        self.recent = recent;
+        self
+    }
+
+    /// Resolves paths beneath the root by opening one component at a time
+    /// with `O_NOFOLLOW`, as on kernels without `openat2`, even where the
+    /// kernel has it (for tests of that path, and for file systems whose
+    /// `openat2` misbehaves). Symlinks are refused either way.
+    pub fn with_component_walk(mut self, walk: bool) -> Self {
+        self.walk = walk;
+        if let Ok(slot) = self.root_dir.get_mut() {
+            if let Some(dir) = Arc::get_mut(slot) {
+                dir.set_walk(walk);
+            }
+        }
+        self
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory an entry lives in (whether or not it exists).
+    pub fn entry_dir(&self, namespace: &str, key: &str) -> Result<PathBuf> {
+        validate_key(key)?;
+        Ok(self
+            .root
+            .join(entry_rel(&encode_namespace(namespace)?, key)))
+    }
+
+    /// The current root handle (without checking that it is still linked).
+    fn handle(&self) -> Arc<Dir> {
+        match self.root_dir.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn set_handle(&self, mut dir: Dir) -> Arc<Dir> {
+        dir.set_walk(self.walk);
+        let dir = Arc::new(dir);
+        match self.root_dir.write() {
+            Ok(mut g) => *g = Arc::clone(&dir),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&dir),
+        }
+        dir
+    }
+
+    /// Opens a file beneath `dir` read-only with `O_NOATIME` where allowed,
+    /// so that only the store decides the access times.
+    fn open_noatime(&self, dir: &Dir, rel: &str) -> io::Result<File> {
+        if self.noatime.load(Ordering::Relaxed) {
+            match dir.open_file(rel, true) {
+                // Not the owner: O_NOATIME is not allowed.
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                    self.noatime.store(false, Ordering::Relaxed);
+                }
+                r => return r,
+            }
+        }
+        dir.open_file(rel, false)
+    }
+
+    /// Runs the temporary-file sweep once per handle, before its first
+    /// publish.
+    fn sweep_once(&self) {
+        if !self.swept.swap(true, Ordering::Relaxed) {
+            if let Err(e) = self.clean_temp(self.temp_max_age) {
+                log::warn!("cleaning temporary files: {e}");
+            }
+        }
+    }
+}
+
+/// `ns/<enc>/<key>`, relative to the root.
+fn entry_rel(enc: &str, key: &str) -> String {
+    format!("{}/{enc}/{key}", layout::NS_DIR)
+}
+
+impl Store for FsStore {
+    fn get(&self, namespace: &str, key: &str, verify_payload: bool) -> Result<Lookup> {
+        self.get_inner(namespace, key, verify_payload, true, true)
+    }
+
+    fn publish(
+        &self,
+        namespace: &str,
+        key: &str,
+        entry: &NewEntry,
+        write: WriteFn<'_>,
+    ) -> Result<Published> {
+        self.publish_entry(namespace, key, entry, write)
+    }
+
+    fn lock(&self, namespace: &str, key: &str, wait: Wait) -> Result<EntryLock> {
+        self.lock_entry(namespace, key, wait)
+    }
+
+    fn remove(&self, namespace: &str, key: &str) -> Result<u64> {
+        self.remove_entry(namespace, key)
+    }
+
+    fn remove_namespace(&self, namespace: &str) -> Result<u64> {
+        self.remove_ns(namespace)
+    }
+
+    fn namespaces(&self) -> Result<Vec<String>> {
+        self.list_namespaces()
+    }
+
+    fn entries(&self, namespace: &str) -> Result<Vec<EntryInfo>> {
+        self.list_entries(namespace)
+    }
+
+    fn touch(&self, namespace: &str, key: &str) -> Result<()> {
+        self.touch_entry(namespace, key)
+    }
+
+    fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
+        self.clean_temp(self.temp_max_age)?;
+        verify_with(
+            self.all_entries()?,
+            &|ns, key| self.get_inner(ns, key, true, false, true),
+            progress,
+        )
+    }
+
+    fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
+        if !dry_run {
+            self.clean_temp(self.temp_max_age)?;
+        }
+        let report = reduce_with(self, self.all_entries()?, limits, dry_run, self.recent)?;
+        if !dry_run {
+            self.clean_locks()?;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,414 @@
+//! Lookups and listing (`LAYOUT.md`, "Lookup", "Access times").
+
+use super::clean::{quarantine, Ident, Quarantine};
+use super::layout::{ensure_dir, NS_DIR};
+use super::{entry_rel, io_err, is_hex_key, is_not_followed, FsStore, META_FILE, PAYLOAD_FILE};
+use crate::api::{Corruption, Entry, EntryInfo, Lookup, Payload, Verdict};
+use crate::beneath::{Dir, Info, Kind};
+use crate::error::{Result, StoreError};
+use crate::meta::{self, EntryMeta, META_FILE_MAX};
+use crate::names::{decode_namespace, encode_namespace, validate_key, DecodedNamespace};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Payloads up to this size are read and verified inside `get`.
+const EAGER_VERIFY_MAX: u64 = 1 << 20;
+
+/// The last access recorded in a meta file's atime.
+fn atime_of(md: &std::fs::Metadata) -> SystemTime {
+    SystemTime::UNIX_EPOCH
+        + Duration::new(
+            md.atime().max(0) as u64,
+            md.atime_nsec().clamp(0, 999_999_999) as u32,
+        )
+}
+
+fn touch_atime(file: &File) {
+    use rustix::fs::{futimens, Timespec, Timestamps, UTIME_NOW, UTIME_OMIT};
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_NOW,
+        },
+        last_modification: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+    };
+    if let Err(e) = futimens(file, &times) {
+        log::debug!("cannot record access time: {e}");
+    }
+}
+
+/// Opens the existing namespace directory `enc` beneath `ns`; a symlink or
+/// file in its place is removed (with a warning) and counts as absent.
+pub(super) fn open_ns(ns: &Dir, enc: &str, path: &Path) -> Result<Option<Dir>> {
+    match ns.open_dir(enc) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if is_not_followed(&e) => {
+            super::layout::remove_in_the_way(ns, enc, path, "a namespace directory")?;
+            Ok(None)
+        }
+        Err(e) => Err(StoreError::io("open namespace directory", path, e)),
+    }
+}
+
+impl FsStore {
+    /// Checks one entry as [`Store::verify_all`](crate::Store::verify_all)
+    /// does — metadata, payload length and full payload checksum — without
+    /// changing anything: a corrupt entry is reported, not quarantined, and
+    /// its access time is not recorded. For tools that report before they
+    /// repair (`jobcache verify` without `--fix`).
+    pub fn check(&self, namespace: &str, key: &str) -> Result<Verdict> {
+        match self.get_inner(namespace, key, true, false, false)? {
+            Lookup::Found(mut entry) => match entry.verify() {
+                Ok(()) => Ok(Verdict::Ok),
+                Err(StoreError::Corrupt { reason, .. }) => Ok(Verdict::Corrupt(reason)),
+                Err(e) => Err(e),
+            },
+            Lookup::Missing => Ok(Verdict::Missing),
+            Lookup::Corrupt(c) => Ok(Verdict::Corrupt(c.reason)),
+        }
+    }
+
+    /// `ns/` beneath the current root, if it is there (a symlink in its
+    /// place is replaced by a directory).
+    pub(super) fn ns_dir(&self) -> Result<Option<Dir>> {
+        let root = self.handle();
+        ensure_dir(&root, NS_DIR, &self.root.join(NS_DIR), true)
+    }
+
+    /// Looks an entry up. With `repair`, a corrupt entry found on the way
+    /// (or later, while its payload is read) is quarantined; without, nothing
+    /// in the store is changed.
+    pub(super) fn get_inner(
+        &self,
+        namespace: &str,
+        key: &str,
+        verify: bool,
+        touch: bool,
+        repair: bool,
+    ) -> Result<Lookup> {
+        validate_key(key)?;
+        let enc = encode_namespace(namespace)?;
+        let root = self.handle();
+        match self.lookup(&root, &enc, key, verify, touch, repair)? {
+            Lookup::Missing => match self.refresh_root(&root) {
+                // The root was deleted and made again by another process.
+                Some(new) => self.lookup(&new, &enc, key, verify, touch, repair),
+                None => Ok(Lookup::Missing),
+            },
+            found => Ok(found),
+        }
+    }
+
+    fn lookup(
+        &self,
+        root: &Arc<Dir>,
+        enc: &str,
+        key: &str,
+        verify: bool,
+        touch: bool,
+        repair: bool,
+    ) -> Result<Lookup> {
+        let rel_dir = entry_rel(enc, key);
+        let location = || self.root.join(&rel_dir);
+        let corrupt = |reason: String| {
+            Ok(Lookup::Corrupt(Corruption {
+                location: location().display().to_string(),
+                reason,
+            }))
+        };
+        let q = Quarantine {
+            root: Arc::clone(root),
+            enc: enc.to_string(),
+            key: key.to_string(),
+            max: self.quarantine_max,
+        };
+        let quarantine_if = |ident: Ident| {
+            if repair {
+                quarantine(&q, ident);
+            }
+        };
+        let meta_rel = format!("{rel_dir}/{META_FILE}");
+        let meta_file = match self.open_noatime(root, &meta_rel) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Entries appear whole: a directory without its meta file is
+                // torn (damage, or a crash on a file system that lost the
+                // order of writes).
+                return match root.stat(&rel_dir) {
+                    Ok(i) if i.kind == Kind::Dir && root.stat(&meta_rel).is_err() => {
+                        quarantine_if(Ident::Dir(i));
+                        corrupt("the entry directory has no meta file".into())
+                    }
+                    _ => Ok(Lookup::Missing),
+                };
+            }
+            Err(e) if is_not_followed(&e) => {
+                if repair {
+                    self.repair_path(root, enc, &q);
+                }
+                return corrupt(format!(
+                    "a symlink or non-directory on the way to the entry: {e}"
+                ));
+            }
+            Err(e) => return Err(StoreError::io("open", location().join(META_FILE), e)),
+        };
+        let md = meta_file
+            .metadata()
+            .map_err(io_err("stat", &location().join(META_FILE)))?;
+        let meta_ident = Ident::Meta(md.dev(), md.ino());
+        if md.len() > META_FILE_MAX {
+            quarantine_if(meta_ident);
+            return corrupt(format!(
+                "meta file of {} bytes exceeds the {META_FILE_MAX}-byte limit",
+                md.len()
+            ));
+        }
+        let mut buf = vec![0u8; md.len() as usize];
+        (&meta_file)
+            .read_exact(&mut buf)
+            .map_err(io_err("read", &location().join(META_FILE)))?;
+        let decoded = match meta::decode(&buf) {
+            Ok(d) => d,
+            Err(reason) => {
+                quarantine_if(meta_ident);
+                return corrupt(reason);
+            }
+        };
+        let mut entry_meta = decoded.meta;
+        let atime = atime_of(&md);
+        entry_meta.last_access = atime.max(entry_meta.created);
+        if touch {
+            let now = SystemTime::now();
+            if now.duration_since(atime).unwrap_or_default() >= self.access_granularity {
+                touch_atime(&meta_file);
+                entry_meta.last_access = now;
+            }
+        }
+        drop(meta_file);
+        let loc_string = location().display().to_string();
+        if let Some(range) = decoded.inline {
+            if verify
+                && meta::payload_checksum(buf.get(range.clone()).unwrap_or_default())
+                    != entry_meta.checksum
+            {
+                quarantine_if(meta_ident);
+                return corrupt("inline payload checksum does not match".into());
+            }
+            let payload = Payload::Memory { buf, range };
+            return Ok(Lookup::Found(Box::new(Entry::new(
+                entry_meta, payload, None, loc_string, false,
+            ))));
+        }
+        let payload_rel = format!("{rel_dir}/{PAYLOAD_FILE}");
+        let payload_path = self.root.join(&payload_rel);
+        let payload_file = match self.open_noatime(root, &payload_rel) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_followed(&e) => {
+                // Removed meanwhile (then the meta file is gone too), or torn.
+                return if self.open_noatime(root, &meta_rel).is_err() {
+                    Ok(Lookup::Missing)
+                } else {
+                    quarantine_if(meta_ident);
+                    corrupt(format!("the payload file is missing or not a file: {e}"))
+                };
+            }
+            Err(e) => return Err(StoreError::io("open", payload_path, e)),
+        };
+        let plen = payload_file
+            .metadata()
+            .map_err(io_err("stat", &payload_path))?
+            .len();
+        if plen != entry_meta.payload_len {
+            quarantine_if(meta_ident);
+            return corrupt(format!(
+                "payload file has {plen} bytes, the metadata records {}",
+                entry_meta.payload_len
+            ));
+        }
+        if verify && plen <= EAGER_VERIFY_MAX {
+            let mut data = vec![0u8; plen as usize];
+            (&payload_file)
+                .read_exact(&mut data)
+                .map_err(io_err("read", &payload_path))?;
+            if meta::payload_checksum(&data) != entry_meta.checksum {
+                quarantine_if(meta_ident);
+                return corrupt("payload checksum does not match".into());
+            }
+            let range = 0..data.len();
+            let payload = Payload::Memory { buf: data, range };
+            return Ok(Lookup::Found(Box::new(Entry::new(
+                entry_meta,
+                payload,
+                Some(payload_path),
+                loc_string,
+                false,
+            ))));
+        }
+        let entry = Entry::new(
+            entry_meta,
+            Payload::File(payload_file),
+            Some(payload_path),
+            loc_string,
+            verify,
+        );
+        if !repair {
+            return Ok(Lookup::Found(Box::new(entry)));
+        }
+        let dir = location();
+        let entry = entry.on_corrupt(move |reason| {
+            log::warn!("{}: corrupt payload, quarantined: {reason}", dir.display());
+            quarantine(&q, meta_ident);
+        });
+        Ok(Lookup::Found(Box::new(entry)))
+    }
+
+    /// After a symlink or non-directory was met on the way to an entry:
+    /// replaces a planted `ns/`, removes a planted namespace directory, and
+    /// quarantines an entry whose directory, meta or payload is not what
+    /// the layout puts there.
+    fn repair_path(&self, root: &Dir, enc: &str, q: &Quarantine) {
+        let fix = || -> Result<()> {
+            let Some(ns) = ensure_dir(root, NS_DIR, &self.root.join(NS_DIR), true)? else {
+                return Ok(());
+            };
+            let ns_path = self.root.join(NS_DIR).join(enc);
+            if open_ns(&ns, enc, &ns_path)?.is_some() {
+                quarantine(q, Ident::Any);
+            }
+            Ok(())
+        };
+        if let Err(e) = fix() {
+            log::warn!("{e}");
+        }
+    }
+
+    /// The entry `key` of the namespace directory `dir`, described for
+    /// listing (never failing: an unreadable entry is listed with its
+    /// reason).
+    fn info(&self, namespace: &str, dir: &Dir, key: &str) -> EntryInfo {
+        let meta_rel = format!("{key}/{META_FILE}");
+        let read = || -> std::result::Result<(EntryMeta, u64), String> {
+            let f = self
+                .open_noatime(dir, &meta_rel)
+                .map_err(|e| format!("cannot open the meta file: {e}"))?;
+            let md = f.metadata().map_err(|e| e.to_string())?;
+            if md.len() > META_FILE_MAX {
+                return Err(format!("meta file of {} bytes is too large", md.len()));
+            }
+            let mut buf = vec![0u8; md.len() as usize];
+            (&f).read_exact(&mut buf).map_err(|e| e.to_string())?;
+            let mut m = meta::decode(&buf)?.meta;
+            m.last_access = atime_of(&md).max(m.created);
+            Ok((m, md.len()))
+        };
+        let payload_bytes = dir
+            .stat(format!("{key}/{PAYLOAD_FILE}"))
+            .ok()
+            .filter(|i| i.kind == Kind::File)
+            .map_or(0, |i| i.len);
+        let (stored_bytes, last_access, meta) = match read() {
+            Ok((m, meta_len)) => (meta_len + payload_bytes, m.last_access, Ok(m)),
+            Err(reason) => (
+                dir.tree_bytes(key),
+                dir.stat(key)
+                    .map_or(SystemTime::UNIX_EPOCH, |i: Info| i.mtime),
+                Err(reason),
+            ),
+        };
+        EntryInfo {
+            namespace: namespace.to_string(),
+            key: key.to_string(),
+            stored_bytes,
+            last_access,
+            meta,
+        }
+    }
+
+    pub(super) fn list_namespaces(&self) -> Result<Vec<String>> {
+        let Some(ns) = self.ns_dir()? else {
+            return Ok(Vec::new());
+        };
+        let nsroot = self.root.join(NS_DIR);
+        let mut out = Vec::new();
+        for e in ns.list().map_err(io_err("list", &nsroot))? {
+            if e.kind != Kind::Dir {
+                continue;
+            }
+            let Some(name) = e.name_str() else { continue };
+            match decode_namespace(name) {
+                Some(DecodedNamespace::Full(ns)) => out.push(ns),
+                Some(DecodedNamespace::Cut) => {
+                    let rel = format!("{name}/name");
+                    let full = self.open_noatime(&ns, &rel).and_then(|f| {
+                        let mut s = String::new();
+                        f.take(crate::names::NAMESPACE_MAX as u64 + 1)
+                            .read_to_string(&mut s)
+                            .map(|_| s)
+                    });
+                    match full {
+                        Ok(full) if encode_namespace(&full).is_ok_and(|e| e == name) => {
+                            out.push(full)
+                        }
+                        _ => log::warn!(
+                            "{}: namespace name file missing or wrong",
+                            nsroot.join(rel).display()
+                        ),
+                    }
+                }
+                None => log::warn!(
+                    "{}: not a namespace directory; ignored",
+                    nsroot.join(name).display()
+                ),
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub(super) fn list_entries(&self, namespace: &str) -> Result<Vec<EntryInfo>> {
+        let enc = encode_namespace(namespace)?;
+        let Some(ns) = self.ns_dir()? else {
+            return Ok(Vec::new());
+        };
+        let path = self.root.join(NS_DIR).join(&enc);
+        let Some(dir) = open_ns(&ns, &enc, &path)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in dir.list().map_err(io_err("list", &path))? {
+            let Some(key) = e.name_str().filter(|n| is_hex_key(n)) else {
+                continue;
+            };
+            if e.kind != Kind::Dir {
+                continue;
+            }
+            out.push(self.info(namespace, &dir, key));
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    pub(super) fn touch_entry(&self, namespace: &str, key: &str) -> Result<()> {
+        validate_key(key)?;
+        let rel = format!(
+            "{}/{META_FILE}",
+            entry_rel(&encode_namespace(namespace)?, key)
+        );
+        match self.open_noatime(&self.handle(), &rel) {
+            Ok(f) => {
+                touch_atime(&f);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("open", self.root.join(rel), e)),
+        }
+    }
+}
