@@ -198,6 +198,11 @@ impl Dir {
                 Err(Errno::PERM) if !flags.contains(OFlags::NOATIME) => {
                     NO_OPENAT2.store(true, Ordering::Relaxed);
                 }
+                // The kernel saw a rename during the lookup and cannot vouch
+                // that the result is still beneath the handle (a directory
+                // moved away by a concurrent removal or publish). The walk
+                // below makes the same no-symlink promise without that check.
+                Err(Errno::XDEV | Errno::AGAIN) => {}
                 r => return r.map_err(errno),
             }
         }

@@ -58,6 +58,40 @@ pub(crate) fn try_exclusive(file: &File) -> io::Result<Try> {
     }
 }
 
+/// A blocking lock on a directory (or file), released on drop; holds
+/// nothing where the file system cannot lock.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+#[derive(Debug)]
+pub(crate) struct Guard<'a>(Option<&'a File>);
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0 {
+            unlock(f);
+        }
+    }
+}
+
+fn guard(file: &File, got: io::Result<()>) -> io::Result<Guard<'_>> {
+    match got {
+        Ok(()) => Ok(Guard(Some(file))),
+        Err(e) if is_unsupported(&e) => Ok(Guard(None)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Waits for a shared lock on `file`: publishers into a namespace hold it
+/// while they check that the directory is live and rename into it.
+pub(crate) fn shared(file: &File) -> io::Result<Guard<'_>> {
+    guard(file, fs2::FileExt::lock_shared(file))
+}
+
+/// Waits for an exclusive lock on `file`: a namespace removal holds it
+/// while it moves the directory away and deletes it.
+pub(crate) fn exclusive(file: &File) -> io::Result<Guard<'_>> {
+    guard(file, fs2::FileExt::lock_exclusive(file))
+}
+
 /// Takes the lock of the file that `open` opens (creating it if needed,
 /// and its directory if a namespace removal took it away meanwhile);
 /// `linked` tells whether the path still names the file that was locked.

@@ -66,6 +66,9 @@ fn child() {
         "fsize" => fsize(&root),
         "nobody" => nobody(&root),
         "readonly" => readonly(&root),
+        "creator" => creator(&root),
+        "publisher" => publisher(&root),
+        "stalled" => stalled(&root),
         other => panic!("unknown role {other}"),
     }
 }
@@ -247,6 +250,220 @@ fn readonly(root: &Path) {
     );
     assert!(err.to_string().contains(root.to_str().unwrap()), "{err}");
     println!("readonly-ok: {err}");
+}
+
+/// Waits for the moment in `START` (nanoseconds since the epoch), creates
+/// the store and appends to a journal beside it, as a cached program does.
+fn creator(root: &Path) {
+    let start: u128 = std::env::var("START").unwrap().parse().unwrap();
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        < start
+    {
+        std::hint::spin_loop();
+    }
+    let store = FsStore::create(root).unwrap_or_else(|e| panic!("create: {e}"));
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("journal.jsonl"))
+        .unwrap()
+        .write_all(b"{}\n")
+        .unwrap();
+    let id: u64 = std::env::var("CHILD_ID").unwrap().parse().unwrap();
+    store
+        .publish_bytes(NS, &key(id), &NewEntry::default(), &expected(&key(id)))
+        .unwrap();
+}
+
+/// Publishes and reads for `MILLIS` milliseconds in three namespaces;
+/// every call must succeed while another process clears the store.
+fn publisher(root: &Path) {
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let millis: u64 = std::env::var("MILLIS").unwrap().parse().unwrap();
+    let store = FsStore::open(root).unwrap();
+    let end = Instant::now() + Duration::from_millis(millis);
+    let mut i = 0u64;
+    while Instant::now() < end {
+        let ns = format!("{NS}::{}", i % 3);
+        let k = key(seed * 1_000_000 + i % 50);
+        store
+            .publish_bytes(&ns, &k, &NewEntry::default(), &expected(&k))
+            .unwrap_or_else(|e| panic!("publish: {e}"));
+        match store
+            .get(&ns, &k, true)
+            .unwrap_or_else(|e| panic!("get: {e}"))
+        {
+            Lookup::Found(mut e) => assert_eq!(e.read_to_vec().unwrap(), expected(&k)),
+            Lookup::Missing => {}
+            Lookup::Corrupt(c) => panic!("corrupt while clearing: {c}"),
+        }
+        i += 1;
+    }
+    println!("publisher-ok: {i} publishes");
+}
+
+/// Starts a large publish whose writer stalls halfway, and waits to be
+/// killed.
+fn stalled(root: &Path) {
+    let store = FsStore::open(root).unwrap();
+    let _ = store.publish(
+        NS,
+        &key(9),
+        &NewEntry::default(),
+        &mut |w: &mut dyn Write| {
+            w.write_all(&vec![1u8; 4 << 20])?;
+            println!("\nstalled-writing");
+            std::io::stdout().flush()?;
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(())
+        },
+    );
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Defect 3: many processes creating one store in a fresh directory at the
+/// same moment all succeed, whatever order the layout files and the
+/// journal appear in.
+#[test]
+fn concurrent_creation_on_a_fresh_directory_always_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..4 {
+        let root = dir.path().join(format!("cache-{round}"));
+        let start = now_nanos() + 400_000_000;
+        let children: Vec<Child> = (0..32u64)
+            .map(|id| {
+                spawn(
+                    "creator",
+                    &root,
+                    &[("START", start.to_string()), ("CHILD_ID", id.to_string())],
+                )
+            })
+            .collect();
+        for (id, c) in children.into_iter().enumerate() {
+            wait_ok(c, &format!("round {round}, creator {id}"));
+        }
+        let store = FsStore::open(&root).unwrap();
+        assert_eq!(store.entries(NS).unwrap().len(), 32);
+    }
+}
+
+fn leftovers(root: &Path) -> Vec<String> {
+    fs::read_dir(root.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+/// Defect 4: clearing, evicting and verifying while other processes publish
+/// never fail, and leave nothing behind.
+#[test]
+fn clearing_while_others_publish_never_fails_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let store = FsStore::create(&root).unwrap();
+    let millis = 3000u64;
+    let children: Vec<Child> = (0..4u64)
+        .map(|seed| {
+            spawn(
+                "publisher",
+                &root,
+                &[("SEED", seed.to_string()), ("MILLIS", millis.to_string())],
+            )
+        })
+        .collect();
+    let end = Instant::now() + Duration::from_millis(millis);
+    let mut rounds = 0;
+    std::thread::scope(|s| {
+        let clearer = s.spawn(|| {
+            let other = FsStore::open(&root).unwrap();
+            let mut n = 0;
+            while Instant::now() < end {
+                other.clear().unwrap_or_else(|e| panic!("clear: {e}"));
+                n += 1;
+            }
+            n
+        });
+        while Instant::now() < end {
+            store.clear().unwrap_or_else(|e| panic!("clear: {e}"));
+            store
+                .reduce_size(
+                    &jobcache_store::Limits {
+                        max_items: Some(5),
+                        ..Default::default()
+                    },
+                    false,
+                )
+                .unwrap_or_else(|e| panic!("reduce_size: {e}"));
+            store
+                .verify_all(&mut |_, _| {})
+                .unwrap_or_else(|e| panic!("verify_all: {e}"));
+            rounds += 1;
+        }
+        rounds += clearer.join().unwrap();
+    });
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("publisher-ok"),
+            "publisher {i}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!(
+            "{}",
+            stdout
+                .lines()
+                .find(|l| l.contains("publisher-ok"))
+                .unwrap_or("")
+        );
+    }
+    eprintln!("{rounds} rounds of clearing");
+    store.clear().unwrap();
+    assert_eq!(leftovers(&root), Vec::<String>::new());
+}
+
+/// Defect 6: a killed publisher's temporary directory is removed by the
+/// next clean at once, whatever its age; a live one's is left alone.
+#[test]
+fn a_killed_publishers_leftovers_go_at_once_a_live_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let store = FsStore::create(&root).unwrap();
+    let mut child = spawn("stalled", &root, &[]);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("stalled-writing")));
+    let live = leftovers(&root);
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(store.clean_temp(jobcache_store::TEMP_MAX_AGE).unwrap(), 0);
+    store
+        .reduce_size(&jobcache_store::Limits::default(), false)
+        .unwrap();
+    store.verify_all(&mut |_, _| {}).unwrap();
+    assert_eq!(leftovers(&root), live, "a live publisher's directory stays");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(store.clean_temp(jobcache_store::TEMP_MAX_AGE).unwrap(), 1);
+    assert!(leftovers(&root).is_empty());
+    // The first publish of a new handle sweeps as well.
+    let mut child = spawn("stalled", &root, &[]);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("stalled-writing")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    FsStore::open(&root)
+        .unwrap()
+        .publish_bytes(NS, &key(1), &NewEntry::default(), b"v")
+        .unwrap();
+    assert!(leftovers(&root).is_empty());
 }
 
 #[test]

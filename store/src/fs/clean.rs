@@ -202,33 +202,56 @@ impl FsStore {
         Ok(removed)
     }
 
-    /// Moves `name` (beneath `from`) into `tmp/del-*` and removes it there,
-    /// holding the lock of the moved directory so sweeps leave it to us
-    /// (they remove it too if we die). Entries renamed into it meanwhile are
-    /// removed as well. Returns the bytes it held.
-    fn remove_moved(&self, from: &Dir, name: &str, tmp: &Dir, shown: &Path) -> Result<u64> {
-        let held = match from.open_dir(name) {
-            Ok(d) => {
-                let file = d.into_file();
-                match lock::try_exclusive(&file) {
-                    Ok(Try::Locked) => Some(lock::Held(file)),
-                    _ => None,
-                }
+    /// Moves the directory `name` (beneath `from`) into `tmp/del-*` and
+    /// removes it there, holding its lock (so sweeps leave it to us, and
+    /// remove it if we die). For a namespace (`wait`), the lock waits for
+    /// publishers renaming into it (they hold it shared), so none lands in
+    /// it once it is moved. Returns the bytes it held.
+    fn remove_moved(
+        &self,
+        from: &Dir,
+        name: &str,
+        tmp: &Dir,
+        shown: &Path,
+        wait: bool,
+    ) -> Result<u64> {
+        for _ in 0..16 {
+            let dir = match from.open_dir(name) {
+                Ok(d) => d,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(StoreError::io("remove", shown, e)),
+            };
+            let held = if wait {
+                Some(lock::exclusive(dir.file()).map_err(io_err("lock", shown))?)
+            } else {
+                // An entry: its publisher may still hold it for a moment.
+                let _ = lock::try_exclusive(dir.file());
+                None
+            };
+            // Replaced while we waited: lock the new one.
+            if !from
+                .stat(name)
+                .is_ok_and(|i| dir.fstat().is_ok_and(|d| d.same(&i)))
+            {
+                continue;
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(_) => None,
-        };
-        let del = temp_name("del");
-        match from.rename(name, tmp, &del) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(StoreError::io("remove", shown, e)),
+            let del = temp_name("del");
+            match from.rename(name, tmp, &del) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(StoreError::io("remove", shown, e)),
+            }
+            let bytes = tmp.tree_bytes(&del);
+            tmp.remove_tree(&del)
+                .map_err(io_err("remove", &self.root.join(TMP_DIR).join(&del)))?;
+            drop(held);
+            return Ok(bytes);
         }
-        let bytes = tmp.tree_bytes(&del);
-        tmp.remove_tree(&del)
-            .map_err(io_err("remove", &self.root.join(TMP_DIR).join(&del)))?;
-        drop(held);
-        Ok(bytes)
+        Err(StoreError::io(
+            "remove",
+            shown,
+            io::Error::other("it keeps being replaced while it is removed"),
+        ))
     }
 
     /// `ns/` and `tmp/` for a removal; `None` if the store is gone.
@@ -251,7 +274,7 @@ impl FsStore {
         };
         let path = ns_path.join(key);
         match dir.stat(key) {
-            Ok(i) if i.kind == Kind::Dir => self.remove_moved(&dir, key, &tmp, &path),
+            Ok(i) if i.kind == Kind::Dir => self.remove_moved(&dir, key, &tmp, &path, false),
             Ok(_) => {
                 // A symlink or file planted as an entry: unlink the name.
                 match dir.unlink(key) {
@@ -274,7 +297,7 @@ impl FsStore {
         if open_ns(&ns, &enc, &path)?.is_none() {
             return Ok(0);
         }
-        let freed = self.remove_moved(&ns, &enc, &tmp, &path)?;
+        let freed = self.remove_moved(&ns, &enc, &tmp, &path, true)?;
         // Leftovers of publishers and removers killed meanwhile.
         self.clean_temp(self.temp_max_age)?;
         Ok(freed)

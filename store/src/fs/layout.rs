@@ -4,8 +4,9 @@
 //! creation", "Self-healing").
 
 use super::{io_err, is_not_followed, temp_name, FsStore};
-use crate::beneath::{Dir, Kind};
+use crate::beneath::{info_of, Dir, Kind};
 use crate::error::{clip, Result, StoreError};
+use crate::lock::{self, Try};
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -170,34 +171,42 @@ pub(super) fn ensure_dir(
 }
 
 /// Writes `root/name` through a temporary file under `tmp/` and a rename
-/// (which replaces a symlink there as a name, never its target).
+/// (which replaces a symlink there as a name, never its target). The
+/// temporary file is locked while written, so sweeps leave it alone.
 fn write_atomic(root_dir: &Dir, tmp: &Dir, root: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let target = root.join(name);
-    let mut last = None;
-    // A concurrent sweep may take the unlocked temporary file: try again.
-    for _ in 0..4 {
+    for _ in 0..16 {
         let temp = temp_name("init");
-        let r = (|| {
+        let r = (|| -> io::Result<bool> {
             let mut f = tmp.create_file(&temp)?;
+            let locked = lock::try_exclusive(&f)?;
+            let linked = tmp
+                .stat(&temp)
+                .is_ok_and(|i| info_of(&f).is_ok_and(|h| h.same(&i)));
+            if locked == Try::Busy || !linked {
+                // A sweep took it before the lock: try another name.
+                return Ok(false);
+            }
             f.write_all(bytes)?;
             f.sync_all()?;
-            tmp.rename(&temp, root_dir, name)
+            tmp.rename(&temp, root_dir, name)?;
+            Ok(true)
         })();
         match r {
-            Ok(()) => return Ok(()),
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
             Err(e) => {
                 let _ = tmp.unlink(&temp);
                 if e.kind() != io::ErrorKind::NotFound {
                     return Err(StoreError::io("write", target, e));
                 }
-                last = Some(e);
             }
         }
     }
     Err(StoreError::io(
         "write",
         target,
-        last.unwrap_or_else(|| io::Error::other("temporary file vanished")),
+        io::Error::other("every temporary file was taken by a concurrent sweep"),
     ))
 }
 

@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 const NAME_FILE: &str = "name";
+/// Tries of the final rename while removals keep deleting the namespace
+/// directory right before it.
+const RENAME_TRIES: usize = 64;
 const CHUNK: usize = 1 << 20;
 /// Writes from this size on are hashed on a second thread.
 const PARALLEL_HASH_MIN: usize = 8 << 20;
@@ -185,7 +188,7 @@ impl FsStore {
     fn ensure_ns(&self, ns: &Dir, tmp: &Dir, namespace: &str, enc: &str) -> Result<Dir> {
         let path = self.root.join(NS_DIR).join(enc);
         let tmp_path = self.root.join(TMP_DIR);
-        for _ in 0..8 {
+        for _ in 0..64 {
             if let Some(d) = open_ns(ns, enc, &path)? {
                 return Ok(d);
             }
@@ -203,9 +206,13 @@ impl FsStore {
                 .map_err(io_err("sync directory", &tmp_path.join(&temp.name)))?;
             let renamed = tmp.rename(&temp.name, ns, enc);
             match renamed {
-                Ok(()) => ns
-                    .sync()
-                    .map_err(io_err("sync directory", &self.root.join(NS_DIR)))?,
+                Ok(()) => {
+                    ns.sync()
+                        .map_err(io_err("sync directory", &self.root.join(NS_DIR)))?;
+                    // The directory just made is the namespace's, even if a
+                    // removal takes it again at once (publish checks).
+                    return temp.dir.try_clone().map_err(io_err("open", &path));
+                }
                 // Another creator won the race: use theirs.
                 Err(e) if is_exists(&e) => {}
                 Err(e) => {
@@ -332,37 +339,29 @@ impl FsStore {
         };
         let target = self.entry_dir(namespace, key)?;
         let mut ns_dir = place.ns_dir.try_clone().map_err(io_err("open", &target))?;
-        for attempt in 0..3 {
+        let parent = target.parent().unwrap_or(&target).to_path_buf();
+        for attempt in 0..RENAME_TRIES {
+            // A removal holds the namespace directory exclusively while it
+            // moves it away: holding it shared, a live directory stays live
+            // until the entry is in.
+            let held = lock::shared(ns_dir.file()).map_err(io_err("lock", &parent))?;
             if !is_live(&place.ns, enc, &ns_dir) {
-                // Removed or moved away since it was opened.
+                drop(held);
                 ns_dir = self.ensure_ns(&place.ns, &place.tmp, namespace, enc)?;
+                continue;
             }
             match place.tmp.rename(&temp.name, &ns_dir, key) {
                 Ok(()) => {}
                 Err(e) if is_exists(&e) => return done(true),
-                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 2 => continue,
+                // Deleted meanwhile where locks do not work: try again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt + 1 < RENAME_TRIES => {
+                    continue
+                }
                 Err(e) => return Err(StoreError::io("publish entry", target, e)),
             }
-            if is_live(&place.ns, enc, &ns_dir) {
-                ns_dir
-                    .sync()
-                    .map_err(io_err("sync directory", target.parent().unwrap_or(&target)))?;
-                return done(false);
-            }
-            // The namespace directory was moved away (to be removed) right
-            // before the rename: move the entry into the live one, once.
-            let live = self.ensure_ns(&place.ns, &place.tmp, namespace, enc)?;
-            return match ns_dir.rename(key, &live, key) {
-                Ok(()) => {
-                    live.sync()
-                        .map_err(io_err("sync directory", target.parent().unwrap_or(&target)))?;
-                    done(false)
-                }
-                Err(e) if is_exists(&e) => done(true),
-                // Removed with the namespace: published, then cleared.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => done(false),
-                Err(e) => Err(StoreError::io("publish entry", target, e)),
-            };
+            drop(held);
+            ns_dir.sync().map_err(io_err("sync directory", &parent))?;
+            return done(false);
         }
         Err(StoreError::io(
             "publish entry",
