@@ -49,21 +49,33 @@
 //!
 //! # Limitations
 //!
-//! - Linux only (it relies on `flock`, `openat2` when the kernel has it, and
+//! - Linux only (it relies on `flock`, on `openat2` where the kernel has it
+//!   and a per-component `O_NOFOLLOW` walk where it does not, and on
 //!   `futimens`). Namespace directory names are case-sensitive: a
 //!   case-insensitive file system could merge namespaces differing in case.
 //! - Network file systems: locks may be unavailable or advisory only across
 //!   hosts ([`LockState::Unavailable`]); the publish protocol still keeps the
 //!   store correct (entries appear whole or not at all), but two hosts may
-//!   compute the same entry. Rename atomicity and `fsync` semantics are those
-//!   of the file system.
+//!   compute the same entry, leftovers of dead writers are then removed by
+//!   age ([`TEMP_MAX_AGE`]) instead of at once, and a publish racing a
+//!   namespace removal may be lost with the namespace. Rename atomicity and
+//!   `fsync` semantics are those of the file system.
 //! - Clocks: creation and access times come from the writers' and readers'
 //!   clocks; skewed clocks across hosts skew eviction order and the
 //!   "recently published" protection. Access times are coarse (updated at
 //!   most once per [`ACCESS_GRANULARITY`] per entry).
-//! - A process that can write the store directory can corrupt it; the store
-//!   detects damage (checksums, lengths, refusing symlinks) but is not a
-//!   security boundary against a hostile local user.
+//! - Shared folders: nothing beneath the root is followed if it is a
+//!   symlink, so no store operation reads, writes or deletes anything
+//!   outside the root; symlinks planted in the layout are removed (as names)
+//!   and the layout made again. The root path itself is resolved normally
+//!   (it may be a symlink), when opened and again when a deleted root is
+//!   made again. Still, whoever can write the folder can delete or damage
+//!   entries (damage is detected: checksums, lengths) and fill the disk: the
+//!   store is not a security boundary against a hostile local user.
+//! - Temporary directories are locked by their owners; processes of
+//!   versions before those locks can lose a publish to a sweep of this
+//!   version (it fails cleanly). Quarantined corrupt entries are kept only
+//!   up to [`QUARANTINE_MAX`] bytes (configurable).
 //! - Payload checksums are XXH3-64: they detect accidental damage, not
 //!   deliberate tampering.
 #![deny(missing_docs)]
