@@ -123,20 +123,26 @@ fn err(code: Errno) -> io::Error {
     io::Error::from(code)
 }
 
-/// The components of a relative path; `..`, `.`, empty components and
-/// absolute paths are refused (`EXDEV`, as `RESOLVE_BENEATH` would).
-fn components(rel: &Path) -> io::Result<Vec<&OsStr>> {
+/// Refuses `..`, `.`, empty components and absolute paths (`EXDEV`, as
+/// `RESOLVE_BENEATH` would for an escape), in both resolution modes alike.
+fn check(rel: &Path) -> io::Result<()> {
     let bytes = rel.as_os_str().as_bytes();
-    if bytes.is_empty() || bytes.first() == Some(&b'/') {
+    let bad = |c: &[u8]| matches!(c, b"" | b"." | b"..");
+    if bytes.is_empty() || bytes.split(|&b| b == b'/').any(bad) {
         return Err(err(Errno::XDEV));
     }
-    bytes
+    Ok(())
+}
+
+/// The components of a checked relative path.
+fn components(rel: &Path) -> io::Result<Vec<&OsStr>> {
+    check(rel)?;
+    Ok(rel
+        .as_os_str()
+        .as_bytes()
         .split(|&b| b == b'/')
-        .map(|c| match c {
-            b"" | b"." | b".." => Err(err(Errno::XDEV)),
-            c => Ok(OsStr::from_bytes(c)),
-        })
-        .collect()
+        .map(OsStr::from_bytes)
+        .collect())
 }
 
 impl Dir {
@@ -189,6 +195,7 @@ impl Dir {
     /// anywhere on the way.
     fn open_at(&self, rel: &Path, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
         let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        check(rel)?;
         if !self.walk && !NO_OPENAT2.load(Ordering::Relaxed) {
             let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;
             match rfs::openat2(&self.file, rel, flags, mode, resolve) {
@@ -552,5 +559,93 @@ mod tests {
             dir.remove_tree("a").unwrap();
             assert!(dir.list().unwrap().is_empty());
         });
+    }
+
+    /// One node of a random tree: a file of some bytes, a symlink to the
+    /// outside, or a directory of further nodes.
+    #[derive(Debug, Clone)]
+    enum Node {
+        File(usize),
+        Link,
+        Dir(Vec<Node>),
+    }
+
+    fn node() -> impl proptest::strategy::Strategy<Value = Node> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![(0usize..3000).prop_map(Node::File), Just(Node::Link)];
+        leaf.prop_recursive(4, 24, 5, |inner| {
+            proptest::collection::vec(inner, 0..5).prop_map(Node::Dir)
+        })
+    }
+
+    /// Builds `node` at `rel` beneath `dir`; returns its files' bytes.
+    fn build(dir: &Dir, real: &Path, rel: &str, node: &Node, outside: &Path) -> u64 {
+        use std::io::Write;
+        match node {
+            Node::File(n) => {
+                dir.create_file(rel)
+                    .unwrap()
+                    .write_all(&vec![7; *n])
+                    .unwrap();
+                *n as u64
+            }
+            Node::Link => {
+                symlink(outside, real.join(rel)).unwrap();
+                0
+            }
+            Node::Dir(children) => {
+                dir.mkdir(rel).unwrap();
+                children
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| build(dir, real, &format!("{rel}/{i}"), c, outside))
+                    .sum()
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any tree counts exactly its regular files' bytes and is removed
+        /// whole, and whatever its symlinks point at is untouched.
+        #[test]
+        fn prop_any_tree_is_measured_and_removed_without_leaving_the_root(
+            tree in node(), walk in proptest::prelude::any::<bool>()
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let outside = tmp.path().join("outside");
+            std::fs::create_dir_all(outside.join("sub")).unwrap();
+            std::fs::write(outside.join("sub/f"), b"keep").unwrap();
+            let real = tmp.path().join("root");
+            std::fs::create_dir(&real).unwrap();
+            let mut dir = Dir::open_path(&real).unwrap();
+            dir.set_walk(walk);
+            let bytes = build(&dir, &real, "t", &tree, &outside);
+            proptest::prop_assert_eq!(dir.tree_bytes("t"), bytes);
+            dir.remove_tree("t").unwrap();
+            proptest::prop_assert!(dir.list().unwrap().is_empty());
+            proptest::prop_assert_eq!(std::fs::read(outside.join("sub/f")).unwrap(), b"keep");
+        }
+
+        /// No path climbs out of the handle or starts at `/`, in either mode.
+        #[test]
+        fn prop_escaping_paths_are_refused(
+            parts in proptest::collection::vec("(\\.\\.|\\.|a|)", 1..5),
+            absolute in proptest::prelude::any::<bool>(),
+        ) {
+            let rel = format!("{}{}", if absolute { "/" } else { "" }, parts.join("/"));
+            let escapes = absolute || parts.iter().any(|p| p.is_empty() || p == "." || p == "..");
+            // `.` and empty components do not escape, but are refused too,
+            // so that both resolution modes accept exactly the same paths.
+            let tmp = tempfile::tempdir().unwrap();
+            let real = tmp.path().join("root");
+            std::fs::create_dir_all(real.join("a/a/a/a")).unwrap();
+            for walk in [false, true] {
+                let mut dir = Dir::open_path(&real).unwrap();
+                dir.set_walk(walk);
+                proptest::prop_assert_eq!(dir.open_dir(&rel).is_ok(), !escapes, "{} walk {}", rel, walk);
+            }
+        }
     }
 }

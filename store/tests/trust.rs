@@ -396,3 +396,54 @@ fn the_quarantine_stays_under_its_cap() {
     assert!(quarantined_bytes(&root).1 <= cap);
     assert!(!s.entry_dir(NS, &big).unwrap().exists());
 }
+
+/// Collects warnings, to count them.
+struct Capture;
+
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static LOGGER: Capture = Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            WARNINGS.lock().unwrap().push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn warnings_about(path: &Path) -> Vec<String> {
+    let p = path.display().to_string();
+    WARNINGS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.contains(&p))
+        .cloned()
+        .collect()
+}
+
+/// Defect 5: healing a deleted root is logged once, not on every call.
+#[test]
+fn healing_is_logged_once() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("cache");
+    let s = FsStore::create(&root).unwrap();
+    s.publish_bytes(NS, &key(1), &NewEntry::default(), b"one")
+        .unwrap();
+    fs::remove_dir_all(&root).unwrap();
+    for i in 2..6 {
+        s.publish_bytes(NS, &key(i), &NewEntry::default(), b"v")
+            .unwrap();
+        s.get(NS, &key(i), true).unwrap().found().unwrap();
+    }
+    let w = warnings_about(&root);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("deleted while in use"), "{w:?}");
+}
