@@ -256,16 +256,23 @@ fn a_symlinked_ns_is_neither_cleared_nor_written() {
     assert_eq!(s.get_bytes(NS, &key(1)).unwrap().unwrap(), b"v");
 }
 
+/// A store at `<at>/cache` that published an entry, then had its whole
+/// directory deleted.
+fn used_then_deleted(at: &Path) -> (PathBuf, FsStore) {
+    let root = at.join("cache");
+    let s = FsStore::create(&root).unwrap();
+    s.publish_bytes(NS, &key(1), &NewEntry::default(), b"one")
+        .unwrap();
+    fs::remove_dir_all(&root).unwrap();
+    (root, s)
+}
+
 /// Defect 5: the root deleted under a live store is made again by the next
 /// publish; a lookup meanwhile is a clean miss.
 #[test]
 fn a_deleted_root_heals_on_the_next_publish() {
     let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("cache");
-    let s = FsStore::create(&root).unwrap();
-    s.publish_bytes(NS, &key(1), &NewEntry::default(), b"one")
-        .unwrap();
-    fs::remove_dir_all(&root).unwrap();
+    let (root, s) = used_then_deleted(t.path());
     assert!(matches!(s.get(NS, &key(1), true).unwrap(), Lookup::Missing));
     assert!(s.entries(NS).unwrap().is_empty());
     s.publish_bytes(NS, &key(2), &NewEntry::default(), &payload(50_000))
@@ -433,11 +440,7 @@ fn healing_is_logged_once() {
         log::set_max_level(log::LevelFilter::Warn);
     }
     let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("cache");
-    let s = FsStore::create(&root).unwrap();
-    s.publish_bytes(NS, &key(1), &NewEntry::default(), b"one")
-        .unwrap();
-    fs::remove_dir_all(&root).unwrap();
+    let (root, s) = used_then_deleted(t.path());
     for i in 2..6 {
         s.publish_bytes(NS, &key(i), &NewEntry::default(), b"v")
             .unwrap();
