@@ -186,15 +186,26 @@ impl FsStore {
             if name.starts_with(CORRUPT) {
                 continue;
             }
+            // One leftover that cannot be judged or removed (another
+            // user's, say) must not stop the sweep: it is logged.
             let gone = match owner(&tmp, name, e.kind, max_age) {
                 Ok(Owner::Gone(held)) => held,
                 Ok(Owner::Alive) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::io("lock", tmp_path.join(name), e)),
+                Err(e) => {
+                    log::warn!(
+                        "{}: cannot lock leftover: {e}",
+                        tmp_path.join(name).display()
+                    );
+                    continue;
+                }
             };
             match tmp.remove_tree(name) {
                 Ok(()) => removed += 1,
-                Err(e) => return Err(StoreError::io("remove", tmp_path.join(name), e)),
+                Err(e) => log::warn!(
+                    "{}: cannot remove leftover: {e}",
+                    tmp_path.join(name).display()
+                ),
             }
             drop(gone);
         }
