@@ -605,7 +605,10 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        // A quarter of PROPTEST_CASES (default 256): each case builds a tree on disk.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            proptest::prelude::ProptestConfig::default().cases / 4
+        ))]
 
         /// Any tree counts exactly its regular files' bytes and is removed
         /// whole, and whatever its symlinks point at is untouched.
