@@ -84,6 +84,7 @@
 //!   describes the file comes last, so saving never needs to seek).
 #![deny(missing_docs)]
 
+mod check;
 mod container;
 mod de;
 pub mod direct;
@@ -93,6 +94,7 @@ mod format;
 mod io;
 pub mod npy;
 mod ser;
+mod view;
 
 pub use container::{
     export_npy, from_bytes, from_reader, inspect, load, load_array, load_file, map, save,
