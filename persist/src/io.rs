@@ -282,6 +282,11 @@ fn fill_threads(
 /// only allocation is one 8-byte digest per 1 MiB block when there is more
 /// than one thread.
 pub(crate) fn verify_in_place(bytes: &[u8], len: u64, region: &Region<'_>) -> Result<()> {
+    let threads = threads_for(usize::try_from(len).unwrap_or(usize::MAX));
+    verify_threads(bytes, len, region, threads)
+}
+
+fn verify_threads(bytes: &[u8], len: u64, region: &Region<'_>, threads: usize) -> Result<()> {
     let end = region
         .offset
         .checked_add(len)
@@ -296,7 +301,6 @@ pub(crate) fn verify_in_place(bytes: &[u8], len: u64, region: &Region<'_>) -> Re
                 bytes.len() as u64,
             )
         })?;
-    let threads = threads_for(segment.len());
     let found = if threads == 1 {
         let mut hasher = SegmentHasher::new();
         hasher.update(segment);
@@ -652,46 +656,67 @@ pub(crate) fn as_same<S: ?Sized, T: LifetimeFree>(value: &S) -> Option<&T> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parallel_fill_matches_the_streaming_checksum_and_detects_corruption() {
+    /// A 3 MiB + 1000 byte segment at offset 64 with 24 bytes of padding,
+    /// and the region that describes it (with its streamed checksum).
+    fn segment() -> (Vec<u8>, usize, Region<'static>) {
         let len = 3 * CHUNK + 1000;
         let mut file: Vec<u8> = (0..len + 24 + 64).map(|i| (i * 7 % 251) as u8).collect();
         file[..64].fill(0);
         file[64 + len..].fill(0);
         let mut hasher = SegmentHasher::new();
         hasher.update(&file[64..64 + len + 24]);
-        let region = |sum| Region {
+        let region = Region {
             path: Path::new("t"),
             offset: 64,
             padding: 24,
-            checksum: Some((sum, "array 0".to_string())),
+            checksum: Some((hasher.digest(), "array 0".to_string())),
             big_endian: false,
         };
+        (file, len, region)
+    }
+
+    #[test]
+    fn parallel_fill_matches_the_streaming_checksum_and_detects_corruption() {
+        let (file, len, region) = segment();
         for threads in [1, 2, 3, 4] {
             let mut dest = vec![0u8; len];
-            fill_threads(
-                Source::Bytes(&file),
-                &mut dest,
-                &region(hasher.digest()),
-                threads,
-            )
-            .unwrap();
+            fill_threads(Source::Bytes(&file), &mut dest, &region, threads).unwrap();
             assert_eq!(dest, &file[64..64 + len]);
         }
         for at in [64, 64 + 2 * CHUNK + 5, 64 + len - 1] {
             let mut bad = file.clone();
             bad[at] ^= 1;
             let mut dest = vec![0u8; len];
-            let err = fill_threads(Source::Bytes(&bad), &mut dest, &region(hasher.digest()), 3)
-                .unwrap_err();
+            let err = fill_threads(Source::Bytes(&bad), &mut dest, &region, 3).unwrap_err();
             assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
         }
         let mut bad = file.clone();
         bad[64 + len + 3] = 9;
         let mut dest = vec![0u8; len];
-        let err =
-            fill_threads(Source::Bytes(&bad), &mut dest, &region(hasher.digest()), 2).unwrap_err();
+        let err = fill_threads(Source::Bytes(&bad), &mut dest, &region, 2).unwrap_err();
         assert!(matches!(err, Error::Malformed { .. }), "{err}");
+    }
+
+    #[test]
+    fn in_place_verification_matches_the_streaming_checksum_on_any_threads() {
+        let (file, len, region) = segment();
+        for threads in [1, 2, 3, 4] {
+            verify_threads(&file, len as u64, &region, threads).unwrap();
+            for at in [
+                64,
+                64 + CHUNK,
+                64 + 2 * CHUNK + 5,
+                64 + len - 1,
+                64 + len + 3,
+            ] {
+                let mut bad = file.clone();
+                bad[at] ^= 0x40;
+                let err = verify_threads(&bad, len as u64, &region, threads).unwrap_err();
+                assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+            }
+            let err = verify_threads(&file[..64 + len], len as u64, &region, threads).unwrap_err();
+            assert!(matches!(err, Error::Truncated { .. }), "{err}");
+        }
     }
 
     #[test]

@@ -6,6 +6,27 @@
 //! writes for the same array: version 1.0 unless the header needs 2.0, the
 //! header padded with spaces so the data starts 64-byte aligned.
 //! Big-endian files are byte-swapped on read, and refused by [`map`].
+//!
+//! Every reader ([`read_header`], [`read`], [`from_reader`], [`map`], and
+//! [`inspect`](crate::inspect)) applies the same checks to a header before
+//! trusting it, so all of them accept or refuse the same bytes:
+//!
+//! - the element size times the product of the non-zero axis lengths fits
+//!   `isize` (NumPy's "array is too big" rule, which implies ndarray's); a
+//!   zero-length axis does not excuse the others, so `(0, 2**64-1)` and,
+//!   for `<f8`, `(0, 2**62)` are refused ([`Error::ShapeOverflow`]);
+//! - the data the header announces is exactly what follows: a shorter file
+//!   is [`Error::Truncated`], and bytes after the data are refused
+//!   ([`Error::Malformed`], "file length") — by the file readers from the
+//!   file's length, by [`from_reader`] by checking that the stream ends
+//!   right after the data (it reads at most 64 KiB further to say how much
+//!   is left). So `from_reader` does not read one array out of a longer
+//!   stream; NumPy's `np.load` on a stream does, but trailing bytes in a
+//!   file are damage or another format, and are not trusted here.
+//!
+//! [`map`] additionally refuses ([`Error::Unmappable`]) what it cannot view
+//! in place: data in the other byte order, or a non-empty array whose data
+//! offset is not aligned for its element type; [`read`] loads both.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -431,8 +452,9 @@ pub fn read<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Array<A,
     build(&header, dim, data, path)
 }
 
-/// Reads a `.npy` array from a stream. The data is read in bounded steps, so
-/// a header claiming more than the stream holds fails without allocating it.
+/// Reads a `.npy` array from a stream, which must end right after the data
+/// (see the module docs). The data is read in bounded steps, so a header
+/// claiming more than the stream holds fails without allocating it.
 pub fn from_reader<A: Element, D: Dimension>(r: &mut dyn Read) -> Result<Array<A, D>> {
     let path = stream_path();
     let header = parse_header_from(r, path, None)?;
