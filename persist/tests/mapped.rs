@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{config, sample, Output};
+use common::{config, sample};
 use jobcache_persist::{load, map, save, Error, Mapped};
 use ndarray::{Array1, Array2, Ix1, Ix2};
 use proptest::prelude::*;
@@ -142,5 +142,12 @@ fn verification_leaves_the_view_zero_copy() {
     assert_eq!(m.view().as_ptr(), before);
     let err = m.mapped().verify_array(1).unwrap_err();
     assert!(matches!(err, Error::Malformed { .. }), "{err}");
-    let _: Option<Output> = None;
+}
+
+#[test]
+fn mapped_handles_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<jobcache_persist::MappedArray<f64, Ix2>>();
+    send_sync::<jobcache_persist::npy::MappedNpy<u8, ndarray::IxDyn>>();
+    send_sync::<Mapped>();
 }
