@@ -234,6 +234,18 @@ fn container_descriptors_take_the_same_shape_check() {
     assert_eq!(assert_agree(&verdicts, false), Some(vec![0, (1 << 60) - 1]));
 }
 
+#[test]
+fn container_readers_refuse_trailing_bytes_alike() {
+    let mut bytes = container_with_dims(&[0, 3]);
+    let verdicts = container_verdicts(&bytes);
+    assert_eq!(assert_agree(&verdicts, false), Some(vec![0, 3]));
+    bytes.extend_from_slice(&[0; 8]);
+    let verdicts = container_verdicts(&bytes);
+    assert_eq!(assert_agree(&verdicts, false), None, "{verdicts:?}");
+    let streamed = jobcache_persist::from_reader::<_, ArrayD<f64>>(&bytes[..]);
+    assert!(streamed.is_err(), "{streamed:?}");
+}
+
 fn arb_dim() -> impl Strategy<Value = u64> {
     prop_oneof![
         4 => 0u64..4,
