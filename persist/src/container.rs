@@ -1,9 +1,7 @@
 //! The container: save and load any serde value, arrays out of band.
 
-use std::any::TypeId;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array, ArrayView, Dimension, Ix0, Ix1, Ix2, Ix3, Ix4, Ix5, Ix6, IxDyn};
@@ -15,10 +13,11 @@ use crate::element::{DType, Element};
 use crate::error::{stream_path, Error, Result};
 use crate::format::{Entry, Layout};
 use crate::io::{
-    check_padding_and_sum, open_file, type_id_of, write_atomic, Region, Source, CHUNK,
+    as_same, check_padding_and_sum, open_file, verify_in_place, write_atomic, Region, Source, CHUNK,
 };
-use crate::npy::{check_viewable, view_of, with_path};
+use crate::npy::with_path;
 use crate::ser::{Inner, Writer};
+use crate::view::{ArrayMap, StableBytes};
 
 /// Serializes `value` into `writer` in the container format and returns the
 /// number of bytes written. Works on any [`Write`]: nothing is sought back.
@@ -41,13 +40,9 @@ fn write_value<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> Result<
 /// Writes `value` straight from memory when it is an owned ndarray array.
 fn write_direct<T: ?Sized>(w: &mut Writer<'_>, value: &T) -> Result<bool, Inner> {
     fn dims<T: ?Sized, A: Element>(w: &mut Writer<'_>, value: &T) -> Result<bool, Inner> {
-        let id = type_id_of::<T>();
         macro_rules! try_dim {
             ($($d:ty),*) => {$(
-                if id == TypeId::of::<Array<A, $d>>() {
-                    // SAFETY: T has the type id of Array<A, $d>, a type
-                    // without lifetimes, so the reference points to one.
-                    let array = unsafe { &*(value as *const T).cast::<Array<A, $d>>() };
+                if let Some(array) = as_same::<T, Array<A, $d>>(value) {
                     w.write_array(array)?;
                     return Ok(true);
                 }
@@ -128,13 +123,24 @@ pub fn from_reader<R: Read, T: DeserializeOwned>(mut reader: R) -> Result<T> {
 }
 
 /// A container file mapped read-only: arrays are viewed in place, without a
-/// copy. Created by [`Mapped::open`]; header, body and table are verified on
-/// open, array segments only by [`Mapped::verify_arrays`].
+/// copy. Created by [`Mapped::open`], which verifies the header, body and
+/// table (the metadata checksum); array segments are verified by
+/// [`Mapped::verify_arrays`] / [`Mapped::verify_array`], which read them
+/// where they are mapped.
 #[derive(Debug)]
 pub struct Mapped {
     map: memmap2::Mmap,
     layout: Layout,
     path: PathBuf,
+}
+
+// SAFETY: `map` is private to this module and never replaced or mutated
+// after `Mapped::open`, so a `Mapped` exposes the same mapped bytes for its
+// whole life, wherever it moves (the mapping does not move with it).
+unsafe impl StableBytes for Mapped {
+    fn bytes(&self) -> &[u8] {
+        &self.map
+    }
 }
 
 impl Mapped {
@@ -170,18 +176,20 @@ impl Mapped {
     }
 
     /// A zero-copy view of array `index`, checked against `A` and `D`.
+    /// The segment's checksum is not read: call [`Mapped::verify_array`]
+    /// first to have it checked.
     pub fn array<A: Element, D: Dimension>(&self, index: usize) -> Result<ArrayView<'_, A, D>> {
-        let (bytes, dim) = self.checked::<A, D>(index)?;
-        Ok(view_of(bytes, dim, false))
+        let (offset, dim) = self.place::<A, D>(index)?;
+        Ok(ArrayMap::new(&self.map[..], offset, dim, false, false, &self.path)?.into_view())
     }
 
-    fn checked<A: Element, D: Dimension>(&self, index: usize) -> Result<(&[u8], D)> {
+    /// Where array `index` starts, and its shape, checked against `A`
+    /// and `D`.
+    fn place<A: Element, D: Dimension>(&self, index: usize) -> Result<(u64, D)> {
         let entry = self.entry(index)?;
         check_dtype::<A>(entry, &self.path)?;
         let dim: D = entry_dim(entry, &self.path)?;
-        let bytes = self.map.get(entry.offset as usize..).unwrap_or_default();
-        check_viewable::<A>(bytes, dim.size(), false, &self.path)?;
-        Ok((bytes, dim))
+        Ok((entry.offset, dim))
     }
 
     fn entry(&self, index: usize) -> Result<&Entry> {
@@ -201,25 +209,28 @@ impl Mapped {
         decode(&self.layout, Source::Bytes(&self.map), &self.path)
     }
 
-    /// Verifies the checksum of every array segment (reads all of them).
+    /// Verifies the checksum and padding of every array segment over the
+    /// map itself: no copy, 1 MiB blocks, large segments on several
+    /// threads. With [`Mapped::open`]'s checks, every byte of the file has
+    /// then been verified.
     pub fn verify_arrays(&self) -> Result<()> {
-        for (i, entry) in self.layout.entries.iter().enumerate() {
-            verify_entry(Source::Bytes(&self.map), entry, i, &self.path)?;
-        }
-        Ok(())
+        (0..self.layout.entries.len()).try_for_each(|i| self.verify_array(i))
+    }
+
+    /// Verifies array `index`'s segment over the map, as
+    /// [`Mapped::verify_arrays`] does for all of them.
+    pub fn verify_array(&self, index: usize) -> Result<()> {
+        let entry = self.entry(index)?;
+        verify_in_place(&self.map, entry.len, &entry.region(index, &self.path))
     }
 
     /// Turns this map into a handle on array `index`, checked against `A`
     /// and `D`, whose [`MappedArray::view`] cannot fail.
     pub fn into_array<A: Element, D: Dimension>(self, index: usize) -> Result<MappedArray<A, D>> {
-        let (bytes, dim) = self.checked::<A, D>(index)?;
-        let offset = bytes.as_ptr() as usize - self.map.as_ptr() as usize;
-        Ok(MappedArray {
-            mapped: self,
-            offset,
-            dim,
-            _elem: PhantomData,
-        })
+        let (offset, dim) = self.place::<A, D>(index)?;
+        let path = self.path.clone();
+        let array = ArrayMap::new(self, offset, dim, false, false, &path)?;
+        Ok(MappedArray { array, index })
     }
 
     /// The mapped file.
@@ -255,40 +266,47 @@ fn stream_entry(
         offset += n as u64;
     }
     let region = Region {
-        path,
         offset,
-        padding: entry.padding(),
-        checksum: Some((entry.checksum, format!("array {index}"))),
-        big_endian: false,
+        ..entry.region(index, path)
     };
     check_padding_and_sum(src, offset, hasher, &region)
 }
 
 /// A mapped file whose array is viewed in place; the map stays alive as
-/// long as this handle (and any view borrowed from it).
+/// long as this handle (and any view borrowed from it). Made by [`map`] or
+/// [`Mapped::into_array`], which checked the array's type, shape, bounds
+/// and alignment; its checksum is checked by [`MappedArray::verify`].
 #[derive(Debug)]
 pub struct MappedArray<A, D> {
-    mapped: Mapped,
-    offset: usize,
-    dim: D,
-    _elem: PhantomData<A>,
+    array: ArrayMap<Mapped, A, D>,
+    index: usize,
 }
 
 impl<A: Element, D: Dimension> MappedArray<A, D> {
-    /// The array, viewing the mapped bytes (no copy).
+    /// The array, viewing the mapped bytes (no copy, no check: O(1)).
     pub fn view(&self) -> ArrayView<'_, A, D> {
-        let bytes = self.mapped.map.get(self.offset..).unwrap_or_default();
-        view_of(bytes, self.dim.clone(), false)
+        self.array.view()
+    }
+
+    /// Verifies this array's checksum over the map (no copy; see
+    /// [`Mapped::verify_arrays`]). The header, body and table were verified
+    /// when the file was mapped, so after this every byte the view shows
+    /// has been checked.
+    pub fn verify(&self) -> Result<()> {
+        self.mapped().verify_array(self.index)
     }
 
     /// The underlying map (to verify segments, or inspect).
     pub fn mapped(&self) -> &Mapped {
-        &self.mapped
+        self.array.owner()
     }
 }
 
 /// Maps a file whose whole value is one array (as saved by
-/// `save(path, &array)`), and checks it against `A` and `D`.
+/// `save(path, &array)`), and checks it against `A` and `D`: header, body
+/// and table are verified, the array's checksum is not — call
+/// [`MappedArray::verify`] before trusting the data (or use [`load`], which
+/// checks everything).
 ///
 /// # Safety
 ///

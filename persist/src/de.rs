@@ -12,7 +12,8 @@ use crate::element::{DType, Element};
 use crate::error::Error;
 use crate::format::Entry;
 use crate::io::{
-    cast, check_padding_and_sum, read_elements, type_id_of, Region, SegmentHasher, Source, CHUNK,
+    check_padding_and_sum, into_same, read_elements, type_id_of, Region, SegmentHasher, Source,
+    CHUNK,
 };
 use crate::ser::Inner;
 
@@ -156,14 +157,7 @@ pub(crate) fn read_array<A: Element, D: Dimension>(
     })?;
     let dim: D = entry_dim(entry, path)?;
     check_dtype::<A>(entry, path)?;
-    let region = Region {
-        path,
-        offset: entry.offset,
-        padding: entry.padding(),
-        checksum: Some((entry.checksum, format!("array {index}"))),
-        big_endian: false,
-    };
-    let data = read_elements::<A>(src, dim.size(), &region)?;
+    let data = read_elements::<A>(src, dim.size(), &entry.region(index, path))?;
     Array::from_shape_vec(dim, data)
         .map_err(|e| Error::malformed(path, "array data", "as many elements as the shape", e))
 }
@@ -181,20 +175,7 @@ pub(crate) fn check_dtype<A: Element>(entry: &Entry, path: &Path) -> Result<(), 
 }
 
 pub(crate) fn entry_dim<D: Dimension>(entry: &Entry, path: &Path) -> Result<D, Error> {
-    let dims: Vec<usize> = entry
-        .dims
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<Result<_, _>>()
-        .map_err(|_| Error::ShapeOverflow {
-            path: path.to_path_buf(),
-            shape: entry.dims.clone(),
-        })?;
-    D::from_dimension(&IxDyn(&dims)).ok_or_else(|| Error::RankMismatch {
-        path: path.to_path_buf(),
-        expected: D::NDIM.unwrap_or(dims.len()),
-        found: dims.len(),
-    })
+    crate::check::dim_of(&entry.dims, path)
 }
 
 /// The direct path: when `T` is `Array<A, D>` for a supported `A` and any
@@ -216,9 +197,7 @@ fn direct<T>(
             ($($d:ty),*) => {$(
                 if target == TypeId::of::<Array<A, $d>>() {
                     let array = read_array::<A, $d>(src, entries, index, path)?;
-                    // SAFETY: T has the type id of Array<A, $d>, a type
-                    // without lifetime parameters, so T is that type.
-                    return Ok(Some(unsafe { cast::<Array<A, $d>, T>(array) }));
+                    return Ok(into_same::<Array<A, $d>, T>(array));
                 }
             )*};
         }
@@ -593,11 +572,8 @@ impl<'a> Elements<'a> {
         if !self.done {
             self.done = true;
             let region = Region {
-                path: self.path,
                 offset: self.offset,
-                padding: self.entry.padding(),
-                checksum: Some((self.entry.checksum, format!("array {}", self.index))),
-                big_endian: false,
+                ..self.entry.region(self.index, self.path)
             };
             let hasher = std::mem::replace(&mut self.hasher, SegmentHasher::new());
             check_padding_and_sum(self.src, self.offset, hasher, &region)?;

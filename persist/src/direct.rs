@@ -29,12 +29,18 @@
 use ndarray::{Array, ArrayBase, Data, Dimension};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::element::Element;
-use crate::io::{cast, type_id_of};
-use crate::ser::{Inner, Writer};
+use crate::element::{as_bytes, Element};
+use crate::io::type_id_of;
+use crate::ser::{RawArray, Writer, RAW_ARRAY};
 
 /// Serializes an array: directly from memory into this crate's container,
 /// as ndarray's serde form for any other serializer.
+///
+/// The container's writer is recognised by its type id (a comparison only:
+/// nothing is cast); it then receives the array's memory through an
+/// ordinary serde call, a newtype of a private name that no other
+/// serializer is ever shown. An array that is not in standard (C) layout
+/// takes ndarray's serde form, which the writer stores element by element.
 pub fn serialize<A, S, D, Ser>(
     array: &ArrayBase<S, D>,
     serializer: Ser,
@@ -46,14 +52,14 @@ where
     Ser: Serializer,
 {
     if type_id_of::<Ser>() == type_id_of::<&mut Writer<'_>>() {
-        // SAFETY: `Ser` is `&mut Writer` (equal type ids; the lifetimes are
-        // those of the caller's serializer, which outlives this call, and
-        // the reference is used only within it).
-        let writer: &mut Writer<'_> = unsafe { cast::<Ser, &mut Writer<'_>>(serializer) };
-        let result: Result<(), Inner> = writer.write_array(array);
-        // SAFETY: `Ser::Ok` is `()` and `Ser::Error` is `Inner` for this
-        // serializer, so the result types are identical.
-        return unsafe { cast::<Result<(), Inner>, Result<Ser::Ok, Ser::Error>>(result) };
+        if let Some(slice) = array.as_slice() {
+            let raw = RawArray {
+                dtype: A::DTYPE,
+                shape: array.shape(),
+                bytes: as_bytes(slice),
+            };
+            return serializer.serialize_newtype_struct(RAW_ARRAY, &raw);
+        }
     }
     array.serialize(serializer)
 }
@@ -67,4 +73,44 @@ where
     De: Deserializer<'de>,
 {
     Array::deserialize(deserializer)
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{array, Array2};
+
+    use crate::ser::{RawArray, Writer, RAW_ARRAY};
+    use crate::DType;
+
+    #[derive(serde::Serialize)]
+    struct Field<'a>(#[serde(with = "crate::direct")] &'a Array2<i16>);
+
+    fn bytes_of(value: &impl serde::Serialize) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::to_writer(&mut out, value).unwrap();
+        out
+    }
+
+    #[test]
+    fn every_layout_matches_the_plain_form() {
+        let a = array![[1i16, 2, 3], [4, 5, 6]];
+        let t = a.t().to_owned();
+        let transposed = a.clone().reversed_axes();
+        for x in [&a, &t, &transposed] {
+            assert_eq!(bytes_of(&Field(x)), bytes_of(&(x,)));
+        }
+    }
+
+    #[test]
+    fn raw_arrays_must_match_their_shape() {
+        let mut out = Vec::new();
+        let mut w = Writer::new(&mut out).unwrap();
+        let raw = RawArray {
+            dtype: DType::I16,
+            shape: &[3],
+            bytes: &[0; 4],
+        };
+        let err = serde::Serializer::serialize_newtype_struct(&mut w, RAW_ARRAY, &raw);
+        assert!(err.unwrap_err().to_string().contains("has 4 bytes"));
+    }
 }

@@ -77,8 +77,10 @@ pub enum Error {
         /// What this file has there.
         found: String,
     },
-    /// An array's shape has an element or byte count that overflows `usize`.
-    #[error("{path}: array shape {shape:?} overflows the address space; the file is corrupt")]
+    /// An array's shape is too large: the element size times the product
+    /// of its non-zero axis lengths does not fit `isize` (NumPy's rule,
+    /// which also gives ndarray's), even when another axis is zero.
+    #[error("{path}: array shape {shape:?} is too large: the element size times the product of the non-zero axis lengths must fit isize (at most {max} bytes); the file is corrupt", max = isize::MAX)]
     ShapeOverflow {
         /// The file concerned.
         path: PathBuf,

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::check::data_len;
 use crate::element::DType;
 use crate::error::{Error, Result};
-use crate::io::Source;
-use crate::npy::byte_len;
+use crate::io::{Region, Source};
 
 /// First eight bytes of every container file.
 pub(crate) const MAGIC: [u8; 8] = *b"\x89JCPRS\r\n";
@@ -53,6 +53,17 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn padding(&self) -> usize {
         (align_up(self.len) - self.len) as usize
+    }
+
+    /// What to check when reading this entry, array `index`, of `path`.
+    pub(crate) fn region<'p>(&self, index: usize, path: &'p Path) -> Region<'p> {
+        Region {
+            path,
+            offset: self.offset,
+            padding: self.padding(),
+            checksum: Some((self.checksum, format!("array {index}"))),
+            big_endian: false,
+        }
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -310,25 +321,17 @@ fn parse_table(table: &[u8], count: u64, body_offset: u64, path: &Path) -> Resul
                 found: format!("code {c}"),
             })?),
         };
-        let expected_len = match dtype {
-            Some(d) => byte_len(&dims, d),
-            None => match byte_len(&dims, DType::U8) {
-                Some(0) => Some(0),
-                Some(_) => {
-                    return Err(Error::malformed(
-                        path,
-                        "array element type",
-                        "a dtype code for a non-empty array",
-                        "code 0",
-                    ))
-                }
-                None => None,
-            },
+        // Code 0 is counted as one byte per element: the shape passes the
+        // same check as any other, and must then hold no element.
+        let expected_len = data_len(&dims, dtype.map_or(1, |d| d.size() as u64), path)?;
+        if dtype.is_none() && expected_len != 0 {
+            return Err(Error::malformed(
+                path,
+                "array element type",
+                "a dtype code for a non-empty array",
+                "code 0",
+            ));
         }
-        .ok_or_else(|| Error::ShapeOverflow {
-            path: path.to_path_buf(),
-            shape: dims.clone(),
-        })?;
         if len != expected_len || offset != next_offset {
             return Err(Error::malformed(
                 path,

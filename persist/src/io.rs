@@ -205,15 +205,48 @@ const PARALLEL_MIN: usize = 64 << 20;
 /// At most this many reading threads.
 const MAX_THREADS: usize = 4;
 
-fn fill(src: Source<'_>, bytes: &mut [u8], region: &Region<'_>) -> Result<()> {
-    let threads = if bytes.len() >= PARALLEL_MIN {
+/// How many threads read or check a segment of `len` bytes.
+fn threads_for(len: usize) -> usize {
+    if len >= PARALLEL_MIN {
         std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, MAX_THREADS)
     } else {
         1
-    };
-    fill_threads(src, bytes, region, threads)
+    }
+}
+
+fn fill(src: Source<'_>, bytes: &mut [u8], region: &Region<'_>) -> Result<()> {
+    fill_threads(src, bytes, region, threads_for(bytes.len()))
+}
+
+/// Runs `work` on each part: on this thread when there is one part, else
+/// on one scoped thread per part. Returns the first error.
+fn on_threads<P: Send>(
+    parts: Vec<P>,
+    path: &Path,
+    work: impl Fn(P) -> Result<()> + Sync,
+) -> Result<()> {
+    if parts.len() <= 1 {
+        return parts.into_iter().try_for_each(work);
+    }
+    let work = &work;
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| {
+                Error::io(
+                    path,
+                    "reading array data",
+                    io::Error::other("a reading thread panicked"),
+                )
+            })??;
+        }
+        Ok(())
+    })
 }
 
 /// Reads a segment with `threads` threads, each taking a contiguous run of
@@ -229,34 +262,80 @@ fn fill_threads(
     let hash = region.checksum.is_some();
     let per_thread = blocks.div_ceil(threads).max(1);
     let last = blocks.saturating_sub(1);
-    if threads == 1 {
-        fill_blocks(src, bytes, &mut digests, 0, last, hash, region)?;
+    let parts: Vec<_> = bytes
+        .chunks_mut(per_thread * CHUNK)
+        .zip(digests.chunks_mut(per_thread))
+        .enumerate()
+        .collect();
+    on_threads(parts, region.path, |(t, (dest, sums))| {
+        fill_blocks(src, dest, sums, t * per_thread, last, hash, region)
+    })?;
+    if region.checksum.is_some() {
+        region.check_sum(combine(&digests))?;
+    }
+    Ok(())
+}
+
+/// Checks a segment of `len` bytes at `region.offset` in `bytes` (a map)
+/// where it lies: its checksum (data and padding) and zero padding. Nothing
+/// is copied; blocks are hashed by the threads [`fill`] would use, and the
+/// only allocation is one 8-byte digest per 1 MiB block when there is more
+/// than one thread.
+pub(crate) fn verify_in_place(bytes: &[u8], len: u64, region: &Region<'_>) -> Result<()> {
+    let threads = threads_for(usize::try_from(len).unwrap_or(usize::MAX));
+    verify_threads(bytes, len, region, threads)
+}
+
+fn verify_threads(bytes: &[u8], len: u64, region: &Region<'_>, threads: usize) -> Result<()> {
+    let end = region
+        .offset
+        .checked_add(len)
+        .and_then(|e| e.checked_add(region.padding as u64));
+    let segment = end
+        .and_then(|end| bytes.get(usize::try_from(region.offset).ok()?..usize::try_from(end).ok()?))
+        .ok_or_else(|| {
+            Error::truncated(
+                region.path,
+                "array data",
+                end.unwrap_or(u64::MAX),
+                bytes.len() as u64,
+            )
+        })?;
+    let found = if threads == 1 {
+        let mut hasher = SegmentHasher::new();
+        hasher.update(segment);
+        hasher.digest()
     } else {
-        std::thread::scope(|scope| -> Result<()> {
-            let handles: Vec<_> = bytes
-                .chunks_mut(per_thread * CHUNK)
-                .zip(digests.chunks_mut(per_thread))
-                .enumerate()
-                .map(|(t, (dest, sums))| {
-                    scope.spawn(move || {
-                        fill_blocks(src, dest, sums, t * per_thread, last, hash, region)
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.join().map_err(|_| {
-                    Error::io(
-                        region.path,
-                        "reading array data",
-                        io::Error::other("a reading thread panicked"),
-                    )
-                })??;
+        let blocks = segment.len().div_ceil(CHUNK);
+        let per_thread = blocks.div_ceil(threads);
+        let mut digests = vec![0u64; blocks];
+        let parts: Vec<_> = segment
+            .chunks(per_thread * CHUNK)
+            .zip(digests.chunks_mut(per_thread))
+            .collect();
+        on_threads(parts, region.path, |(part, sums)| {
+            for (block, digest) in part.chunks(CHUNK).zip(sums) {
+                *digest = xxhash_rust::xxh3::xxh3_64(block);
             }
             Ok(())
         })?;
-    }
-    if region.checksum.is_some() {
-        region.check_sum(combine(&digests))?;
+        combine(&digests)
+    };
+    region.check_sum(found)?;
+    let padding = segment
+        .get(segment.len() - region.padding..)
+        .unwrap_or_default();
+    check_zero_padding(padding, region)
+}
+
+fn check_zero_padding(padding: &[u8], region: &Region<'_>) -> Result<()> {
+    if padding.iter().any(|&b| b != 0) {
+        return Err(Error::malformed(
+            region.path,
+            "segment padding",
+            "zeros",
+            "non-zero bytes",
+        ));
     }
     Ok(())
 }
@@ -290,14 +369,7 @@ fn fill_blocks(
                 *digest = xxhash_rust::xxh3::xxh3_64(staged);
             }
             let (data, padding) = staged.split_at(chunk.len());
-            if padding.iter().any(|&b| b != 0) {
-                return Err(Error::malformed(
-                    region.path,
-                    "segment padding",
-                    "zeros",
-                    "non-zero bytes",
-                ));
-            }
+            check_zero_padding(padding, region)?;
             chunk.copy_from_slice(data);
         }
         Ok(())
@@ -385,9 +457,19 @@ pub(crate) fn check_padding_and_sum(
 pub(crate) fn write_slice<A: Element>(
     w: &mut dyn Write,
     data: &[A],
+    hasher: Option<&mut SegmentHasher>,
+) -> io::Result<u64> {
+    write_native(w, as_bytes(data), A::DTYPE.size(), hasher)
+}
+
+/// Writes the native-endian bytes of elements of `size` bytes
+/// little-endian in chunks, feeding each chunk to `hasher`.
+pub(crate) fn write_native(
+    w: &mut dyn Write,
+    bytes: &[u8],
+    size: usize,
     mut hasher: Option<&mut SegmentHasher>,
 ) -> io::Result<u64> {
-    let bytes = as_bytes(data);
     if cfg!(target_endian = "little") && bytes.len() >= PARALLEL_MIN {
         if let Some(h) = hasher {
             // The checksum of a large in-memory array is computed by a
@@ -402,7 +484,6 @@ pub(crate) fn write_slice<A: Element>(
             });
         }
     }
-    let size = A::DTYPE.size();
     let mut swapped = Vec::new();
     for chunk in bytes.chunks(CHUNK) {
         let chunk = if cfg!(target_endian = "big") {
@@ -521,63 +602,121 @@ pub(crate) fn type_id_of<T: ?Sized>() -> TypeId {
     any.get_type_id()
 }
 
-/// Moves a value into a type with the same `type_id_of`.
+/// A type without lifetime parameters, so that a type with the same
+/// [`type_id_of`] is that very type (lifetimes are all `type_id_of`
+/// ignores).
 ///
 /// # Safety
-/// `type_id_of::<S>() == type_id_of::<T>()`, and `S` has no lifetime
-/// parameters (so `T` is exactly `S`).
-pub(crate) unsafe fn cast<S, T>(value: S) -> T {
-    debug_assert_eq!(type_id_of::<S>(), type_id_of::<T>());
+///
+/// Implement only for types without lifetime parameters.
+pub(crate) unsafe trait LifetimeFree {}
+
+macro_rules! lifetime_free {
+    ($($d:ty),*) => {$(
+        // SAFETY: `Element` is sealed to primitive types and `$d` is one of
+        // ndarray's index types: `Array<A, $d>` has no lifetime parameter.
+        unsafe impl<A: Element> LifetimeFree for ndarray::Array<A, $d> {}
+    )*};
+}
+lifetime_free!(
+    ndarray::Ix0,
+    ndarray::Ix1,
+    ndarray::Ix2,
+    ndarray::Ix3,
+    ndarray::Ix4,
+    ndarray::Ix5,
+    ndarray::Ix6,
+    ndarray::IxDyn
+);
+
+/// `value` as a `T`, when `T` is `S`'s type.
+pub(crate) fn into_same<S: LifetimeFree, T>(value: S) -> Option<T> {
+    if type_id_of::<S>() != type_id_of::<T>() {
+        return None;
+    }
     let value = std::mem::ManuallyDrop::new(value);
-    // SAFETY: by the contract S and T are the same type, so the bits are a
-    // valid T; the original is not dropped.
-    unsafe { std::mem::transmute_copy::<S, T>(&*value) }
+    // SAFETY: equal ids mean S and T are the same type up to lifetimes, and
+    // S has none (`LifetimeFree`), so T is exactly S: the bits are a valid
+    // T, and the original is not dropped.
+    Some(unsafe { std::mem::transmute_copy::<S, T>(&*value) })
+}
+
+/// `value` as a `&T`, when `S` is `T`'s type.
+pub(crate) fn as_same<S: ?Sized, T: LifetimeFree>(value: &S) -> Option<&T> {
+    if type_id_of::<S>() != type_id_of::<T>() {
+        return None;
+    }
+    // SAFETY: equal ids mean S and T are the same type up to lifetimes, and
+    // T has none (`LifetimeFree`), so S is exactly T (and sized): the
+    // reference points to a valid T for the same lifetime.
+    Some(unsafe { &*(value as *const S).cast::<T>() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn parallel_fill_matches_the_streaming_checksum_and_detects_corruption() {
+    /// A 3 MiB + 1000 byte segment at offset 64 with 24 bytes of padding,
+    /// and the region that describes it (with its streamed checksum).
+    fn segment() -> (Vec<u8>, usize, Region<'static>) {
         let len = 3 * CHUNK + 1000;
         let mut file: Vec<u8> = (0..len + 24 + 64).map(|i| (i * 7 % 251) as u8).collect();
         file[..64].fill(0);
         file[64 + len..].fill(0);
         let mut hasher = SegmentHasher::new();
         hasher.update(&file[64..64 + len + 24]);
-        let region = |sum| Region {
+        let region = Region {
             path: Path::new("t"),
             offset: 64,
             padding: 24,
-            checksum: Some((sum, "array 0".to_string())),
+            checksum: Some((hasher.digest(), "array 0".to_string())),
             big_endian: false,
         };
+        (file, len, region)
+    }
+
+    #[test]
+    fn parallel_fill_matches_the_streaming_checksum_and_detects_corruption() {
+        let (file, len, region) = segment();
         for threads in [1, 2, 3, 4] {
             let mut dest = vec![0u8; len];
-            fill_threads(
-                Source::Bytes(&file),
-                &mut dest,
-                &region(hasher.digest()),
-                threads,
-            )
-            .unwrap();
+            fill_threads(Source::Bytes(&file), &mut dest, &region, threads).unwrap();
             assert_eq!(dest, &file[64..64 + len]);
         }
         for at in [64, 64 + 2 * CHUNK + 5, 64 + len - 1] {
             let mut bad = file.clone();
             bad[at] ^= 1;
             let mut dest = vec![0u8; len];
-            let err = fill_threads(Source::Bytes(&bad), &mut dest, &region(hasher.digest()), 3)
-                .unwrap_err();
+            let err = fill_threads(Source::Bytes(&bad), &mut dest, &region, 3).unwrap_err();
             assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
         }
         let mut bad = file.clone();
         bad[64 + len + 3] = 9;
         let mut dest = vec![0u8; len];
-        let err =
-            fill_threads(Source::Bytes(&bad), &mut dest, &region(hasher.digest()), 2).unwrap_err();
+        let err = fill_threads(Source::Bytes(&bad), &mut dest, &region, 2).unwrap_err();
         assert!(matches!(err, Error::Malformed { .. }), "{err}");
+    }
+
+    #[test]
+    fn in_place_verification_matches_the_streaming_checksum_on_any_threads() {
+        let (file, len, region) = segment();
+        for threads in [1, 2, 3, 4] {
+            verify_threads(&file, len as u64, &region, threads).unwrap();
+            for at in [
+                64,
+                64 + CHUNK,
+                64 + 2 * CHUNK + 5,
+                64 + len - 1,
+                64 + len + 3,
+            ] {
+                let mut bad = file.clone();
+                bad[at] ^= 0x40;
+                let err = verify_threads(&bad, len as u64, &region, threads).unwrap_err();
+                assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+            }
+            let err = verify_threads(&file[..64 + len], len as u64, &region, threads).unwrap_err();
+            assert!(matches!(err, Error::Truncated { .. }), "{err}");
+        }
     }
 
     #[test]
@@ -588,5 +727,15 @@ mod tests {
             type_id_of::<&'a str>()
         }
         assert_eq!(erased("x"), TypeId::of::<&'static str>());
+        let a = ndarray::Array1::from(vec![1.0f64, 2.0]);
+        let same: Option<&ndarray::Array1<f64>> = as_same(&a);
+        assert_eq!(same, Some(&a));
+        assert!(as_same::<_, ndarray::Array1<f32>>(&a).is_none());
+        assert!(as_same::<str, ndarray::Array1<f32>>("x").is_none());
+        assert_eq!(
+            into_same::<_, ndarray::Array1<f64>>(a.clone()),
+            Some(a.clone())
+        );
+        assert_eq!(into_same::<_, Vec<f64>>(a), None);
     }
 }

@@ -23,6 +23,20 @@
 //! segment read straight into its final allocation; `load::<Array2<f64>>`
 //! costs the same as [`load_array`].
 //!
+//! # What each load checks
+//!
+//! | load | checked before data is returned | not checked |
+//! |------|------------------------------|-------------|
+//! | copying: [`load`], [`load_file`], [`load_array`], [`from_bytes`], [`from_reader`], [`Mapped::load`] | everything: header, trailer, metadata checksum (body and table), array descriptors, every array's checksum and padding, bool values | — |
+//! | [`map`] / [`Mapped::open`], then [`MappedArray::verify`] / [`Mapped::verify_arrays`] | at map time: header, trailer, metadata checksum, descriptors, the viewed array's bounds, alignment and bool values; then the arrays' checksums and padding, read over the map itself (no copy; 1 MiB blocks, on up to four threads for 64 MiB or more) | — |
+//! | [`map`] then [`MappedArray::view`] without `verify` (O(1)) | everything above except the array data | a flipped or zeroed byte in an array's data is returned as data: only when the caller chose to skip verification |
+//! | [`npy`] readers | header structure, shape ([`npy`] module docs), exact length | `.npy` has no checksums |
+//!
+//! Each format's readers apply one shared header check (shape, element
+//! size × count against `isize`, data length against the file, no
+//! trailing bytes), so they accept and refuse the same bytes; `map` may in
+//! addition refuse, with [`Error::Unmappable`], data it cannot view in place.
+//!
 //! Speed: arrays of 64 MiB or more are read by up to four threads (the
 //! machine's available parallelism), each filling its share of the final,
 //! huge-page advised allocation through a reused 1 MiB buffer and checking
@@ -84,6 +98,7 @@
 //!   describes the file comes last, so saving never needs to seek).
 #![deny(missing_docs)]
 
+mod check;
 mod container;
 mod de;
 pub mod direct;
@@ -93,6 +108,7 @@ mod format;
 mod io;
 pub mod npy;
 mod ser;
+mod view;
 
 pub use container::{
     export_npy, from_bytes, from_reader, inspect, load, load_array, load_file, map, save,

@@ -6,17 +6,39 @@
 //! writes for the same array: version 1.0 unless the header needs 2.0, the
 //! header padded with spaces so the data starts 64-byte aligned.
 //! Big-endian files are byte-swapped on read, and refused by [`map`].
+//!
+//! Every reader ([`read_header`], [`read`], [`from_reader`], [`map`], and
+//! [`inspect`](crate::inspect)) applies the same checks to a header before
+//! trusting it, so all of them accept or refuse the same bytes:
+//!
+//! - the element size times the product of the non-zero axis lengths fits
+//!   `isize` (NumPy's "array is too big" rule, which implies ndarray's); a
+//!   zero-length axis does not excuse the others, so `(0, 2**64-1)` and,
+//!   for `<f8`, `(0, 2**62)` are refused ([`Error::ShapeOverflow`]);
+//! - the data the header announces is exactly what follows: a shorter file
+//!   is [`Error::Truncated`], and bytes after the data are refused
+//!   ([`Error::Malformed`], "file length") — by the file readers from the
+//!   file's length, by [`from_reader`] by checking that the stream ends
+//!   right after the data (it reads at most 64 KiB further to say how much
+//!   is left). So `from_reader` does not read one array out of a longer
+//!   stream; NumPy's `np.load` on a stream does, but trailing bytes in a
+//!   file are damage or another format, and are not trusted here.
+//!
+//! [`map`] additionally refuses ([`Error::Unmappable`]) what it cannot view
+//! in place: data in the other byte order, or a non-empty array whose data
+//! offset is not aligned for its element type; [`read`] loads both.
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array, ArrayBase, ArrayView, Data, Dimension, IxDyn, ShapeBuilder};
+use ndarray::{Array, ArrayBase, ArrayView, Data, Dimension, ShapeBuilder};
 
+use crate::check::{check_file_len, check_stream_end, data_len, dim_of};
 use crate::element::{DType, Element};
 use crate::error::{stream_path, Error, Result};
 use crate::io::{open_file, read_elements, write_atomic, write_iter, write_slice, Region, Source};
+use crate::view::ArrayMap;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// Headers longer than this are refused before allocating (NumPy itself
@@ -53,29 +75,13 @@ pub fn read_header(path: impl AsRef<Path>) -> Result<NpyHeader> {
 fn open_npy(path: &Path) -> Result<(File, NpyHeader)> {
     let (file, len) = open_file(path)?;
     let header = parse_header_from(&mut &file, path, Some(len))?;
-    check_len(&header, path, len)?;
+    check_file_len(
+        path,
+        &format!("array data of shape {:?}", header.shape),
+        header.data_offset + header.data_len,
+        len,
+    )?;
     Ok((file, header))
-}
-
-fn check_len(header: &NpyHeader, path: &Path, len: u64) -> Result<()> {
-    let need = header.data_offset.saturating_add(header.data_len);
-    if len < need {
-        return Err(Error::truncated(
-            path,
-            format!("array data of shape {:?}", header.shape),
-            need,
-            len,
-        ));
-    }
-    if len > need {
-        return Err(Error::malformed(
-            path,
-            "file length",
-            format!("{need} bytes (header + data)"),
-            format!("{len} bytes"),
-        ));
-    }
-    Ok(())
 }
 
 /// Reads and parses a header from `r`, which must be positioned at the start.
@@ -143,10 +149,7 @@ fn parse_header_from(r: &mut dyn Read, path: &Path, file_len: Option<u64>) -> Re
         path: path.to_path_buf(),
         found: dict.descr.clone(),
     })?;
-    let data_len = byte_len(&dict.shape, dtype).ok_or_else(|| Error::ShapeOverflow {
-        path: path.to_path_buf(),
-        shape: dict.shape.clone(),
-    })?;
+    let data_len = data_len(&dict.shape, dtype.size() as u64, path)?;
     Ok(NpyHeader {
         version,
         dtype,
@@ -172,14 +175,6 @@ fn read_exact_or(
             Error::io(path, "reading", e)
         }
     })
-}
-
-/// Bytes of an array of `shape` and `dtype`, `None` on overflow (of `u64`
-/// or of `isize`, which bounds every allocation).
-pub(crate) fn byte_len(shape: &[u64], dtype: DType) -> Option<u64> {
-    let count = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))?;
-    let bytes = count.checked_mul(dtype.size() as u64)?;
-    (bytes <= isize::MAX as u64).then_some(bytes)
 }
 
 struct Dict {
@@ -417,23 +412,6 @@ pub(crate) fn with_path(e: Error, path: &Path) -> Error {
     }
 }
 
-fn dim_of<D: Dimension>(header: &NpyHeader, path: &Path) -> Result<D> {
-    let shape: Vec<usize> = header
-        .shape
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<Result<_, _>>()
-        .map_err(|_| Error::ShapeOverflow {
-            path: path.to_path_buf(),
-            shape: header.shape.clone(),
-        })?;
-    D::from_dimension(&IxDyn(&shape)).ok_or_else(|| Error::RankMismatch {
-        path: path.to_path_buf(),
-        expected: D::NDIM.unwrap_or(0),
-        found: shape.len(),
-    })
-}
-
 fn check_dtype<A: Element>(header: &NpyHeader, path: &Path) -> Result<()> {
     if header.dtype != A::DTYPE {
         return Err(Error::TypeMismatch {
@@ -462,7 +440,7 @@ pub fn read<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Array<A,
     let path = path.as_ref();
     let (file, header) = open_npy(path)?;
     check_dtype::<A>(&header, path)?;
-    let dim: D = dim_of(&header, path)?;
+    let dim: D = dim_of(&header.shape, path)?;
     let region = Region {
         path,
         offset: header.data_offset,
@@ -474,13 +452,14 @@ pub fn read<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Array<A,
     build(&header, dim, data, path)
 }
 
-/// Reads a `.npy` array from a stream. The data is read in bounded steps, so
-/// a header claiming more than the stream holds fails without allocating it.
+/// Reads a `.npy` array from a stream, which must end right after the data
+/// (see the module docs). The data is read in bounded steps, so a header
+/// claiming more than the stream holds fails without allocating it.
 pub fn from_reader<A: Element, D: Dimension>(r: &mut dyn Read) -> Result<Array<A, D>> {
     let path = stream_path();
     let header = parse_header_from(r, path, None)?;
     check_dtype::<A>(&header, path)?;
-    let dim: D = dim_of(&header, path)?;
+    let dim: D = dim_of(&header.shape, path)?;
     let mut bytes = Vec::new();
     r.take(header.data_len)
         .read_to_end(&mut bytes)
@@ -493,6 +472,7 @@ pub fn from_reader<A: Element, D: Dimension>(r: &mut dyn Read) -> Result<Array<A
             bytes.len() as u64,
         ));
     }
+    check_stream_end(r, path, header.data_offset + header.data_len)?;
     let region = Region {
         path,
         offset: 0,
@@ -505,25 +485,19 @@ pub fn from_reader<A: Element, D: Dimension>(r: &mut dyn Read) -> Result<Array<A
 }
 
 /// A read-only memory map of a `.npy` file, viewed as an array without
-/// copying. Created by [`map`]; the map lives as long as this handle and any
-/// view borrowed from it.
+/// copying. Created by [`map`], which checked everything the view relies
+/// on; the map lives as long as this handle and any view borrowed from it.
 #[derive(Debug)]
 pub struct MappedNpy<A, D> {
-    map: memmap2::Mmap,
+    array: ArrayMap<memmap2::Mmap, A, D>,
     header: NpyHeader,
-    dim: D,
     path: PathBuf,
-    _elem: PhantomData<A>,
 }
 
 impl<A: Element, D: Dimension> MappedNpy<A, D> {
     /// The array, viewing the mapped bytes (no copy).
     pub fn view(&self) -> ArrayView<'_, A, D> {
-        let bytes = self
-            .map
-            .get(self.header.data_offset as usize..)
-            .unwrap_or_default();
-        view_of(bytes, self.dim.clone(), self.header.fortran_order)
+        self.array.view()
     }
 
     /// The parsed header.
@@ -535,77 +509,6 @@ impl<A: Element, D: Dimension> MappedNpy<A, D> {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// Views `bytes` (checked: aligned for `A`, long enough, valid values) as
-/// an array.
-pub(crate) fn view_of<A: Element, D: Dimension>(
-    bytes: &[u8],
-    dim: D,
-    fortran: bool,
-) -> ArrayView<'_, A, D> {
-    let ptr = if dim.size() == 0 {
-        std::ptr::NonNull::<A>::dangling().as_ptr().cast_const()
-    } else {
-        bytes.as_ptr().cast::<A>()
-    };
-    // SAFETY: the constructor checked (`check_viewable`) that `bytes` starts
-    // aligned for `A`, holds the shape's element count, that the elements are
-    // in native byte order and, for bool, that every byte is 0 or 1; the
-    // shape is contiguous in the given order, and the returned view borrows
-    // `bytes`, so the memory outlives it. Empty shapes use a dangling,
-    // aligned pointer, which ndarray allows.
-    unsafe { ArrayView::from_shape_ptr(dim.set_f(fortran), ptr) }
-}
-
-/// Checks that `bytes` can be viewed as `n` elements of `A`.
-pub(crate) fn check_viewable<A: Element>(
-    bytes: &[u8],
-    n: usize,
-    big_endian: bool,
-    path: &Path,
-) -> Result<()> {
-    if big_endian != cfg!(target_endian = "big") && A::DTYPE.size() > 1 {
-        return Err(Error::Unmappable {
-            path: path.to_path_buf(),
-            reason: "the data is stored in the other byte order; load it with `read` (which swaps bytes) instead".into(),
-        });
-    }
-    if !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<A>()) {
-        return Err(Error::Unmappable {
-            path: path.to_path_buf(),
-            reason: format!(
-                "the data offset is not aligned to {} bytes for {}; load it with `read` instead",
-                std::mem::align_of::<A>(),
-                A::DTYPE
-            ),
-        });
-    }
-    let need = n.saturating_mul(A::DTYPE.size());
-    if bytes.len() < need {
-        return Err(Error::truncated(
-            path,
-            "mapped array data",
-            need as u64,
-            bytes.len() as u64,
-        ));
-    }
-    if A::DTYPE == DType::Bool {
-        if let Some(pos) = bytes
-            .get(..need)
-            .unwrap_or_default()
-            .iter()
-            .position(|&b| b > 1)
-        {
-            return Err(Error::malformed(
-                path,
-                "bool element",
-                "0 or 1",
-                format!("byte {pos}"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Memory-maps a `.npy` file read-only and checks that it holds an array of
@@ -623,17 +526,25 @@ pub unsafe fn map<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Ma
     let path = path.as_ref();
     let (file, header) = open_npy(path)?;
     check_dtype::<A>(&header, path)?;
-    let dim: D = dim_of(&header, path)?;
+    let dim: D = dim_of(&header.shape, path)?;
     // SAFETY: the caller guarantees the file is not modified while mapped.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, "mapping", e))?;
-    let bytes = map.get(header.data_offset as usize..).unwrap_or_default();
-    check_viewable::<A>(bytes, dim.size(), header.big_endian, path)?;
-    Ok(MappedNpy {
+    // The length was checked on the open file; the map, which is what the
+    // view reads, must agree (a file changed in between is refused).
+    let need = header.data_offset + header.data_len;
+    check_file_len(path, "the mapped file", need, map.len() as u64)?;
+    let array = ArrayMap::new(
         map,
-        header,
+        header.data_offset,
         dim,
+        header.fortran_order,
+        header.big_endian,
+        path,
+    )?;
+    Ok(MappedNpy {
+        array,
+        header,
         path: path.to_path_buf(),
-        _elem: PhantomData,
     })
 }
 

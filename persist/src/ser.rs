@@ -16,7 +16,7 @@ use serde::ser::{self, Serialize};
 use crate::element::{DType, Element};
 use crate::error::Error;
 use crate::format::{align_up, Entry, HEADER_LEN};
-use crate::io::{write_iter, write_slice, SegmentHasher, CHUNK};
+use crate::io::{write_iter, write_native, write_slice, SegmentHasher, CHUNK};
 
 /// The error carried through serde: a full crate error, or serde's message.
 #[derive(Debug)]
@@ -178,6 +178,56 @@ impl<'w> Writer<'w> {
     }
 }
 
+impl Writer<'_> {
+    /// Stores an array handed over as raw memory by [`RawArray`], after
+    /// checking that the bytes match the shape.
+    fn write_raw(&mut self, code: u8, dims: Vec<u64>, bytes: &[u8]) -> Result<(), Inner> {
+        let dtype =
+            DType::from_code(code).ok_or_else(|| msg(format!("unknown dtype code {code}")))?;
+        let count = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        if count.and_then(|c| c.checked_mul(dtype.size() as u64)) != Some(bytes.len() as u64) {
+            return Err(msg(format!(
+                "raw array of shape {dims:?} and {dtype} has {} bytes",
+                bytes.len()
+            )));
+        }
+        let mut hasher = SegmentHasher::new();
+        let start = self.pos;
+        let len = write_native(self.out, bytes, dtype.size(), Some(&mut hasher)).map_err(io_err)?;
+        self.end_segment(start, len, hasher, Some(dtype), NDARRAY_SERDE_VERSION, dims)
+    }
+}
+
+/// The newtype name under which [`crate::direct::serialize`] hands an
+/// array's memory to this crate's writer — and only to it: the name is
+/// used only once the serializer is known to be [`Writer`].
+pub(crate) const RAW_ARRAY: &str = "$jobcache_persist::RawArray";
+
+/// A contiguous array's memory, serialized as the 3-tuple (dtype code,
+/// shape, native-endian bytes) inside the [`RAW_ARRAY`] newtype.
+pub(crate) struct RawArray<'a> {
+    pub(crate) dtype: DType,
+    pub(crate) shape: &'a [usize],
+    pub(crate) bytes: &'a [u8],
+}
+
+impl Serialize for RawArray<'_> {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Bytes<'a>(&'a [u8]);
+        impl Serialize for Bytes<'_> {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        use ser::SerializeTuple;
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(&self.dtype.code())?;
+        t.serialize_element(self.shape)?;
+        t.serialize_element(&Bytes(self.bytes))?;
+        t.end()
+    }
+}
+
 impl<'a, 'w> ser::Serializer for &'a mut Writer<'w> {
     type Ok = ();
     type Error = Inner;
@@ -280,9 +330,16 @@ impl<'a, 'w> ser::Serializer for &'a mut Writer<'w> {
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
-        _: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<(), Inner> {
+        if name == RAW_ARRAY {
+            return value.serialize(RawSer {
+                w: self,
+                code: 0,
+                dims: Vec::new(),
+            });
+        }
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
@@ -457,6 +514,28 @@ macro_rules! reject {
     )*};
 }
 
+/// Rejects the forms no capture accepts.
+macro_rules! reject_common {
+    () => {
+        reject!(
+            serialize_bool(bool),
+            serialize_i8(i8),
+            serialize_i16(i16),
+            serialize_i32(i32),
+            serialize_i64(i64),
+            serialize_u16(u16),
+            serialize_f32(f32),
+            serialize_f64(f64),
+            serialize_char(char),
+            serialize_str(&str),
+            serialize_none(),
+            serialize_unit(),
+            serialize_unit_struct(&'static str),
+            serialize_unit_variant(&'static str, u32, &'static str),
+        );
+    };
+}
+
 macro_rules! reject_compound {
     () => {
         fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<Self::Ok, Inner> {
@@ -532,24 +611,11 @@ impl ser::Serializer for U8Capture {
         Ok(v)
     }
     reject!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u16(u16),
         serialize_u32(u32),
         serialize_u64(u64),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
         serialize_bytes(&[u8]),
-        serialize_none(),
-        serialize_unit(),
-        serialize_unit_struct(&'static str),
-        serialize_unit_variant(&'static str, u32, &'static str),
     );
+    reject_common!();
     reject_compound!();
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Inner> {
         Err(msg(NOT_NDARRAY))
@@ -587,24 +653,8 @@ impl<'a> ser::Serializer for DimCapture<'a> {
     fn serialize_tuple(self, _: usize) -> Result<Self, Inner> {
         Ok(self)
     }
-    reject!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
-        serialize_bytes(&[u8]),
-        serialize_none(),
-        serialize_unit(),
-        serialize_unit_struct(&'static str),
-        serialize_unit_variant(&'static str, u32, &'static str),
-    );
+    reject!(serialize_u8(u8), serialize_bytes(&[u8]),);
+    reject_common!();
     reject_compound!();
 }
 
@@ -674,25 +724,12 @@ impl<'a, 'w> ser::Serializer for DataSer<'a, 'w> {
         Err(msg(NOT_NDARRAY))
     }
     reject!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
         serialize_u8(u8),
-        serialize_u16(u16),
         serialize_u32(u32),
         serialize_u64(u64),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
         serialize_bytes(&[u8]),
-        serialize_none(),
-        serialize_unit(),
-        serialize_unit_struct(&'static str),
-        serialize_unit_variant(&'static str, u32, &'static str),
     );
+    reject_common!();
     reject_compound!();
 }
 
@@ -821,4 +858,73 @@ impl ser::Serializer for ElemSer<'_, '_, '_> {
         Err(msg(NOT_PRIMITIVE))
     }
     reject_compound!();
+}
+
+const NOT_RAW: &str = "the raw array form is internal to jobcache_persist::direct";
+
+/// Receives a [`RawArray`]: first the 3-tuple, then (with the code and
+/// shape captured) its bytes, which go straight to their segment.
+struct RawSer<'a, 'w> {
+    w: &'a mut Writer<'w>,
+    code: u8,
+    dims: Vec<u64>,
+}
+
+impl<'a, 'w> ser::Serializer for RawSer<'a, 'w> {
+    type Ok = ();
+    type Error = Inner;
+    type SerializeSeq = ser::Impossible<(), Inner>;
+    type SerializeTuple = RawTuple<'a, 'w>;
+    type SerializeTupleStruct = ser::Impossible<(), Inner>;
+    type SerializeTupleVariant = ser::Impossible<(), Inner>;
+    type SerializeMap = ser::Impossible<(), Inner>;
+    type SerializeStruct = ser::Impossible<(), Inner>;
+    type SerializeStructVariant = ser::Impossible<(), Inner>;
+    fn serialize_tuple(self, _: usize) -> Result<RawTuple<'a, 'w>, Inner> {
+        Ok(RawTuple {
+            raw: self,
+            field: 0,
+        })
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Inner> {
+        self.w.write_raw(self.code, self.dims, v)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Inner> {
+        Err(msg(NOT_RAW))
+    }
+    reject!(serialize_u8(u8), serialize_u32(u32), serialize_u64(u64),);
+    reject_common!();
+    reject_compound!();
+}
+
+/// The fields of a [`RawArray`]: dtype code, shape, bytes.
+struct RawTuple<'a, 'w> {
+    raw: RawSer<'a, 'w>,
+    field: usize,
+}
+
+impl ser::SerializeTuple for RawTuple<'_, '_> {
+    type Ok = ();
+    type Error = Inner;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Inner> {
+        let raw = &mut self.raw;
+        match self.field {
+            0 => raw.code = value.serialize(U8Capture)?,
+            1 => value.serialize(DimCapture(&mut raw.dims))?,
+            2 => value.serialize(RawSer {
+                w: &mut *raw.w,
+                code: raw.code,
+                dims: std::mem::take(&mut raw.dims),
+            })?,
+            _ => return Err(msg(NOT_RAW)),
+        }
+        self.field += 1;
+        Ok(())
+    }
+    fn end(self) -> Result<(), Inner> {
+        if self.field != 3 {
+            return Err(msg(NOT_RAW));
+        }
+        Ok(())
+    }
 }

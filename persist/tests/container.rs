@@ -418,10 +418,19 @@ fn large_arrays_take_the_parallel_paths() {
     save(&path, &a).unwrap();
     assert_eq!(load::<Array1<u8>>(&path).unwrap(), a);
     assert!(verify(&path).unwrap().is_valid());
+    // SAFETY: the file is replaced, never modified, while mapped.
+    unsafe { map::<u8, Ix1>(&path) }.unwrap().verify().unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[64 + (50 << 20)] ^= 4;
-    std::fs::write(&path, &bytes).unwrap();
+    std::fs::write(dir.path().join("bad.jcp"), &bytes).unwrap();
+    std::fs::rename(dir.path().join("bad.jcp"), &path).unwrap();
     let err = load::<Array1<u8>>(&path).unwrap_err();
+    assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+    // SAFETY: as above.
+    let err = unsafe { map::<u8, Ix1>(&path) }
+        .unwrap()
+        .verify()
+        .unwrap_err();
     assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
 }
 

@@ -5,21 +5,11 @@
 
 mod common;
 
-use common::{sample, Output};
+use common::{config, sample, Output};
 use jobcache_persist::{from_bytes, load, npy, to_writer, Error};
 use ndarray::{Array1, Array2, ArrayD, Dimension, Ix2, IxDyn, ShapeBuilder};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
-
-/// Moderate by default so `cargo test` stays fast; `PROPTEST_CASES`
-/// overrides it.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(64);
-    ProptestConfig::with_cases(cases)
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Value {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use ndarray::{Array1, Array2, ArrayD, Ix1};
+use ndarray::{Array1, Array2, ArrayD, Ix1, IxDyn};
 use serde::Deserialize;
 
 #[allow(dead_code)]
@@ -31,9 +31,22 @@ fuzz_target!(|data: &[u8]| {
         let _ = jobcache_persist::verify(&path);
         // SAFETY: this process alone writes the file, and not while mapped.
         if let Ok(m) = unsafe { jobcache_persist::Mapped::open(&path) } {
-            let _ = m.verify_arrays();
+            let verified = m.verify_arrays();
             let _ = m.array::<f64, Ix1>(0);
-            let _ = m.load::<Value>();
+            // A map whose arrays verify loads exactly as the copying load.
+            let copied = m.load::<Value>();
+            if verified.is_ok() {
+                assert_eq!(copied.is_ok(), jobcache_persist::load::<Value>(&path).is_ok());
+            }
+            if let Ok(a) = m.into_array::<f64, Ix1>(0) {
+                let _ = a.view().sum();
+                let _ = a.verify();
+            }
+        }
+        // SAFETY: as above.
+        if let Ok(a) = unsafe { jobcache_persist::map::<u32, IxDyn>(&path) } {
+            let _ = a.view().sum();
+            let _ = a.verify();
         }
     }
 });

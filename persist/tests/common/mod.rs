@@ -80,3 +80,13 @@ pub fn table_offset(bytes: &[u8]) -> usize {
     let body_len = u64::from_le_bytes(bytes[n - 56..n - 48].try_into().unwrap());
     (body_offset + body_len) as usize
 }
+
+/// Proptest cases: moderate by default so `cargo test` stays fast;
+/// `PROPTEST_CASES` overrides it.
+pub fn config() -> proptest::prelude::ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(64);
+    proptest::prelude::ProptestConfig::with_cases(cases)
+}
