@@ -235,3 +235,37 @@ fn mmap_unchecked_does_not_read_the_array_data() {
     assert_eq!(more.load(Ordering::SeqCst), 1);
     assert_eq!(take_about(name).len(), 1);
 }
+
+#[test]
+fn mapped_calls_share_the_one_call_protocol() {
+    // call_mapped goes through the same look up, lock, look up again,
+    // compute path as call: threads asking at once compute once, and
+    // every one of them gets the stored result, mapped.
+    let dir = tempfile::tempdir().unwrap();
+    let mem = Memory::builder(dir.path())
+        .verbose(0)
+        .mmap(true)
+        .build()
+        .unwrap();
+    let name = "mapped::shared_producer";
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let f = mem.cache_named(name, move |seed: u64| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        values(seed)
+    });
+    let expected = values(5);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6).map(|_| s.spawn(|| f.call_mapped(5))).collect();
+        for h in handles {
+            let out = h.join().unwrap();
+            assert!(out.is_mapped());
+            assert_eq!(out.view(), expected.view());
+        }
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "computed once");
+    // A plain call and a mapped one share the entry.
+    assert_eq!(f.call(5), expected);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
