@@ -3,7 +3,7 @@
 use crate::codec;
 use crate::{Callable, Error, Memory, Shelved};
 use jobcache_hash::{Digest, Hasher};
-use jobcache_store::{EntryMeta, Lookup, NewEntry};
+use jobcache_store::{Entry, EntryMeta, Lookup, NewEntry};
 use jobcache_trace::{Event, EventKind};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -75,9 +75,16 @@ impl<F> std::fmt::Debug for Cached<F> {
 }
 
 /// How a lookup came out.
-enum Found<T> {
+pub(crate) enum Found<T> {
     Value(T, Hit),
     Miss,
+}
+
+/// How a cached call came out: a stored result as `load` returned it, or a
+/// computed value and whether it was stored.
+pub(crate) enum Called<V, T> {
+    Hit(V),
+    Computed(T, bool),
 }
 
 /// What a hit records: the stored size and how long the result took to
@@ -302,49 +309,12 @@ impl<F> Cached<F> {
                 return Ok(Shelved::held(&name, key.ok(), &value));
             }
         };
-        let key_text = key.to_string();
-        let started = Instant::now();
-        if let Some(hit) = self.probe(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, hit);
-            return Ok(Shelved::stored(&self.memory, name, key));
-        }
-        let _lock = self.lock(&name, &key_text);
-        if let Some(hit) = self.probe(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, hit);
-            return Ok(Shelved::stored(&self.memory, name, key));
-        }
-        let summary = jobcache_trace::summarize(&args);
-        let (value, stored) =
-            self.compute_and_store(&name, &key_text, summary, || compute(&self.func, args))?;
-        Ok(if stored {
-            Shelved::stored(&self.memory, name, key)
-        } else {
-            Shelved::held(&name, Some(key), &value)
+        // A hit loads nothing: the handle is enough.
+        let called = self.call_keyed(&name, &key.to_string(), args, &|_| Ok(()), compute)?;
+        Ok(match called {
+            Called::Hit(()) | Called::Computed(_, true) => Shelved::stored(&self.memory, name, key),
+            Called::Computed(value, false) => Shelved::held(&name, Some(key), &value),
         })
-    }
-
-    /// Whether a usable entry exists, without reading its value; returns
-    /// its payload size. An unusable (expired, rejected) entry is removed.
-    fn probe(&self, name: &str, key: &str) -> Option<Hit> {
-        let store = self.memory.inner.store.as_ref()?;
-        match store.get(name, key, false) {
-            Ok(Lookup::Found(entry)) if self.usable(entry.meta()) => Some(Hit::of(entry.meta())),
-            Ok(Lookup::Found(_)) => {
-                if let Err(e) = store.remove(name, key) {
-                    self.warn_entry(EventKind::StorageError, name, key, e.to_string());
-                }
-                None
-            }
-            Ok(Lookup::Missing) => None,
-            Ok(Lookup::Corrupt(c)) => {
-                self.warn_entry(EventKind::Corrupt, name, key, c.to_string());
-                None
-            }
-            Err(e) => {
-                self.warn_entry(EventKind::StorageError, name, key, e.to_string());
-                None
-            }
-        }
     }
 
     /// Removes every cached result of this function (all versions);
@@ -398,44 +368,59 @@ impl<F> Cached<F> {
                 return compute(&self.func, args);
             }
         };
-        self.call_keyed(self.name::<A, M>(), &key.to_string(), args, compute)
+        let load = |entry: Entry| {
+            self.replay(&entry);
+            codec::decode::<T>(entry).map_err(|e| e.to_string())
+        };
+        let called =
+            self.call_keyed(self.name::<A, M>(), &key.to_string(), args, &load, compute)?;
+        Ok(match called {
+            Called::Hit(value) | Called::Computed(value, _) => value,
+        })
     }
 
     /// The cached call once its key is known: look up, else lock, look up
-    /// again, compute and store.
-    pub(crate) fn call_keyed<A, T, E>(
+    /// again, compute and store. `load` turns a usable entry into what a hit
+    /// returns (the value, a view of it, or nothing); an `Err` from it means
+    /// the entry is corrupt.
+    pub(crate) fn call_keyed<A, T, E, V>(
         &self,
         name: &str,
         key_text: &str,
         args: A,
+        load: &dyn Fn(Entry) -> Result<V, String>,
         compute: impl FnOnce(&F, A) -> Result<T, E>,
-    ) -> Result<T, E>
+    ) -> Result<Called<V, T>, E>
     where
         A: Serialize,
-        T: Serialize + DeserializeOwned + 'static,
+        T: Serialize,
     {
         let started = Instant::now();
-        if let Found::Value(value, hit) = self.lookup::<T>(name, key_text) {
+        if let Found::Value(value, hit) = self.lookup(name, key_text, load) {
             self.record_hit(name, key_text, &args, started, hit);
-            return Ok(value);
+            return Ok(Called::Hit(value));
         }
         let _lock = self.lock(name, key_text);
         // Another caller may have computed it while this one waited.
-        if let Found::Value(value, hit) = self.lookup::<T>(name, key_text) {
+        if let Found::Value(value, hit) = self.lookup(name, key_text, load) {
             self.record_hit(name, key_text, &args, started, hit);
-            return Ok(value);
+            return Ok(Called::Hit(value));
         }
         let summary = jobcache_trace::summarize(&args);
         self.compute_and_store(name, key_text, summary, || compute(&self.func, args))
-            .map(|(value, _stored)| value)
+            .map(|(value, stored)| Called::Computed(value, stored))
     }
 
-    /// Looks a result up; a corrupt, expired or rejected entry is a miss
-    /// (a corrupt one is also removed, with a warning).
-    fn lookup<T>(&self, name: &str, key: &str) -> Found<T>
-    where
-        T: DeserializeOwned + 'static,
-    {
+    /// Looks a result up and loads it with `load`; a corrupt, expired or
+    /// rejected entry is a miss. A corrupt entry (found by the store, or by
+    /// `load`) is logged and journaled as `Corrupt` and removed, so it is
+    /// not hit again.
+    pub(crate) fn lookup<V>(
+        &self,
+        name: &str,
+        key: &str,
+        load: &dyn Fn(Entry) -> Result<V, String>,
+    ) -> Found<V> {
         let Some(store) = &self.memory.inner.store else {
             return Found::Miss;
         };
@@ -443,6 +428,7 @@ impl<F> Cached<F> {
             Ok(Lookup::Found(entry)) => entry,
             Ok(Lookup::Missing) => return Found::Miss,
             Ok(Lookup::Corrupt(c)) => {
+                // The store has already moved it out of the way.
                 self.warn_entry(EventKind::Corrupt, name, key, c.to_string());
                 return Found::Miss;
             }
@@ -459,11 +445,7 @@ impl<F> Cached<F> {
             return Found::Miss;
         }
         let hit = Hit::of(entry.meta());
-        if self.memory.inner.capture {
-            let fields = &entry.meta().fields;
-            crate::output::replay(fields.get(fields::STDOUT), fields.get(fields::STDERR));
-        }
-        match codec::decode::<T>(*entry) {
+        match load(*entry) {
             Ok(value) => Found::Value(value, hit),
             Err(e) => {
                 let _ = store.remove(name, key);
@@ -475,6 +457,15 @@ impl<F> Cached<F> {
                 );
                 Found::Miss
             }
+        }
+    }
+
+    /// Replays the output a computation printed, when capture is on (a hit
+    /// that returns the value prints what computing it printed).
+    pub(crate) fn replay(&self, entry: &Entry) {
+        if self.memory.inner.capture {
+            let fields = &entry.meta().fields;
+            crate::output::replay(fields.get(fields::STDOUT), fields.get(fields::STDERR));
         }
     }
 
@@ -568,7 +559,7 @@ impl<F> Cached<F> {
         }
     }
 
-    pub(crate) fn record_hit<A: Serialize>(
+    fn record_hit<A: Serialize>(
         &self,
         name: &str,
         key: &str,

@@ -36,6 +36,11 @@
 //!   jobcache-persist: arrays inside are raw segments, and a plain array
 //!   result loads straight into place; [`Cached::call_mapped`] views it in
 //!   the cache file instead, with [`MemoryBuilder::mmap`].
+//! - **Every hit is checked**: the store checks its metadata, persist the
+//!   file's header, metadata and table, and the array checksums, as the
+//!   array is read (copy mode) or over the mapping (mmap, no copy).
+//!   [`MemoryBuilder::mmap_unchecked`] is the one opt-out: O(1) mapped
+//!   hits that do not read the array data, so do not detect damage in it.
 //! - **Failures never reach the computation**: a storage error or a corrupt
 //!   entry is logged (target `jobcache`) and the function runs. A panic
 //!   propagates and caches nothing; [`Cached::try_call`] caches `Ok` only.

@@ -1,14 +1,14 @@
 //! Array results as memory-mapped, zero-copy views.
 
-use crate::cached::Hit;
+use crate::cached::{Called, Found};
+use crate::codec;
+use crate::memory::Mapping;
 use crate::{Cached, Callable};
 use jobcache_persist::{Element, MappedArray};
-use jobcache_store::Lookup;
-use jobcache_trace::{Event, EventKind};
+use jobcache_store::Entry;
 use ndarray::{Array, ArrayView, Dimension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::time::Instant;
 
 /// An array result from [`Cached::call_mapped`]: a read-only view of the
 /// stored file (no copy, the map lives as long as this value), or the array
@@ -54,9 +54,17 @@ impl<A: Element, D: Dimension> ArrayOutput<A, D> {
 impl<F> Cached<F> {
     /// For a function returning a plain ndarray array: the result as a
     /// memory-mapped view of the cache file when the memory was built with
-    /// [`mmap(true)`](crate::MemoryBuilder::mmap) — a hit then costs a few
-    /// small reads whatever the array's size — else in memory, as
+    /// [`mmap(true)`](crate::MemoryBuilder::mmap), else in memory, as
     /// [`Cached::call`] returns it.
+    ///
+    /// A mapped hit is verified before the view is returned: the file's
+    /// header, metadata and table when it is mapped, then the checksum of
+    /// every array block, read over the mapping (no copy of the array). A
+    /// corrupt entry is logged and journaled as in [`Cached::call`], removed,
+    /// and computed again. With
+    /// [`mmap_unchecked(true)`](crate::MemoryBuilder::mmap_unchecked) the
+    /// array data is not read: a hit costs a few small reads whatever the
+    /// array's size, and damage inside the array data is not detected.
     ///
     /// Mapping relies on the store's promise that a published file is
     /// never modified in place (entries are replaced by rename): a cache
@@ -69,7 +77,7 @@ impl<F> Cached<F> {
         D: Dimension + Serialize + DeserializeOwned + 'static,
     {
         let inner = &self.memory().inner;
-        if !inner.mmap || inner.store.is_none() {
+        if inner.mapping == Mapping::Off || inner.store.is_none() {
             return ArrayOutput::Owned(self.call(args));
         }
         let Ok(key) = self.key(&args) else {
@@ -77,53 +85,46 @@ impl<F> Cached<F> {
         };
         let name = self.name::<Args, M>().to_string();
         let key_text = key.to_string();
-        let started = Instant::now();
-        if let Some((mapped, hit)) = self.map_stored::<A, D>(&name, &key_text) {
-            self.record_hit(&name, &key_text, &args, started, hit);
-            return ArrayOutput::Mapped(mapped);
-        }
-        // A miss (or an entry that cannot be mapped): the usual path, with
-        // the key already computed, computes and stores; then the stored
-        // file is mapped.
-        let computed = self.call_keyed(&name, &key_text, args, |f, args| {
+        let load = |entry: Entry| self.load_mapped::<A, D>(entry);
+        let called = self.call_keyed(&name, &key_text, args, &load, |f, args| {
             Ok::<_, std::convert::Infallible>(f.call_with(args))
         });
-        let value = match computed {
-            Ok(value) => value,
+        match called {
+            Ok(Called::Hit(output)) => output,
+            // Computed and stored: map what was stored, so the computed
+            // array's memory is given back.
+            Ok(Called::Computed(value, true)) => match self.lookup(&name, &key_text, &load) {
+                Found::Value(output, _) => output,
+                Found::Miss => ArrayOutput::Owned(value),
+            },
+            Ok(Called::Computed(value, false)) => ArrayOutput::Owned(value),
             Err(never) => match never {},
-        };
-        match self.map_stored::<A, D>(&name, &key_text) {
-            Some((mapped, _)) => ArrayOutput::Mapped(mapped),
-            None => ArrayOutput::Owned(value),
         }
     }
 
-    /// Maps the stored result, if there is a usable one in a file of its own.
-    fn map_stored<A: Element, D: Dimension>(
-        &self,
-        name: &str,
-        key: &str,
-    ) -> Option<(MappedArray<A, D>, Hit)> {
-        let store = self.memory().inner.store.as_ref()?;
-        let Ok(Lookup::Found(entry)) = store.get(name, key, false) else {
-            return None;
+    /// A stored array as a hit returns it: mapped (and checked, unless the
+    /// memory maps unchecked) when it has a payload file of its own, else
+    /// decoded from the metadata file that holds it. An `Err` names the
+    /// damage.
+    fn load_mapped<A, D>(&self, entry: Entry) -> Result<ArrayOutput<A, D>, String>
+    where
+        A: Element + DeserializeOwned + 'static,
+        D: Dimension + DeserializeOwned + 'static,
+    {
+        self.replay(&entry);
+        let Some(path) = entry.local_path() else {
+            return codec::decode::<Array<A, D>>(entry)
+                .map(ArrayOutput::Owned)
+                .map_err(|e| e.to_string());
         };
-        if !self.usable(entry.meta()) {
-            return None;
-        }
-        let path = entry.local_path()?;
         // SAFETY: the store publishes payload files by rename and never
         // modifies them in place (LAYOUT.md); a removed file stays mapped.
-        match unsafe { jobcache_persist::map::<A, D>(path) } {
-            Ok(mapped) => Some((mapped, Hit::of(entry.meta()))),
-            Err(e) => {
-                self.record(
-                    Event::new(EventKind::Corrupt, name)
-                        .args(key, "")
-                        .message(format!("cannot map the stored array: {e}")),
-                );
-                None
-            }
+        let mapped = unsafe { jobcache_persist::map::<A, D>(path) }
+            .map_err(|e| format!("cannot map the stored array: {e}"))?;
+        if self.memory().inner.mapping != Mapping::Unchecked {
+            // Reads the array once over the map; nothing is copied out.
+            mapped.mapped().verify_arrays().map_err(|e| e.to_string())?;
         }
+        Ok(ArrayOutput::Mapped(mapped))
     }
 }

@@ -31,7 +31,7 @@ pub(crate) struct Inner {
     /// announce a computation in the log).
     pub(crate) journal: Option<Journal>,
     pub(crate) verbose: u8,
-    pub(crate) mmap: bool,
+    pub(crate) mapping: Mapping,
     pub(crate) capture: bool,
     pub(crate) lock_wait: Wait,
     pub(crate) reduce_policy: Option<Limits>,
@@ -43,7 +43,7 @@ impl std::fmt::Debug for Memory {
             .field("location", &self.inner.location)
             .field("enabled", &self.inner.store.is_some())
             .field("verbose", &self.inner.verbose)
-            .field("mmap", &self.inner.mmap)
+            .field("mapping", &self.inner.mapping)
             .field("capture", &self.inner.capture)
             .finish_non_exhaustive()
     }
@@ -64,7 +64,7 @@ impl Memory {
             store: None,
             verbose: 1,
             journal: true,
-            mmap: false,
+            mapping: Mapping::Off,
             capture: false,
             lock_wait: Wait::Timeout(Duration::from_secs(600)),
             reduce_policy: None,
@@ -81,7 +81,7 @@ impl Memory {
                 log: LogTracer::new(0),
                 journal: None,
                 verbose: 0,
-                mmap: false,
+                mapping: Mapping::Off,
                 capture: false,
                 lock_wait: Wait::NoWait,
                 reduce_policy: None,
@@ -188,6 +188,17 @@ impl Memory {
     }
 }
 
+/// How [`Cached::call_mapped`] loads array results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mapping {
+    /// Read into memory, as [`Cached::call`] does.
+    Off,
+    /// Mapped, every array block's checksum checked over the map.
+    Checked,
+    /// Mapped, array data not checked (O(1) hits).
+    Unchecked,
+}
+
 /// Sets up a [`Memory`]; from [`Memory::builder`].
 #[derive(Debug)]
 #[must_use]
@@ -196,7 +207,7 @@ pub struct MemoryBuilder {
     store: Option<Arc<dyn Store>>,
     verbose: u8,
     journal: bool,
-    mmap: bool,
+    mapping: Mapping,
     capture: bool,
     lock_wait: Wait,
     reduce_policy: Option<Limits>,
@@ -220,8 +231,33 @@ impl MemoryBuilder {
 
     /// Load plain-array outputs as memory-mapped, zero-copy views in
     /// [`Cached::call_mapped`] (off: they are read into memory).
+    ///
+    /// A mapped hit is checked as a copying one is: the file's header,
+    /// metadata and table when it is mapped, and the checksum of every
+    /// array block over the mapping before the view is returned (a read of
+    /// the array, no copy of it). A corrupt entry is logged, journaled,
+    /// removed and computed again. See [`MemoryBuilder::mmap_unchecked`]
+    /// for hits that cost O(1) instead.
     pub fn mmap(mut self, on: bool) -> Self {
-        self.mmap = on;
+        self.mapping = if on { Mapping::Checked } else { Mapping::Off };
+        self
+    }
+
+    /// Like [`mmap(true)`](MemoryBuilder::mmap), but a hit does not check
+    /// the array data: it costs a few small reads whatever the array's
+    /// size, and **damage inside the array data is not detected** (the
+    /// view shows whatever the file holds). The file's header, metadata and
+    /// table are still checked. For arrays too large to read once per hit,
+    /// on storage you trust.
+    ///
+    /// `mmap_unchecked(false)` turns the checks back on and leaves mapping
+    /// on or off as it was.
+    pub fn mmap_unchecked(mut self, on: bool) -> Self {
+        self.mapping = match (on, self.mapping) {
+            (true, _) => Mapping::Unchecked,
+            (false, Mapping::Unchecked) => Mapping::Checked,
+            (false, other) => other,
+        };
         self
     }
 
@@ -286,7 +322,7 @@ impl MemoryBuilder {
                 log: LogTracer::new(self.verbose),
                 journal,
                 verbose: self.verbose,
-                mmap: self.mmap,
+                mapping: self.mapping,
                 capture: self.capture,
                 lock_wait: self.lock_wait,
                 reduce_policy: self.reduce_policy,

@@ -2,27 +2,8 @@
 //! this file holds the only test that installs one.
 
 use jobcache_memo::Memory;
-use std::sync::Mutex;
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Collect;
-
-impl log::Log for Collect {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target() == "jobcache"
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            LINES.lock().unwrap().push(record.args().to_string());
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn take() -> Vec<String> {
-    std::mem::take(&mut *LINES.lock().unwrap())
-}
+mod support;
+use support::take;
 
 fn double(x: u32) -> u32 {
     x * 2
@@ -30,8 +11,7 @@ fn double(x: u32) -> u32 {
 
 #[test]
 fn verbosity_chooses_the_lines() {
-    log::set_logger(&Collect).unwrap();
-    log::set_max_level(log::LevelFilter::Trace);
+    support::capture_logs(log::LevelFilter::Trace);
     let dir = tempfile::tempdir().unwrap();
 
     let silent = Memory::builder(dir.path()).verbose(0).build().unwrap();

@@ -17,6 +17,21 @@ pub enum TraceError {
         #[source]
         source: std::io::Error,
     },
+    /// A journal file's name is a symlink, which jobcache does not follow
+    /// (it would read or write the file it points at, outside the cache).
+    #[error(
+        "{path} is a symlink; jobcache does not follow symlinks inside a cache folder: remove it"
+    )]
+    Symlink {
+        /// The symlink.
+        path: PathBuf,
+    },
+    /// A journal file's name is a FIFO, device or directory.
+    #[error("{path} is not a regular file; a journal is a plain file: remove it")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// The operating system accepted only part of a journal line.
     #[error(
         "journal {path}: short append: wrote {written} of {expected} bytes (is the disk full?)"

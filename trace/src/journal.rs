@@ -1,11 +1,13 @@
 //! The run journal: an append-only JSON Lines file, one [`Event`] per line.
 
+use crate::nofollow::{self, Write as Mode};
 use crate::{Event, EventKind, Timestamp, TraceError, Tracer};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Lines longer than this are not events: the reader skips them, and
 /// [`Journal::append`] cuts an event's message and summary to stay below.
@@ -39,9 +41,18 @@ impl Default for JournalOptions {
 /// notices renames it to `<name>.1` (shifting older ones) under a lock on
 /// `<name>.lock`; others notice the rename and reopen. Lines written to the
 /// old file meanwhile stay there, so none are lost unless a file is rotated
-/// out of [`JournalOptions::keep`]. A process looks at the file's length
-/// when its own lines would pass the cap and every 32 appends, so with several
-/// writers a file can end up to 32 lines per process over the cap.
+/// out of [`JournalOptions::keep`]. A process looks at the file when its
+/// own lines would pass the cap, every 32 appends and at least once a
+/// second: its length, its link count, and whether the path still names it.
+/// So with several writers a file can end up to 32 lines per process over
+/// the cap, and a journal deleted under a live process (its directory
+/// removed by hand) is created again, directory included, at the next look
+/// instead of being written into a deleted file.
+///
+/// No name in the cache folder is followed: the journal, its lock and its
+/// rotated files are opened with `O_NOFOLLOW`, and a symlink found at the
+/// journal's name is removed (its target untouched) and replaced by a new
+/// file, with a warning.
 ///
 /// As a [`Tracer`], a failed append is a `log` warning (once per journal),
 /// never an error for the computation.
@@ -60,13 +71,20 @@ struct State {
     buf: Vec<u8>,
     /// The file's length when last looked at, plus our lines since.
     est_len: u64,
-    /// Appends since the length was last looked at.
+    /// Appends since the file was last looked at.
     since_check: u32,
+    /// When the file was last looked at.
+    checked_at: Instant,
 }
 
-/// Appends between two looks at the file's length (other processes' lines
-/// are seen then): the size cap can be passed by this many lines per process.
+/// Appends between two looks at the file (its length, its link count, and
+/// whether the path still names it): the size cap can be passed by this many
+/// lines per process, and a writer follows another's rotation within them.
 const CHECK_EVERY: u32 = 32;
+
+/// The longest time between two looks at the file, however few the appends:
+/// a journal deleted under a live process is noticed within it.
+const CHECK_AFTER: Duration = Duration::from_secs(1);
 
 impl Journal {
     /// Opens (creating it and its directory if needed) the journal at `path`,
@@ -78,10 +96,6 @@ impl Journal {
     /// Opens the journal at `path` with explicit rotation options.
     pub fn open_with(path: impl AsRef<Path>, opts: JournalOptions) -> Result<Journal, TraceError> {
         let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| TraceError::io(dir, "create the directory of", e))?;
-        }
         let (file, id) = open_append(&path)?;
         let est_len = file
             .metadata()
@@ -99,6 +113,7 @@ impl Journal {
                 buf: Vec::with_capacity(512),
                 est_len,
                 since_check: 0,
+                checked_at: Instant::now(),
             }),
             warned: AtomicBool::new(false),
         })
@@ -118,24 +133,34 @@ impl Journal {
             buf,
             est_len,
             since_check,
+            checked_at,
         } = &mut *state;
         encode_line(event, buf)?;
-        if let Some(max) = self.opts.max_bytes {
-            let line = buf.len() as u64;
-            if *est_len + line > max || *since_check >= CHECK_EVERY {
-                // The estimate counts only our own lines: look at the file.
-                *since_check = 0;
-                *est_len = self.len_of(file)?;
+        let line = buf.len() as u64;
+        let over = self.opts.max_bytes.is_some_and(|max| *est_len + line > max);
+        if over || *since_check >= CHECK_EVERY || checked_at.elapsed() >= CHECK_AFTER {
+            // The estimate counts only our own lines: look at the file.
+            *since_check = 0;
+            *checked_at = Instant::now();
+            let mut meta = self.stat(file)?;
+            if links(&meta) == 0 || !self.names(*id) {
+                // Deleted (its directory too, perhaps), rotated by another
+                // process, or replaced: open the path again.
+                (*file, *id) = open_append(&self.path)?;
+                meta = self.stat(file)?;
+            }
+            *est_len = meta.len();
+            if let Some(max) = self.opts.max_bytes {
                 if *est_len > 0 && *est_len + line > max {
                     self.rotate(file, id)?;
-                    *est_len = self.len_of(file)?;
+                    *est_len = self.stat(file)?.len();
                 }
             }
         }
         loop {
             match file.write(buf) {
                 Ok(n) if n == buf.len() => {
-                    *est_len += n as u64;
+                    *est_len += line;
                     *since_check += 1;
                     return Ok(());
                 }
@@ -152,48 +177,68 @@ impl Journal {
         }
     }
 
-    fn len_of(&self, file: &File) -> Result<u64, TraceError> {
-        Ok(file
-            .metadata()
-            .map_err(|e| TraceError::io(&self.path, "stat", e))?
-            .len())
+    fn stat(&self, file: &File) -> Result<std::fs::Metadata, TraceError> {
+        file.metadata()
+            .map_err(|e| TraceError::io(&self.path, "stat", e))
+    }
+
+    /// Whether the path names the file `id` (not following a symlink).
+    fn names(&self, id: FileId) -> bool {
+        std::fs::symlink_metadata(&self.path).is_ok_and(|m| FileId::of(&m) == id)
     }
 
     /// Rotates the file, or reopens it if another process already did.
     fn rotate(&self, file: &mut File, id: &mut FileId) -> Result<(), TraceError> {
         let lock_path = sibling(&self.path, ".lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| TraceError::io(&lock_path, "open the rotation lock", e))?;
+        let lock = nofollow::open_write(&lock_path, Mode::Lock)?;
         fs2::FileExt::lock_exclusive(&lock).map_err(|e| TraceError::io(&lock_path, "lock", e))?;
         let result = (|| {
-            let current = std::fs::metadata(&self.path).ok().map(|m| FileId::of(&m));
-            if current == Some(*id) {
+            if self.names(*id) {
                 for i in (1..self.opts.keep).rev() {
                     let from = sibling(&self.path, &format!(".{i}"));
                     let to = sibling(&self.path, &format!(".{}", i + 1));
-                    match std::fs::rename(&from, &to) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(TraceError::io(&from, "rotate", e))
-                        }
-                        _ => {}
-                    }
+                    shift(&from, &to)?;
                 }
                 let to = sibling(&self.path, ".1");
+                // rename replaces the name `to`, never what a symlink there
+                // points at.
                 std::fs::rename(&self.path, &to)
                     .map_err(|e| TraceError::io(&self.path, "rotate", e))?;
             }
-            let (f, i) = open_append(&self.path)?;
-            *file = f;
-            *id = i;
+            (*file, *id) = open_append(&self.path)?;
             Ok(())
         })();
         let _ = fs2::FileExt::unlock(&lock);
         result
     }
+}
+
+/// Moves rotated file `from` to `to`; a symlink planted at `from` is not a
+/// journal file and is removed instead (its target untouched).
+fn shift(from: &Path, to: &Path) -> Result<(), TraceError> {
+    let planted = std::fs::symlink_metadata(from).is_ok_and(|m| m.file_type().is_symlink());
+    let moved = if planted {
+        std::fs::remove_file(from)
+    } else {
+        std::fs::rename(from, to)
+    };
+    match moved {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(TraceError::io(from, "rotate", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The link count of an open file: 0 once its last name is unlinked.
+#[cfg(unix)]
+fn links(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::nlink(meta)
+}
+
+#[cfg(not(unix))]
+fn links(_meta: &std::fs::Metadata) -> u64 {
+    1
 }
 
 impl Tracer for Journal {
@@ -234,12 +279,19 @@ fn encode_line(event: &Event, buf: &mut Vec<u8>) -> Result<(), TraceError> {
     Ok(())
 }
 
+/// Opens the journal for appending, creating it and, if it is gone, its
+/// directory.
 fn open_append(path: &Path) -> Result<(File, FileId), TraceError> {
-    let file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| TraceError::io(path, "open", e))?;
+    let file = match nofollow::open_write(path, Mode::Append) {
+        Err(TraceError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| TraceError::io(dir, "create the directory of", e))?;
+            }
+            nofollow::open_write(path, Mode::Append)?
+        }
+        other => other?,
+    };
     let meta = file
         .metadata()
         .map_err(|e| TraceError::io(path, "stat", e))?;
@@ -347,10 +399,11 @@ pub struct JournalReader {
 }
 
 impl JournalReader {
-    /// Opens `path` for reading.
+    /// Opens `path` for reading. A symlink at `path` is not followed: it is
+    /// [`TraceError::Symlink`].
     pub fn open(path: impl AsRef<Path>) -> Result<JournalReader, TraceError> {
         let path = path.as_ref().to_path_buf();
-        let file = File::open(&path).map_err(|e| TraceError::io(&path, "read", e))?;
+        let file = nofollow::open_read(&path)?;
         Ok(JournalReader {
             path,
             reader: BufReader::with_capacity(64 << 10, file),
@@ -463,7 +516,8 @@ pub fn journal_files(path: impl AsRef<Path>) -> Vec<PathBuf> {
     }
     rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
-    if path.exists() {
+    // A symlink is listed too (not followed): reading it is an error.
+    if std::fs::symlink_metadata(path).is_ok() {
         files.push(path.to_path_buf());
     }
     files
@@ -471,7 +525,8 @@ pub fn journal_files(path: impl AsRef<Path>) -> Vec<PathBuf> {
 
 /// Reads every event of the journal at `path` (rotated files first, oldest
 /// first) that passes `filter`. Malformed lines are skipped with a `log`
-/// warning; a torn last line is ignored. Fails only if no file can be read.
+/// warning; a torn last line is ignored. Fails if no file can be read, or
+/// if one of them is a symlink ([`TraceError::Symlink`]: never followed).
 ///
 /// ```
 /// use jobcache_trace::{read_journal, Event, EventKind, Filter, Journal};
@@ -558,7 +613,9 @@ impl Follower {
             return Ok(out);
         }
         self.drain(&mut out)?;
-        let current = std::fs::metadata(&self.path).ok().map(|m| FileId::of(&m));
+        let current = std::fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| FileId::of(&m));
         let ours = self.file.as_ref().map(|(_, id)| *id);
         if current.is_some() && current != ours {
             self.from_start = true;
@@ -571,14 +628,14 @@ impl Follower {
     }
 
     fn reopen(&mut self) -> Result<bool, TraceError> {
-        let mut file = match File::open(&self.path) {
+        let mut file = match nofollow::open_read(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(TraceError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 // Whatever appears later is new.
                 self.from_start = true;
                 return Ok(false);
             }
-            Err(e) => return Err(TraceError::io(&self.path, "read", e)),
+            Err(e) => return Err(e),
         };
         let meta = file
             .metadata()

@@ -52,8 +52,11 @@
 //!   file: true on local file systems, not on NFS, where appends from
 //!   several hosts can overwrite each other.
 //! - Rotation renames the file; a process still writing to the old one
-//!   keeps its lines there, and lines in a file rotated out of
-//!   [`JournalOptions::keep`] are gone.
+//!   keeps its lines there (up to 32 of them), and lines in a file rotated
+//!   out of [`JournalOptions::keep`] are gone.
+//! - Journal files are opened with `O_NOFOLLOW`: a symlink at a journal
+//!   name is replaced when writing and an error when reading, never
+//!   followed (Unix; elsewhere names are opened as they are).
 //! - [`capture`] (Unix only) redirects descriptors 1 and 2 of the whole
 //!   process: output of other threads in that window is captured too, and
 //!   concurrent captures wait for each other. The order between stdout and
@@ -72,6 +75,7 @@ mod capture;
 mod error;
 mod event;
 mod journal;
+mod nofollow;
 pub mod report;
 mod summary;
 mod time;
