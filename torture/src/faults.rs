@@ -246,13 +246,10 @@ impl Injector {
             top => top.to_string(),
         };
         let path = self.root.join(&rel);
-        // Only where the layout would put it: the parent must be a real
-        // directory (never through a link, never a fresh tree of our own).
-        let parent_ok = path
-            .parent()
-            .and_then(|p| std::fs::symlink_metadata(p).ok())
-            .is_some_and(|m| m.file_type().is_dir());
-        if !parent_ok || self.plants.iter().any(|p| p.rel == rel) {
+        // Only where the layout would put it: every directory above it must
+        // be a real one (never through a link, ours included: that would
+        // plant inside the sentinel), never a fresh tree of our own.
+        if !real_dirs_above(&self.root, &rel) || self.plants.iter().any(|p| p.rel == rel) {
             return;
         }
         let target = self.sentinel.target(kind);
@@ -340,6 +337,24 @@ impl Injector {
     }
 }
 
+/// Whether the root and every directory between it and `rel` are real
+/// directories, not links.
+fn real_dirs_above(root: &Path, rel: &str) -> bool {
+    let mut dir = root.to_path_buf();
+    let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
+    if !is_dir(&dir) {
+        return false;
+    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    for part in &parts[..parts.len() - 1] {
+        dir.push(part);
+        if !is_dir(&dir) {
+            return false;
+        }
+    }
+    true
+}
+
 /// Puts `aside` back at `path` if nothing took its place meanwhile, else
 /// drops it.
 fn restore(aside: &Path, path: &Path) {
@@ -416,6 +431,23 @@ fn collect(dir: &Path, rel: &str, out: &mut Vec<String>, sizes: &mut dyn FnMut(&
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plants_never_go_through_a_link() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("torture-above-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root/ns/f"))?;
+        std::fs::create_dir_all(dir.join("elsewhere/f"))?;
+        let root = dir.join("root");
+        assert!(real_dirs_above(&root, "ns"));
+        assert!(real_dirs_above(&root, "ns/f/key"));
+        assert!(!real_dirs_above(&root, "ns/g/key"));
+        std::fs::rename(root.join("ns"), dir.join("ns-aside"))?;
+        std::os::unix::fs::symlink(dir.join("elsewhere"), root.join("ns"))?;
+        assert!(!real_dirs_above(&root, "ns/f/key"));
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 
     #[test]
     fn the_log_tells_changes_after_a_start() -> std::io::Result<()> {
