@@ -5,6 +5,8 @@
 //! - `lint`: the format and clippy checks that CI runs.
 //! - `release VERSION [--dry-run]`: checks, versions, CHANGELOG, packages,
 //!   commit and tag (see `release.rs`).
+//! - `torture [--minutes M] [--seed S] [--workers N] [--dir D]`: the
+//!   multi-process fault-injection run of `torture/` (see `torture.rs`).
 
 mod bench;
 mod changelog;
@@ -15,6 +17,7 @@ mod proptest;
 mod release;
 mod semver;
 mod shell;
+mod torture;
 
 use std::process::ExitCode;
 
@@ -31,7 +34,18 @@ tasks:
                        publishable crate; commit and tag vVERSION. --dry-run does
                        all but the commit and tag and puts every file back.
                        --skip-checks (for tests) skips the checks and the
-                       package verification builds.";
+                       package verification builds.
+  torture [--minutes M] [--seed S] [--workers N] [--dir D]
+                       build jobcache-torture and jobcache-cli (release) and run
+                       N worker processes (default 8, half copy mode, half
+                       mmap) for M minutes (default 10, seed 42) in D (default
+                       target/torture/run, emptied) while faults are injected:
+                       kills, byte flips, truncations, deletions, symlinks into
+                       a sentinel directory, concurrent gc/verify/clear, a file
+                       size limit, a fresh start together, the root removed.
+                       Prints one line of figures; fails when wrong values,
+                       panics, changes outside the root, failed API or CLI
+                       calls or leftover temp bytes are not zero.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +54,7 @@ fn main() -> ExitCode {
         Some("proptest") => proptest::run(&args[1..]),
         Some("lint") => lint::run(&args[1..]),
         Some("release") => release::run(&args[1..]),
+        Some("torture") => torture::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
