@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[test]
-#[ignore = "needs the store to recreate a deleted root"]
 fn a_deleted_cache_directory_is_created_again() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("cache");
