@@ -296,6 +296,33 @@ fn a_deleted_root_heals_on_the_next_publish() {
     }
 }
 
+/// Defect 5: a root moved away under a live store (still linked, so its
+/// link count says nothing) is made again at its path by the next publish,
+/// and nothing more is written into the moved directory.
+#[test]
+fn a_root_moved_away_heals_at_its_path() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("cache");
+    let moved = t.path().join("moved");
+    let s = FsStore::create(&root).unwrap();
+    s.publish_bytes(NS, &key(1), &NewEntry::default(), b"one")
+        .unwrap();
+    fs::rename(&root, &moved).unwrap();
+    let before = snapshot(&moved);
+    s.publish_bytes(NS, &key(2), &NewEntry::default(), b"two")
+        .unwrap();
+    assert_eq!(snapshot(&moved), before);
+    assert_eq!(
+        FsStore::open(&root)
+            .unwrap()
+            .get_bytes(NS, &key(2))
+            .unwrap()
+            .unwrap(),
+        b"two"
+    );
+    assert!(matches!(s.get(NS, &key(1), true).unwrap(), Lookup::Missing));
+}
+
 /// Defect 5: a store made again by another handle is found by lookups of
 /// this one.
 #[test]

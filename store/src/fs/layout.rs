@@ -317,10 +317,25 @@ impl FsStore {
     /// tree (not deleted meanwhile); heals the store if it is not.
     pub(super) fn live_root(&self) -> Result<Arc<Dir>> {
         let dir = self.handle();
-        if dir.fstat().is_ok_and(|i| i.nlink > 0) {
+        if self.is_live(&dir) {
             return Ok(dir);
         }
         self.heal()
+    }
+
+    /// Whether `dir` still is the directory the root path names. A link
+    /// count above zero is not enough: a root renamed away (as `rm -rf`
+    /// tools and users moving a cache do) stays linked elsewhere, and
+    /// writing on through the old handle would fill a directory nobody
+    /// looks in.
+    fn is_live(&self, dir: &Dir) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (dir.fstat(), std::fs::metadata(&self.root)) {
+            (Ok(held), Ok(named)) => {
+                held.nlink > 0 && held.dev == named.dev() && held.ino == named.ino()
+            }
+            _ => false,
+        }
     }
 
     /// The root, `ns/` and `tmp/` for a write, each made again if it was
@@ -361,10 +376,10 @@ impl FsStore {
         Ok(self.set_handle(dir))
     }
 
-    /// After a miss: if the root handle was deleted and the path names a
+    /// After a miss: if the root handle was deleted or moved and the path names a
     /// store again (made by another process), take the new one.
     pub(super) fn refresh_root(&self, seen: &Dir) -> Option<Arc<Dir>> {
-        if seen.fstat().is_ok_and(|i| i.nlink > 0) {
+        if self.is_live(seen) {
             return None;
         }
         let dir = Dir::open_path(&self.root).ok()?;
