@@ -428,6 +428,11 @@ fn the_quarantine_stays_under_its_cap() {
     fs::write(&p, b).unwrap();
     assert!(matches!(s.get(NS, &big, true).unwrap(), Lookup::Corrupt(_)));
     assert!(quarantined_bytes(&root).1 <= cap);
+    // An explicit trim frees the quarantine entirely; a dry run keeps it.
+    s.reduce_size(&Limits::default(), true).unwrap();
+    assert!(quarantined_bytes(&root).0 >= 1);
+    s.reduce_size(&Limits::default(), false).unwrap();
+    assert_eq!(quarantined_bytes(&root), (0, 0));
     assert!(!s.entry_dir(NS, &big).unwrap().exists());
 }
 

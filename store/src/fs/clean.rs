@@ -172,9 +172,8 @@ impl FsStore {
     /// than `max_age` go too, and the rest are kept under the quarantine
     /// cap. Returns how many were removed.
     pub fn clean_temp(&self, max_age: Duration) -> Result<usize> {
-        let root = self.handle();
         let tmp_path = self.root.join(TMP_DIR);
-        let Some(tmp) = ensure_dir(&root, TMP_DIR, &tmp_path, true)? else {
+        let Some(tmp) = self.tmp_dir()? else {
             return Ok(0);
         };
         let mut removed = 0;
@@ -211,6 +210,21 @@ impl FsStore {
         }
         removed += prune_quarantine(&tmp, self.quarantine_max, Some(max_age));
         Ok(removed)
+    }
+
+    /// Removes every quarantined entry: an explicit trim (`reduce_size`,
+    /// `jobcache gc`) frees what damaged entries hold, since they are worth
+    /// nothing to a computation. Returns how many were removed.
+    pub(super) fn empty_quarantine(&self) -> Result<usize> {
+        Ok(self
+            .tmp_dir()?
+            .map_or(0, |tmp| prune_quarantine(&tmp, 0, None)))
+    }
+
+    /// `tmp/` beneath the current root, if it is there (a symlink in its
+    /// place is replaced by a directory).
+    fn tmp_dir(&self) -> Result<Option<Dir>> {
+        ensure_dir(&self.handle(), TMP_DIR, &self.root.join(TMP_DIR), true)
     }
 
     /// Moves the directory `name` (beneath `from`) into `tmp/del-*` and

@@ -262,6 +262,7 @@ impl Store for FsStore {
     fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
         if !dry_run {
             self.clean_temp(self.temp_max_age)?;
+            self.empty_quarantine()?;
         }
         let report = reduce_with(self, self.all_entries()?, limits, dry_run, self.recent)?;
         if !dry_run {
