@@ -136,8 +136,19 @@ pub trait Element: Copy + Send + Sync + fmt::Debug + PartialEq + 'static + seale
     const DTYPE: DType;
 }
 
+/// Calls the macro `$m` with every element type, as `Variant type` pairs
+/// after a `;` (and after `$args`, if given): the one list of element
+/// types that code generated per type is written from.
+macro_rules! with_dtypes {
+    ($m:ident $(, $($args:tt)*)?) => {
+        $m! {$($($args)*)? ; Bool bool, I8 i8, I16 i16, I32 i32, I64 i64, U8 u8, U16 u16,
+            U32 u32, U64 u64, F32 f32, F64 f64}
+    };
+}
+pub(crate) use with_dtypes;
+
 macro_rules! element {
-    ($($t:ty => $d:ident),*) => {$(
+    (; $($d:ident $t:ty),*) => {$(
         impl sealed::Sealed for $t {}
         impl Element for $t {
             const DTYPE: DType = DType::$d;
@@ -145,8 +156,7 @@ macro_rules! element {
     )*};
 }
 
-element!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
-    u32 => U32, u64 => U64, f32 => F32, f64 => F64);
+with_dtypes!(element);
 
 /// The bytes of a slice of elements (native byte order).
 pub(crate) fn as_bytes<A: Element>(data: &[A]) -> &[u8] {

@@ -126,6 +126,63 @@ pub enum Error {
         /// Why, and what to do instead.
         reason: String,
     },
+    /// An array held as an [`AnyArray`](crate::npy::AnyArray) cannot be
+    /// converted as asked (another element type or rank, or a conversion
+    /// to `f64` that could change values).
+    #[error("cannot convert an array of {from} with shape {shape:?} to {to}: {reason}")]
+    Convert {
+        /// The element type held.
+        from: crate::DType,
+        /// The shape held.
+        shape: Vec<usize>,
+        /// What was asked for.
+        to: String,
+        /// Why not, and what to do instead.
+        reason: String,
+    },
+    /// A `.npz` file is not a zip archive this crate can read (or a zip
+    /// archive could not be written).
+    #[error("{path}: {message}; check the path, or rewrite the archive with np.savez / np.savez_compressed")]
+    Zip {
+        /// The archive concerned.
+        path: PathBuf,
+        /// What the zip reader or writer reported.
+        message: String,
+    },
+    /// A `.npz` archive holds no array of the requested name.
+    #[error("{path}: no array named {name:?}; the archive holds {available:?}")]
+    NoSuchArray {
+        /// The archive concerned.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The names the archive holds.
+        available: Vec<String>,
+    },
+    /// A `.npz` archive exceeds a limit of [`NpzLimits`](crate::npz::NpzLimits):
+    /// too many members, or a compressed member that inflates (or says it
+    /// inflates) to more than allowed — a zip bomb or a damaged archive.
+    #[error("{path}: {what} is {found}, over the limit of {limit}; if the archive is trusted, raise the limit (npz::NpzLimits)")]
+    LimitExceeded {
+        /// The archive (and member) concerned.
+        path: PathBuf,
+        /// The quantity limited.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+        /// What the archive has or claims.
+        found: u64,
+    },
+    /// An array name that cannot be stored in a `.npz` archive.
+    #[error("{path}: cannot store an array named {name:?}: {reason}")]
+    BadName {
+        /// The archive concerned.
+        path: PathBuf,
+        /// The name given.
+        name: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
     /// The value could not be serialized or deserialized (a type whose serde
     /// implementation this format does not support, or a body that does not
     /// match the requested type).

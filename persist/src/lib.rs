@@ -107,6 +107,7 @@ mod error;
 mod format;
 mod io;
 pub mod npy;
+pub mod npz;
 mod ser;
 mod view;
 

@@ -40,6 +40,10 @@ use crate::error::{stream_path, Error, Result};
 use crate::io::{open_file, read_elements, write_atomic, write_iter, write_slice, Region, Source};
 use crate::view::ArrayMap;
 
+mod any;
+
+pub use any::{from_reader_any, map_any, read_any, AnyArray, MappedAny};
+
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// Headers longer than this are refused before allocating (NumPy itself
 /// refuses headers over 10 000 bytes by default).
@@ -72,7 +76,7 @@ pub fn read_header(path: impl AsRef<Path>) -> Result<NpyHeader> {
 
 /// Opens a `.npy` file and reads its header, checked against the file's
 /// length.
-fn open_npy(path: &Path) -> Result<(File, NpyHeader)> {
+pub(crate) fn open_npy(path: &Path) -> Result<(File, NpyHeader)> {
     let (file, len) = open_file(path)?;
     let header = parse_header_from(&mut &file, path, Some(len))?;
     check_file_len(
@@ -412,7 +416,7 @@ pub(crate) fn with_path(e: Error, path: &Path) -> Error {
     }
 }
 
-fn check_dtype<A: Element>(header: &NpyHeader, path: &Path) -> Result<()> {
+pub(crate) fn check_dtype<A: Element>(header: &NpyHeader, path: &Path) -> Result<()> {
     if header.dtype != A::DTYPE {
         return Err(Error::TypeMismatch {
             path: path.to_path_buf(),
@@ -439,17 +443,28 @@ fn build<A: Element, D: Dimension>(
 pub fn read<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Array<A, D>> {
     let path = path.as_ref();
     let (file, header) = open_npy(path)?;
-    check_dtype::<A>(&header, path)?;
+    read_opened(&file, 0, &header, path)
+}
+
+/// Reads the data of an opened file whose header (at `base`) was checked
+/// against its length.
+pub(crate) fn read_opened<A: Element, D: Dimension>(
+    file: &File,
+    base: u64,
+    header: &NpyHeader,
+    path: &Path,
+) -> Result<Array<A, D>> {
+    check_dtype::<A>(header, path)?;
     let dim: D = dim_of(&header.shape, path)?;
     let region = Region {
         path,
-        offset: header.data_offset,
+        offset: base + header.data_offset,
         padding: 0,
         checksum: None,
         big_endian: header.big_endian,
     };
-    let data = read_elements::<A>(Source::File(&file), dim.size(), &region)?;
-    build(&header, dim, data, path)
+    let data = read_elements::<A>(Source::File(file), dim.size(), &region)?;
+    build(header, dim, data, path)
 }
 
 /// Reads a `.npy` array from a stream, which must end right after the data
@@ -457,8 +472,23 @@ pub fn read<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Array<A,
 /// claiming more than the stream holds fails without allocating it.
 pub fn from_reader<A: Element, D: Dimension>(r: &mut dyn Read) -> Result<Array<A, D>> {
     let path = stream_path();
-    let header = parse_header_from(r, path, None)?;
-    check_dtype::<A>(&header, path)?;
+    let header = stream_header(r, path)?;
+    stream_data(r, &header, path)
+}
+
+/// Reads and checks the header at the start of a stream.
+pub(crate) fn stream_header(r: &mut dyn Read, path: &Path) -> Result<NpyHeader> {
+    parse_header_from(r, path, None)
+}
+
+/// Reads the data that follows `header` in a stream, which must end right
+/// after it. Memory grows with the bytes actually read, never ahead of them.
+pub(crate) fn stream_data<A: Element, D: Dimension>(
+    r: &mut dyn Read,
+    header: &NpyHeader,
+    path: &Path,
+) -> Result<Array<A, D>> {
+    check_dtype::<A>(header, path)?;
     let dim: D = dim_of(&header.shape, path)?;
     let mut bytes = Vec::new();
     r.take(header.data_len)
@@ -481,7 +511,7 @@ pub fn from_reader<A: Element, D: Dimension>(r: &mut dyn Read) -> Result<Array<A
         big_endian: header.big_endian,
     };
     let data = read_elements::<A>(Source::Bytes(&bytes), dim.size(), &region)?;
-    build(&header, dim, data, path)
+    build(header, dim, data, path)
 }
 
 /// A read-only memory map of a `.npy` file, viewed as an array without
@@ -525,10 +555,24 @@ impl<A: Element, D: Dimension> MappedNpy<A, D> {
 pub unsafe fn map<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<MappedNpy<A, D>> {
     let path = path.as_ref();
     let (file, header) = open_npy(path)?;
+    // SAFETY: passed on from the caller.
+    unsafe { map_opened(&file, header, path) }
+}
+
+/// Maps an opened file whose header was checked against its length.
+///
+/// # Safety
+///
+/// As [`map`].
+pub(crate) unsafe fn map_opened<A: Element, D: Dimension>(
+    file: &File,
+    header: NpyHeader,
+    path: &Path,
+) -> Result<MappedNpy<A, D>> {
     check_dtype::<A>(&header, path)?;
     let dim: D = dim_of(&header.shape, path)?;
     // SAFETY: the caller guarantees the file is not modified while mapped.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, "mapping", e))?;
+    let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| Error::io(path, "mapping", e))?;
     // The length was checked on the open file; the map, which is what the
     // view reads, must agree (a file changed in between is refused).
     let need = header.data_offset + header.data_len;

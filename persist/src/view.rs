@@ -39,6 +39,14 @@ unsafe impl StableBytes for memmap2::Mmap {
     }
 }
 
+// SAFETY: a shared map is the same map (the `Mmap` impl above applies):
+// cloning or moving the `Arc` moves neither the mapping nor its contents.
+unsafe impl StableBytes for std::sync::Arc<memmap2::Mmap> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
 // SAFETY: a shared slice is immutable for its lifetime.
 unsafe impl StableBytes for &[u8] {
     fn bytes(&self) -> &[u8] {
