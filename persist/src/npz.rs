@@ -72,7 +72,8 @@ use crate::npy::{self, AnyArray, NpyHeader};
 use crate::view::ArrayMap;
 
 /// Limits that keep a hostile or damaged archive from exhausting memory.
-/// Non-exhaustive: start from `NpzLimits::default()` and set fields.
+/// Non-exhaustive: start from `NpzLimits::default()` and set fields, or
+/// chain `with_…`: `NpzLimits::default().with_max_inflated(64 << 30)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NpzLimits {
@@ -92,6 +93,20 @@ impl Default for NpzLimits {
             max_members: 1 << 16,
             max_inflated: 4 << 30,
         }
+    }
+}
+
+impl NpzLimits {
+    /// These limits with `max_members` set.
+    pub fn with_max_members(mut self, max_members: usize) -> Self {
+        self.max_members = max_members;
+        self
+    }
+
+    /// These limits with `max_inflated` set.
+    pub fn with_max_inflated(mut self, max_inflated: u64) -> Self {
+        self.max_inflated = max_inflated;
+        self
     }
 }
 
