@@ -156,6 +156,14 @@ fn joblib_seconds(python: &Option<PathBuf>, body: &str) -> Option<f64> {
 fn main() {
     let mut group = Group::new("persist");
     let dir = scratch_dir("persist").unwrap();
+    // `PERSIST_BENCH_ONLY=npz cargo xtask bench persist` runs the .npz rows
+    // alone (the others move 1 GiB arrays for minutes).
+    if std::env::var("PERSIST_BENCH_ONLY").is_ok_and(|v| v == "npz") {
+        npz_rows(&mut group, &dir);
+        group.finish().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let python = python_venv();
     let bytes = (N * 8) as u64;
 
@@ -337,6 +345,7 @@ fn main() {
     );
     let _ = std::fs::remove_file(&sjl);
 
+    npz_rows(&mut group, &dir);
     group.finish().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -349,4 +358,76 @@ fn push_gbps(group: &mut Group, name: &str, bytes: u64, ours: Duration, base_sec
         Some(s) => Row::ratio_higher_is_better(name, value, "GB/s", bytes as f64 / s / 1e9),
         None => Row::plain(name, value, "GB/s"),
     });
+}
+
+/// `.npz` of ten 100 MiB f64 arrays, stored (as `np.savez` writes them),
+/// against the ndarray-npy crate's reader and writer on the same data.
+/// Both writers end with the archive synced to disk; both readers read the
+/// archive ndarray-npy wrote (unaligned members, as NumPy's).
+fn npz_rows(group: &mut Group, dir: &Path) {
+    use jobcache_persist::npz::{self, Compression, NpzReader};
+    let bytes = (10 * FIELD) as u64;
+    let arrays: Vec<Array1<f64>> = (0..10).map(field).collect();
+    let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+    let ours = dir.join("ours.npz");
+    let theirs = dir.join("theirs.npz");
+    let (write_t, write_base) = paired(
+        || {
+            timed(|| {
+                npz::write_file(&ours, Compression::Stored, |w| {
+                    for (name, a) in names.iter().zip(&arrays) {
+                        w.add(name, a)?;
+                    }
+                    Ok(())
+                })
+                .unwrap()
+            })
+        },
+        || {
+            timed(|| {
+                let mut w = ndarray_npy::NpzWriter::new(File::create(&theirs).unwrap());
+                for (name, a) in names.iter().zip(&arrays) {
+                    w.add_array(name.as_str(), a).unwrap();
+                }
+                w.finish().unwrap().sync_all().unwrap();
+            })
+        },
+    );
+    group.push(Row::ratio_higher_is_better(
+        "persist/npz_write_10x100MiB",
+        gb_per_s(bytes, write_t),
+        "GB/s",
+        gb_per_s(bytes, write_base),
+    ));
+    drop(arrays);
+    std::fs::remove_file(&ours).unwrap();
+    let (read_t, read_base) = paired(
+        || {
+            timed(|| {
+                let mut npz = NpzReader::open(&theirs).unwrap();
+                let all: Vec<Array1<f64>> = names
+                    .iter()
+                    .map(|n| npz.by_name::<f64, Ix1>(n).unwrap())
+                    .collect();
+                all
+            })
+        },
+        || {
+            timed(|| {
+                let mut npz = ndarray_npy::NpzReader::new(File::open(&theirs).unwrap()).unwrap();
+                let all: Vec<Array1<f64>> = names
+                    .iter()
+                    .map(|n| npz.by_name::<ndarray::OwnedRepr<f64>, Ix1>(n).unwrap())
+                    .collect();
+                all
+            })
+        },
+    );
+    group.push(Row::ratio_higher_is_better(
+        "persist/npz_read_10x100MiB",
+        gb_per_s(bytes, read_t),
+        "GB/s",
+        gb_per_s(bytes, read_base),
+    ));
+    std::fs::remove_file(&theirs).unwrap();
 }

@@ -10,7 +10,9 @@
 //! and [`from_reader`] do the same on streams; [`Mapped`] and [`map`] view
 //! arrays in place through a read-only memory map; [`inspect`], [`verify`]
 //! and [`export_npy`] serve tools. The [`npy`] module reads, writes and maps
-//! NumPy `.npy` files, byte-identical to NumPy's own. Errors are [`Error`].
+//! NumPy `.npy` files, byte-identical to NumPy's own, also when the element
+//! type is known only from the file ([`npy::read_any`]); the [`npz`] module
+//! reads and writes NumPy `.npz` archives. Errors are [`Error`].
 //!
 //! How arrays are found: ndarray serializes an array as the struct
 //! `Array { v, dim, data }`; this crate's serializer recognises that struct
@@ -69,6 +71,15 @@
 //! let npy = dir.path().join("coef.npy");
 //! jobcache_persist::npy::write(&npy, &fit.coef)?;
 //! assert_eq!(jobcache_persist::npy::read::<f64, Ix2>(&npy)?, fit.coef);
+//! let any = jobcache_persist::npy::read_any(&npy)?; // whatever the dtype
+//! assert_eq!(any.into_f64()?, fit.coef.clone().into_dyn());
+//!
+//! // Several named arrays in one .npz archive (np.savez / np.load).
+//! let npz = dir.path().join("fit.npz");
+//! use jobcache_persist::npz::{write_file, Compression, NpzReader};
+//! write_file(&npz, Compression::Stored, |w| w.add("coef", &fit.coef))?;
+//! let mut archive = NpzReader::open(&npz)?;
+//! assert_eq!(archive.by_name::<f64, Ix2>("coef")?, fit.coef);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -97,6 +108,11 @@
 //! - `from_reader` reads the whole stream into memory first (the trailer that
 //!   describes the file comes last, so saving never needs to seek).
 #![deny(missing_docs)]
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod check;
 mod container;

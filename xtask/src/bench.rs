@@ -33,6 +33,8 @@ pub const FLOORS: &[(&str, Floor)] = &[
     ("persist/map_1GiB", Floor::MaxValue(1.0)),
     ("persist/npy_save_1GiB", Floor::MinRatio(0.9)),
     ("persist/npy_load_1GiB", Floor::MinRatio(1.5)),
+    ("persist/npz_read_10x100MiB", Floor::MinRatio(1.5)),
+    ("persist/npz_write_10x100MiB", Floor::MinRatio(1.0)),
     ("store/get_256MiB", Floor::MinRatio(0.8)),
     ("store/publish_256MiB", Floor::MinRatio(0.8)),
     ("trace/append", Floor::MinRatio(0.5)),
