@@ -159,7 +159,7 @@ fn main() {
     // `PERSIST_BENCH_ONLY=npz cargo xtask bench persist` runs the .npz rows
     // alone (the others move 1 GiB arrays for minutes).
     if std::env::var("PERSIST_BENCH_ONLY").is_ok_and(|v| v == "npz") {
-        npz_rows(&mut group, &dir);
+        npz_rows(&mut group, &dir, &python_venv());
         group.finish().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         return;
@@ -345,7 +345,7 @@ fn main() {
     );
     let _ = std::fs::remove_file(&sjl);
 
-    npz_rows(&mut group, &dir);
+    npz_rows(&mut group, &dir, &python);
     group.finish().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -363,8 +363,9 @@ fn push_gbps(group: &mut Group, name: &str, bytes: u64, ours: Duration, base_sec
 /// `.npz` of ten 100 MiB f64 arrays, stored (as `np.savez` writes them),
 /// against the ndarray-npy crate's reader and writer on the same data.
 /// Both writers end with the archive synced to disk; both readers read the
-/// archive ndarray-npy wrote (unaligned members, as NumPy's).
-fn npz_rows(group: &mut Group, dir: &Path) {
+/// archive ndarray-npy wrote (unaligned members, as NumPy's). Then one
+/// 100 MiB array in an `np.savez_compressed` archive, against `np.load`.
+fn npz_rows(group: &mut Group, dir: &Path, python: &Option<PathBuf>) {
     use jobcache_persist::npz::{self, Compression, NpzReader};
     let bytes = (10 * FIELD) as u64;
     let arrays: Vec<Array1<f64>> = (0..10).map(field).collect();
@@ -430,4 +431,42 @@ fn npz_rows(group: &mut Group, dir: &Path) {
         gb_per_s(bytes, read_base),
     ));
     std::fs::remove_file(&theirs).unwrap();
+
+    // NumPy writes the compressed archive; both read it.
+    let Some(py) = python else {
+        eprintln!("  persist/npz_read_compressed_100MiB skipped: no Python");
+        return;
+    };
+    let packed = dir.join("packed.npz");
+    let made = jobcache_bench::python_measure(
+        py,
+        &format!(
+            "import numpy as np\nnp.savez_compressed({:?}, a=np.arange({M}, dtype=np.float64))\nprint(0)",
+            packed.to_str().unwrap()
+        ),
+    );
+    if made.is_none() {
+        return;
+    }
+    let ours_t = median_of(REPS, || {
+        timed(|| {
+            let mut npz = NpzReader::open(&packed).unwrap();
+            npz.by_name::<f64, Ix1>("a").unwrap()
+        })
+    });
+    let np_load = joblib_seconds(
+        python,
+        &format!(
+            "print(med(lambda: np.load({:?})['a']))",
+            packed.to_str().unwrap()
+        ),
+    );
+    push_gbps(
+        group,
+        "persist/npz_read_compressed_100MiB",
+        FIELD as u64,
+        ours_t,
+        np_load,
+    );
+    std::fs::remove_file(&packed).unwrap();
 }

@@ -35,6 +35,7 @@ pub const FLOORS: &[(&str, Floor)] = &[
     ("persist/npy_load_1GiB", Floor::MinRatio(1.5)),
     ("persist/npz_read_10x100MiB", Floor::MinRatio(1.5)),
     ("persist/npz_write_10x100MiB", Floor::MinRatio(1.0)),
+    ("persist/npz_read_compressed_100MiB", Floor::MinRatio(1.0)),
     ("store/get_256MiB", Floor::MinRatio(0.8)),
     ("store/publish_256MiB", Floor::MinRatio(0.8)),
     ("trace/append", Floor::MinRatio(0.5)),

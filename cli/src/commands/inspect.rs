@@ -43,6 +43,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         jobcache_persist::verify(&args.file)?
     };
+    if !args.quick && matches!(inspection.format, FileFormat::Npy { .. }) {
+        // .npy has no checksum: reading every value is the full check.
+        jobcache_persist::npy::read_any(&args.file)?;
+    }
     let mut exported = None;
     if let Some(out) = &args.npy {
         if matches!(inspection.format, FileFormat::Npy { .. }) {
