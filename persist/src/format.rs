@@ -62,6 +62,7 @@ impl Entry {
             offset: self.offset,
             padding: self.padding(),
             checksum: Some((self.checksum, format!("array {index}"))),
+            crc32: None,
             big_endian: false,
         }
     }

@@ -138,6 +138,11 @@ pub(crate) struct Region<'p> {
     pub(crate) padding: usize,
     /// The stored checksum, if the region has one.
     pub(crate) checksum: Option<(u64, String)>,
+    /// A zip member's CRC-32 to check instead: the hasher holds the bytes
+    /// before the region (the member's `.npy` header), the `u32` is the
+    /// CRC-32 of the whole member. Checked per 1 MiB block while the data
+    /// is in cache, and combined.
+    pub(crate) crc32: Option<(crc32fast::Hasher, u32)>,
     /// Whether the data is stored big-endian.
     pub(crate) big_endian: bool,
 }
@@ -259,9 +264,14 @@ fn fill_threads(
 ) -> Result<()> {
     let blocks = bytes.len().div_ceil(CHUNK);
     let mut digests = vec![0u64; blocks];
-    let hash = region.checksum.is_some();
+    let hash = match (&region.checksum, &region.crc32) {
+        (_, Some(_)) => Digest::Crc32,
+        (Some(_), None) => Digest::Xxh3,
+        (None, None) => Digest::None,
+    };
     let per_thread = blocks.div_ceil(threads).max(1);
     let last = blocks.saturating_sub(1);
+    let len = bytes.len();
     let parts: Vec<_> = bytes
         .chunks_mut(per_thread * CHUNK)
         .zip(digests.chunks_mut(per_thread))
@@ -273,7 +283,35 @@ fn fill_threads(
     if region.checksum.is_some() {
         region.check_sum(combine(&digests))?;
     }
+    if let Some((prefix, expected)) = &region.crc32 {
+        let mut crc = prefix.clone();
+        for (i, d) in digests.iter().enumerate() {
+            let block_len = CHUNK.min(len - i * CHUNK) as u64;
+            crc.combine(&crc32fast::Hasher::new_with_initial_len(
+                *d as u32, block_len,
+            ));
+        }
+        let found = crc.finalize();
+        if found != *expected {
+            return Err(Error::ChecksumMismatch {
+                path: region.path.to_path_buf(),
+                region: "zip member (CRC-32)".into(),
+                expected: u64::from(*expected),
+                found: u64::from(found),
+            });
+        }
+    }
     Ok(())
+}
+
+/// Which digest each block records while it is read.
+#[derive(Clone, Copy, PartialEq)]
+enum Digest {
+    None,
+    /// XXH3-64 of the block and its padding (the container's checksum).
+    Xxh3,
+    /// CRC-32 of the block's data (a zip member's).
+    Crc32,
 }
 
 /// Checks a segment of `len` bytes at `region.offset` in `bytes` (a map)
@@ -348,7 +386,7 @@ fn fill_blocks(
     digests: &mut [u64],
     first: usize,
     last: usize,
-    hash: bool,
+    hash: Digest,
     region: &Region<'_>,
 ) -> Result<()> {
     // Reading through a small reused buffer that stays in cache and copying
@@ -365,10 +403,12 @@ fn fill_blocks(
             let staged = bounce.get_mut(..chunk.len() + pad).unwrap_or_default();
             src.read_at(offset, staged)
                 .map_err(|e| Error::io(region.path, "reading array data", e))?;
-            if hash {
-                *digest = xxhash_rust::xxh3::xxh3_64(staged);
-            }
             let (data, padding) = staged.split_at(chunk.len());
+            *digest = match hash {
+                Digest::None => 0,
+                Digest::Xxh3 => xxhash_rust::xxh3::xxh3_64(staged),
+                Digest::Crc32 => u64::from(crc32fast::hash(data)),
+            };
             check_zero_padding(padding, region)?;
             chunk.copy_from_slice(data);
         }
@@ -670,6 +710,7 @@ mod tests {
             offset: 64,
             padding: 24,
             checksum: Some((hasher.digest(), "array 0".to_string())),
+            crc32: None,
             big_endian: false,
         };
         (file, len, region)

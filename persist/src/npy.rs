@@ -443,16 +443,18 @@ fn build<A: Element, D: Dimension>(
 pub fn read<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<Array<A, D>> {
     let path = path.as_ref();
     let (file, header) = open_npy(path)?;
-    read_opened(&file, 0, &header, path)
+    read_opened(&file, 0, &header, path, None)
 }
 
 /// Reads the data of an opened file whose header (at `base`) was checked
-/// against its length.
+/// against its length, checking a zip member's CRC-32 if given (see
+/// `Region::crc32`).
 pub(crate) fn read_opened<A: Element, D: Dimension>(
     file: &File,
     base: u64,
     header: &NpyHeader,
     path: &Path,
+    crc32: Option<(crc32fast::Hasher, u32)>,
 ) -> Result<Array<A, D>> {
     check_dtype::<A>(header, path)?;
     let dim: D = dim_of(&header.shape, path)?;
@@ -461,6 +463,7 @@ pub(crate) fn read_opened<A: Element, D: Dimension>(
         offset: base + header.data_offset,
         padding: 0,
         checksum: None,
+        crc32,
         big_endian: header.big_endian,
     };
     let data = read_elements::<A>(Source::File(file), dim.size(), &region)?;
@@ -473,7 +476,7 @@ pub(crate) fn read_opened<A: Element, D: Dimension>(
 pub fn from_reader<A: Element, D: Dimension>(r: &mut dyn Read) -> Result<Array<A, D>> {
     let path = stream_path();
     let header = stream_header(r, path)?;
-    stream_data(r, &header, path)
+    stream_data(r, &header, path, false)
 }
 
 /// Reads and checks the header at the start of a stream.
@@ -482,15 +485,23 @@ pub(crate) fn stream_header(r: &mut dyn Read, path: &Path) -> Result<NpyHeader> 
 }
 
 /// Reads the data that follows `header` in a stream, which must end right
-/// after it. Memory grows with the bytes actually read, never ahead of them.
+/// after it. Memory grows with the bytes actually read, never ahead of
+/// them, unless `reserve` (for a size the caller has bounded): then the
+/// whole length is reserved up front (address space only, when the
+/// allocator can; else it grows as it reads).
 pub(crate) fn stream_data<A: Element, D: Dimension>(
     r: &mut dyn Read,
     header: &NpyHeader,
     path: &Path,
+    reserve: bool,
 ) -> Result<Array<A, D>> {
     check_dtype::<A>(header, path)?;
     let dim: D = dim_of(&header.shape, path)?;
     let mut bytes = Vec::new();
+    if reserve {
+        // The length passed the shared check, so it fits usize.
+        let _ = bytes.try_reserve_exact(header.data_len as usize);
+    }
     r.take(header.data_len)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, "reading .npy data", e))?;
@@ -508,6 +519,7 @@ pub(crate) fn stream_data<A: Element, D: Dimension>(
         offset: 0,
         padding: 0,
         checksum: None,
+        crc32: None,
         big_endian: header.big_endian,
     };
     let data = read_elements::<A>(Source::Bytes(&bytes), dim.size(), &region)?;

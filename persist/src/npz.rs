@@ -15,8 +15,9 @@
 //!
 //! Speed: a stored member of an archive opened with [`NpzReader::open`] is
 //! read with positional reads straight into its final allocation (the
-//! `.npy` reader's path), then its CRC-32 is checked over the result;
-//! deflate members and archives read from any other reader are streamed.
+//! `.npy` reader's path, on several threads for large members), its CRC-32
+//! checked block by block as the data arrives; deflate members and
+//! archives read from any other reader are streamed.
 //!
 //! Mapping: [`NpzReader::view`] views a stored member in place when its
 //! data is aligned for its element type. NumPy does not align members
@@ -65,7 +66,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::check::{check_file_len, dim_of};
-use crate::element::{as_bytes, Element};
+use crate::element::Element;
 use crate::error::{stream_path, Error, Result};
 use crate::io::write_atomic;
 use crate::npy::{self, AnyArray, NpyHeader};
@@ -329,64 +330,61 @@ impl<R: Read + Seek> NpzReader<R> {
             return Err(over("the member's .npy size", need));
         }
         check_file_len(&mpath, "the .npy member", need, size)?;
-        let fast = match &self.file {
-            Some(file) if stored && !header.big_endian => Some(file),
-            _ => None,
-        };
-        let Some(file) = fast else {
+        match &self.file {
+            Some(file) if stored => {
+                // Positional reads straight into the array; the CRC-32 is
+                // checked block by block as the data arrives.
+                let crc = Some((hashed.hasher, crc));
+                drop(member);
+                T::from_file(file, start, &header, &mpath, crc)
+            }
             // The stream ends at the member's end, where the zip reader
-            // checks the CRC-32; deflate output past the declared size
-            // is refused as trailing bytes.
-            return T::from_stream(&mut member, &header, &mpath);
-        };
-        let mut hasher = hashed.hasher;
-        drop(member);
-        let array = T::from_file(file, start, &header, &mpath)?;
-        if let Some(bytes) = array.bytes() {
-            update_parallel(&mut hasher, bytes);
+            // checks the CRC-32; deflate output past the declared size is
+            // refused as trailing bytes. The data's length matches the
+            // member's declared size, which is within the archive (stored)
+            // or the limit (compressed), so it is reserved up front.
+            _ => T::from_stream(&mut member, &header, &mpath),
         }
-        let found = hasher.finalize();
-        if found != crc {
-            return Err(Error::ChecksumMismatch {
-                path: mpath,
-                region: "member (zip CRC-32)".into(),
-                expected: u64::from(crc),
-                found: u64::from(found),
-            });
-        }
-        Ok(array)
     }
 }
 
 /// What a member is read into: a typed array or an [`AnyArray`].
 trait Target: Sized {
-    fn from_file(file: &File, base: u64, header: &NpyHeader, path: &Path) -> Result<Self>;
+    fn from_file(file: &File, base: u64, header: &NpyHeader, path: &Path, crc: Crc)
+        -> Result<Self>;
     fn from_stream(r: &mut dyn Read, header: &NpyHeader, path: &Path) -> Result<Self>;
-    /// The elements' bytes as stored (memory order of a freshly read array).
-    fn bytes(&self) -> Option<&[u8]>;
 }
 
+/// The CRC-32 of a member's `.npy` header so far, and of the whole member.
+type Crc = Option<(crc32fast::Hasher, u32)>;
+
 impl<A: Element, D: Dimension> Target for Array<A, D> {
-    fn from_file(file: &File, base: u64, header: &NpyHeader, path: &Path) -> Result<Self> {
-        npy::read_opened(file, base, header, path)
+    fn from_file(
+        file: &File,
+        base: u64,
+        header: &NpyHeader,
+        path: &Path,
+        crc: Crc,
+    ) -> Result<Self> {
+        npy::read_opened(file, base, header, path, crc)
     }
     fn from_stream(r: &mut dyn Read, header: &NpyHeader, path: &Path) -> Result<Self> {
-        npy::stream_data(r, header, path)
-    }
-    fn bytes(&self) -> Option<&[u8]> {
-        self.as_slice_memory_order().map(as_bytes)
+        npy::stream_data(r, header, path, true)
     }
 }
 
 impl Target for AnyArray {
-    fn from_file(file: &File, base: u64, header: &NpyHeader, path: &Path) -> Result<Self> {
-        AnyArray::read_opened(file, base, header, path)
+    fn from_file(
+        file: &File,
+        base: u64,
+        header: &NpyHeader,
+        path: &Path,
+        crc: Crc,
+    ) -> Result<Self> {
+        AnyArray::read_opened(file, base, header, path, crc)
     }
     fn from_stream(r: &mut dyn Read, header: &NpyHeader, path: &Path) -> Result<Self> {
-        AnyArray::stream_data(r, header, path)
-    }
-    fn bytes(&self) -> Option<&[u8]> {
-        self.memory_bytes()
+        AnyArray::stream_data(r, header, path, true)
     }
 }
 
@@ -401,37 +399,6 @@ impl<R: Read> Read for CrcReader<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)
-    }
-}
-
-/// Adds `bytes` to `hasher`, on several threads for large inputs
-/// (CRC-32s of consecutive parts combine exactly).
-fn update_parallel(hasher: &mut crc32fast::Hasher, bytes: &[u8]) {
-    const PARALLEL_MIN: usize = 64 << 20;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if bytes.len() < PARALLEL_MIN || threads < 2 {
-        hasher.update(bytes);
-        return;
-    }
-    let part = bytes.len().div_ceil(threads);
-    let parts: Vec<crc32fast::Hasher> = std::thread::scope(|s| {
-        let handles: Vec<_> = bytes
-            .chunks(part)
-            .map(|chunk| {
-                s.spawn(move || {
-                    let mut h = crc32fast::Hasher::new();
-                    h.update(chunk);
-                    h
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    for part in &parts {
-        hasher.combine(part);
     }
 }
 
@@ -611,15 +578,20 @@ mod tests {
     use ndarray::{array, Array1, Ix1};
 
     #[test]
-    fn crc_of_parts_combines_to_the_whole() {
-        let data: Vec<u8> = (0..(65u32 << 20))
-            .map(|i| (i * 7 + (i >> 11)) as u8)
-            .collect();
-        let mut whole = crc32fast::Hasher::new();
-        whole.update(&data);
-        let mut parts = crc32fast::Hasher::new();
-        update_parallel(&mut parts, &data);
-        assert_eq!(parts.finalize(), whole.finalize());
+    fn crc_is_checked_block_by_block_on_several_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.npz");
+        let a = Array1::from_shape_fn((65 << 20) + 3, |i| (i * 7 + (i >> 11)) as u8);
+        write_file(&path, Compression::Stored, |npz| npz.add("a", &a)).unwrap();
+        let mut npz = NpzReader::open(&path).unwrap();
+        assert_eq!(npz.by_name::<u8, Ix1>("a").unwrap(), a);
+        drop(npz);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - (3 << 20);
+        bytes[at] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = NpzReader::open(&path).unwrap().read_any("a").unwrap_err();
+        assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 use ndarray::{Array, ArrayD, ArrayViewD, Dimension, IxDyn};
 
 use super::{map_opened, open_npy, read_opened, stream_data, stream_header, MappedNpy, NpyHeader};
-use crate::element::{as_bytes, with_dtypes, DType, Element};
+use crate::element::{with_dtypes, DType, Element};
 use crate::error::{stream_path, Error, Result};
 
 macro_rules! any_types {
@@ -65,13 +65,6 @@ macro_rules! any_types {
                 }
             }
 
-            /// The elements' bytes in memory order, if contiguous.
-            pub(crate) fn memory_bytes(&self) -> Option<&[u8]> {
-                match self {
-                    $(AnyArray::$v(a) => a.as_slice_memory_order().map(as_bytes),)*
-                }
-            }
-
             /// Writes the array as `.npy`, as [`to_writer`](super::to_writer).
             pub(crate) fn to_writer(&self, w: &mut dyn std::io::Write) -> Result<u64> {
                 match self {
@@ -106,15 +99,16 @@ macro_rules! any_types {
                 })
             }
 
-            /// Reads the data of an opened `.npy` file.
+            /// Reads the data of an opened `.npy` file (see `npy::read_opened`).
             pub(crate) fn read_opened(
                 file: &std::fs::File,
                 base: u64,
                 header: &NpyHeader,
                 path: &Path,
+                crc32: Option<(crc32fast::Hasher, u32)>,
             ) -> Result<Self> {
                 match header.dtype {
-                    $(DType::$v => read_opened::<$t, IxDyn>(file, base, header, path).map(AnyArray::$v),)*
+                    $(DType::$v => read_opened::<$t, IxDyn>(file, base, header, path, crc32).map(AnyArray::$v),)*
                 }
             }
 
@@ -123,9 +117,10 @@ macro_rules! any_types {
                 r: &mut dyn Read,
                 header: &NpyHeader,
                 path: &Path,
+                reserve: bool,
             ) -> Result<Self> {
                 match header.dtype {
-                    $(DType::$v => stream_data::<$t, IxDyn>(r, header, path).map(AnyArray::$v),)*
+                    $(DType::$v => stream_data::<$t, IxDyn>(r, header, path, reserve).map(AnyArray::$v),)*
                 }
             }
         }
@@ -294,7 +289,7 @@ impl MappedAny {
 pub fn read_any(path: impl AsRef<Path>) -> Result<AnyArray> {
     let path = path.as_ref();
     let (file, header) = open_npy(path)?;
-    AnyArray::read_opened(&file, 0, &header, path)
+    AnyArray::read_opened(&file, 0, &header, path, None)
 }
 
 /// Reads a `.npy` array of any supported element type from a stream, which
@@ -302,7 +297,7 @@ pub fn read_any(path: impl AsRef<Path>) -> Result<AnyArray> {
 pub fn from_reader_any(r: &mut dyn Read) -> Result<AnyArray> {
     let path = stream_path();
     let header = stream_header(r, path)?;
-    AnyArray::stream_data(r, &header, path)
+    AnyArray::stream_data(r, &header, path, false)
 }
 
 /// Memory-maps a `.npy` file of any supported element type, as
