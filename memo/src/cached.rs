@@ -65,9 +65,17 @@ impl<F: Clone> Clone for Cached<F> {
 }
 
 impl<F> std::fmt::Debug for Cached<F> {
+    /// Names the function (its name in the cache) and the cache directory,
+    /// as joblib's `MemorizedFunc` repr does.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match (&self.explicit_name, self.identity.get()) {
+            (_, Some((name, _))) => name.clone(),
+            (Some(name), None) => name.clone(),
+            (None, None) => std::any::type_name::<F>().to_string(),
+        };
         f.debug_struct("Cached")
-            .field("name", &self.explicit_name)
+            .field("function", &name)
+            .field("location", &self.memory.location())
             .field("version", &self.version)
             .field("expires_after", &self.expires_after)
             .finish_non_exhaustive()
@@ -234,6 +242,89 @@ impl<F> Cached<F> {
         T: Serialize + DeserializeOwned + 'static,
     {
         self.call_inner(args, |f, args| f.call_with(args))
+    }
+
+    /// Runs the function whatever the cache holds, stores its result in
+    /// place of the one stored for `args` (if any) and returns it: joblib's
+    /// `MemorizedFunc.call`. Other callers of the same arguments wait for
+    /// it (the entry's lock) and then load the new result. If the function
+    /// panics, the stored result is left as it was.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), jobcache_memo::Error> {
+    /// # let dir = tempfile::tempdir().map_err(|_| jobcache_memo::Error::Disabled)?;
+    /// use jobcache_memo::Memory;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// static RUNS: AtomicU32 = AtomicU32::new(0);
+    /// fn fetch(id: u32) -> u32 {
+    ///     RUNS.fetch_add(1, Ordering::SeqCst) + id
+    /// }
+    ///
+    /// let mem = Memory::builder(dir.path()).verbose(0).build()?;
+    /// let fetch = mem.cache(fetch);
+    /// assert_eq!(fetch.call(10), 10);    // computed
+    /// assert_eq!(fetch.call(10), 10);    // loaded
+    /// assert_eq!(fetch.refresh(10), 11); // run again, stored in its place
+    /// assert_eq!(fetch.call(10), 11);    // the refreshed result
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn refresh<A, M>(&self, args: A) -> F::Output
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+        F::Output: Serialize + DeserializeOwned + 'static,
+    {
+        match self.refresh_inner(args, |f, args| Ok::<_, Infallible>(f.call_with(args))) {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Cached::refresh`] for a function returning `Result`: an `Ok` value
+    /// replaces the stored result, an `Err` is returned and leaves the stored
+    /// result as it was.
+    pub fn try_refresh<A, M, T, E>(&self, args: A) -> Result<T, E>
+    where
+        F: Callable<A, M, Output = Result<T, E>>,
+        A: Serialize,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.refresh_inner(args, |f, args| f.call_with(args))
+    }
+
+    fn refresh_inner<A, M, T, E>(
+        &self,
+        args: A,
+        compute: impl FnOnce(&F, A) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let name = self.name::<A, M>();
+        let key = match (&self.memory.inner.store, self.key(&args)) {
+            (Some(_), Ok(key)) => key.to_string(),
+            (_, key) => {
+                if let Err(e) = key {
+                    self.warn_entry(
+                        EventKind::StorageError,
+                        name,
+                        "",
+                        format!("{e}; calling without the cache"),
+                    );
+                }
+                return compute(&self.func, args);
+            }
+        };
+        let _lock = self.lock(name, &key);
+        let summary = jobcache_trace::summarize(&args);
+        self.compute_and_store(name, &key, summary, Replace::Yes, || {
+            compute(&self.func, args)
+        })
+        .map(|(value, _)| value)
     }
 
     /// Whether a result for `args` is in the cache (and would be used).
@@ -407,8 +498,10 @@ impl<F> Cached<F> {
             return Ok(Called::Hit(value));
         }
         let summary = jobcache_trace::summarize(&args);
-        self.compute_and_store(name, key_text, summary, || compute(&self.func, args))
-            .map(|(value, stored)| Called::Computed(value, stored))
+        self.compute_and_store(name, key_text, summary, Replace::No, || {
+            compute(&self.func, args)
+        })
+        .map(|(value, stored)| Called::Computed(value, stored))
     }
 
     /// Looks a result up and loads it with `load`; a corrupt, expired or
@@ -497,6 +590,7 @@ impl<F> Cached<F> {
         name: &str,
         key: &str,
         summary: String,
+        replace: Replace,
         compute: impl FnOnce() -> Result<T, E>,
     ) -> Result<(T, bool), E>
     where
@@ -534,6 +628,13 @@ impl<F> Cached<F> {
             entry = entry
                 .field(fields::STDOUT, keep_lossy(&captured.stdout))
                 .field(fields::STDERR, keep_lossy(&captured.stderr));
+        }
+        if replace == Replace::Yes {
+            // Entries are immutable: the new result takes the old one's
+            // place only once it exists (a failed refresh keeps the old).
+            if let Err(e) = store.remove(name, key) {
+                self.warn_entry(EventKind::StorageError, name, key, e.to_string());
+            }
         }
         let published = store.publish(name, key, &entry, &mut |w| codec::encode(w, &value));
         let event = Event::new(EventKind::Computed, name)
@@ -584,6 +685,13 @@ impl<F> Cached<F> {
     fn warn_entry(&self, kind: EventKind, name: &str, key: &str, message: String) {
         self.record(Event::new(kind, name).args(key, "").message(message));
     }
+}
+
+/// Whether a computed result replaces a stored one ([`Cached::refresh`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replace {
+    Yes,
+    No,
 }
 
 /// The metadata of a new result.

@@ -109,10 +109,25 @@ impl Memory {
     /// [`memoize!`](crate::memoize) also has its source in its version.
     ///
     /// # Panics
-    /// If `func` is a closure or a function pointer: their type names are
-    /// shared by many functions, so two of them could silently share cache
-    /// entries. Name them with [`Memory::cache_named`].
+    /// Here, not at the first call, if `func` is a closure or a function
+    /// pointer: their type names are shared by many functions, so two of
+    /// them could silently share cache entries. Name them with
+    /// [`Memory::cache_named`]:
+    ///
+    /// ```should_panic
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let mem = jobcache_memo::Memory::builder(dir.path()).verbose(0).build().unwrap();
+    /// let add_one = mem.cache(|x: u32| x + 1); // panics: use cache_named
+    /// ```
     pub fn cache<F>(&self, func: F) -> Cached<F> {
+        let identity = crate::Identity::of_type::<F>();
+        if let Some(what) = identity.ambiguity() {
+            panic!(
+                "jobcache: Memory::cache was given {what} (`{}`), whose type name does not \
+                 identify one function; use Memory::cache_named(\"a unique name\", f)",
+                identity.name
+            );
+        }
         self.cache_with_identity(func, None)
     }
 
@@ -127,12 +142,19 @@ impl Memory {
         Cached::new(self.clone(), func, name)
     }
 
-    /// Removes every cached result; returns the bytes freed.
+    /// Removes every cached result; returns the bytes freed. The journal
+    /// records a `cleared` event (function `*`).
     pub fn clear(&self) -> Result<u64, Error> {
-        match &self.inner.store {
-            Some(store) => Ok(store.clear()?),
-            None => Ok(0),
-        }
+        let freed = match &self.inner.store {
+            Some(store) => store.clear()?,
+            None => return Ok(0),
+        };
+        self.record(
+            &Event::new(EventKind::Cleared, "*")
+                .output_bytes(freed)
+                .message("every cached result was removed (Memory::clear)"),
+        );
+        Ok(freed)
     }
 
     /// Evicts least recently used results until every given limit holds:

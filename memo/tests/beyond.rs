@@ -1,0 +1,132 @@
+//! What memo does beyond joblib's `Memory`, and joblib's remaining
+//! behaviours (issue 15): refresh, name collisions, adopted directories,
+//! the `Debug` form, clearing in the journal.
+
+use jobcache_memo::Memory;
+use jobcache_trace::{read_journal, EventKind, Filter};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn quiet(dir: &tempfile::TempDir) -> Memory {
+    Memory::builder(dir.path()).verbose(0).build().unwrap()
+}
+
+static FETCHES: AtomicU32 = AtomicU32::new(0);
+fn fetch(id: u32) -> u32 {
+    FETCHES.fetch_add(1, Ordering::SeqCst) * 1000 + id
+}
+
+#[test]
+fn refresh_always_runs_and_republishes() {
+    let dir = temp();
+    let mem = quiet(&dir);
+    let f = mem.cache(fetch);
+    let first = f.call(7);
+    assert_eq!(f.call(7), first);
+    let refreshed = f.refresh(7);
+    assert_ne!(refreshed, first, "refresh runs the function again");
+    assert_eq!(
+        f.call(7),
+        refreshed,
+        "the refreshed result replaced the old"
+    );
+    // Another memory on the same directory sees the new result too.
+    assert_eq!(quiet(&dir).cache(fetch).call(7), refreshed);
+    // Refreshing a call never made stores it.
+    let fresh = f.refresh(8);
+    assert_eq!(f.call(8), fresh);
+}
+
+#[test]
+fn try_refresh_keeps_the_old_result_on_error() {
+    let dir = temp();
+    let mem = quiet(&dir);
+    let fail = std::sync::atomic::AtomicBool::new(false);
+    let runs = AtomicU32::new(0);
+    let f = mem.cache_named("flaky", |x: u32| -> Result<u32, String> {
+        if fail.load(Ordering::SeqCst) {
+            return Err("down".into());
+        }
+        Ok(x + runs.fetch_add(1, Ordering::SeqCst))
+    });
+    assert_eq!(f.try_call(1), Ok(1));
+    fail.store(true, Ordering::SeqCst);
+    assert_eq!(f.try_refresh(1), Err("down".to_string()));
+    assert_eq!(f.try_call(1), Ok(1), "the old result is still there");
+    fail.store(false, Ordering::SeqCst);
+    assert_eq!(f.try_refresh(1), Ok(2));
+    assert_eq!(f.try_call(1), Ok(2));
+}
+
+#[test]
+fn a_disabled_memory_refreshes_by_running() {
+    let f = Memory::disabled().cache(fetch);
+    let a = f.refresh(1);
+    assert_ne!(f.refresh(1), a);
+}
+
+#[test]
+fn cache_refuses_a_closure_before_any_call() {
+    let dir = temp();
+    let mem = quiet(&dir);
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = mem.cache(|x: u8| x);
+    }));
+    let message = refused.unwrap_err();
+    let text = message.downcast_ref::<String>().unwrap();
+    assert!(
+        text.contains("cache_named") && text.contains("closure"),
+        "{text}"
+    );
+    // Function pointers too; a named closure is fine.
+    let pointer: fn(u32) -> u32 = fetch;
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = mem.cache(pointer);
+    }))
+    .is_err());
+    assert_eq!(mem.cache_named("id", |x: u8| x).call(3), 3);
+}
+
+#[test]
+fn debug_names_the_function_and_the_location() {
+    let dir = temp();
+    let mem = quiet(&dir);
+    let f = mem.cache(fetch);
+    let text = format!("{f:?}");
+    assert!(text.contains("beyond::fetch"), "{text}");
+    assert!(
+        text.contains(&format!("{:?}", dir.path())),
+        "{text} names {:?}",
+        dir.path()
+    );
+    let g = mem.cache_named("my step", |x: u8| x);
+    assert!(format!("{g:?}").contains("\"my step\""));
+    let off = Memory::disabled().cache(fetch);
+    assert!(format!("{off:?}").contains("location: None"));
+}
+
+#[test]
+fn clearing_is_journaled() {
+    let dir = temp();
+    let mem = quiet(&dir);
+    let f = mem.cache(fetch);
+    f.call(1);
+    let g = mem.cache_named("other", |x: u8| x);
+    g.call(2);
+    assert!(f.clear().unwrap() > 0);
+    assert!(mem.clear().unwrap() > 0);
+    let cleared = read_journal(
+        dir.path().join("journal.jsonl"),
+        &Filter {
+            kinds: vec![EventKind::Cleared],
+            ..Filter::default()
+        },
+    )
+    .unwrap();
+    let functions: Vec<_> = cleared.iter().map(|e| e.function.as_str()).collect();
+    assert_eq!(functions, ["beyond::fetch", "*"], "{cleared:?}");
+    assert!(cleared.iter().all(|e| e.output_bytes > 0));
+}
