@@ -130,3 +130,45 @@ fn clearing_is_journaled() {
     assert_eq!(functions, ["beyond::fetch", "*"], "{cleared:?}");
     assert!(cleared.iter().all(|e| e.output_bytes > 0));
 }
+
+#[test]
+fn a_directory_of_dot_files_is_adopted() {
+    let dir = temp();
+    let root = dir.path().join("cache");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join(".keep"), "").unwrap();
+    std::fs::write(root.join(".gitignore"), "mine\n").unwrap();
+    let mem = Memory::builder(&root).verbose(0).build().unwrap();
+    assert_eq!(mem.cache(fetch).call(5) % 1000, 5);
+    // The user's .gitignore is kept; the cache is tagged.
+    assert_eq!(
+        std::fs::read_to_string(root.join(".gitignore")).unwrap(),
+        "mine\n"
+    );
+    assert!(root.join("CACHEDIR.TAG").is_file());
+    // User data is still refused, dot-directories (.git) included.
+    for (name, dir_like) in [("notes.txt", false), (".git", true)] {
+        let other = dir.path().join(format!("other-{name}"));
+        std::fs::create_dir(&other).unwrap();
+        if dir_like {
+            std::fs::create_dir(other.join(name)).unwrap();
+        } else {
+            std::fs::write(other.join(name), "data").unwrap();
+        }
+        let refused = Memory::builder(&other).verbose(0).build().unwrap_err();
+        assert!(refused.to_string().contains(name), "{refused}");
+    }
+}
+
+#[test]
+fn a_new_cache_is_ignored_by_git_and_tagged() {
+    let dir = temp();
+    let root = dir.path().join("new");
+    Memory::builder(&root).verbose(0).build().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join(".gitignore")).unwrap(),
+        "*\n"
+    );
+    let tag = std::fs::read_to_string(root.join("CACHEDIR.TAG")).unwrap();
+    assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55"));
+}
