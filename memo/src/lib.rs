@@ -83,6 +83,7 @@ mod mapped;
 mod memory;
 mod output;
 mod shelved;
+pub mod why;
 
 pub use cached::{fields, Cached, Validator};
 pub use callable::Callable;

@@ -80,13 +80,13 @@ impl<F> Cached<F> {
         if inner.mapping == Mapping::Off || inner.store.is_none() {
             return ArrayOutput::Owned(self.call(args));
         }
-        let Ok(key) = self.key(&args) else {
+        let Ok(keyed) = self.keyed(&args) else {
             return ArrayOutput::Owned(self.call(args));
         };
         let name = self.name::<Args, M>().to_string();
-        let key_text = key.to_string();
+        let key_text = keyed.text.clone();
         let load = |entry: Entry| self.load_mapped::<A, D>(entry);
-        let called = self.call_keyed(&name, &key_text, args, &load, |f, args| {
+        let called = self.call_keyed(&name, &keyed, args, &load, |f, args| {
             Ok::<_, std::convert::Infallible>(f.call_with(args))
         });
         match called {

@@ -172,3 +172,99 @@ fn a_new_cache_is_ignored_by_git_and_tagged() {
     let tag = std::fs::read_to_string(root.join("CACHEDIR.TAG")).unwrap();
     assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55"));
 }
+
+#[test]
+fn two_functions_under_one_name_never_share_results() {
+    let dir = temp();
+    let mem = quiet(&dir);
+    let plus_one = mem.cache_named("f", |x: u32| x + 1);
+    let plus_two = mem.cache_named("f", |x: u32| x + 2);
+    assert_eq!(plus_one.call(1), 2);
+    assert_eq!(plus_two.call(1), 3);
+    assert_eq!(plus_one.call(1), 2);
+    assert_eq!(plus_one.name(), "f");
+    assert_eq!(plus_two.name(), "f#2");
+    // The same function cached twice under its name shares its results.
+    let again = mem.cache_named("f", |x: u32| x * 10);
+    assert_eq!(again.name(), "f#3");
+    let one_more = quiet(&dir).cache_named("g", fetch);
+    let first = one_more.call(4);
+    assert_eq!(quiet(&dir).cache_named("g", fetch).call(4), first);
+    // Across memories, functions of different types under one name differ
+    // by key even in one namespace.
+    let other = quiet(&dir).cache_named("g", |x: u32| x + 100);
+    assert_eq!(other.name(), "g");
+    assert_eq!(other.call(4), 104);
+}
+
+jobcache_memo::memoize! {
+    fn scaled(values: &[f64], scale: f64) -> f64 {
+        values.iter().sum::<f64>() * scale
+    }
+}
+
+jobcache_memo::memoize! {
+    fn scaled_v2(values: &[f64], scale: f64) -> f64 {
+        values.iter().map(|v| v * scale).sum::<f64>()
+    }
+}
+
+#[test]
+fn why_names_what_changed_since_the_nearest_call() {
+    let dir = temp();
+    let mem = quiet(&dir);
+    let f = mem.cache(scaled);
+    let values = [1.0, 2.0];
+    assert_eq!(
+        f.why(&(&values[..], 2.0)).unwrap().to_string(),
+        "no earlier call"
+    );
+    f.call((&values[..], 2.0));
+    assert_eq!(
+        f.why(&(&values[..], 3.0)).unwrap().to_string(),
+        "argument 2 (`scale`) changed; code unchanged"
+    );
+    assert_eq!(
+        f.why(&(&[5.0][..], 3.0)).unwrap().to_string(),
+        "arguments 1 (`values`) and 2 (`scale`) changed; code unchanged"
+    );
+    // The same name, another body: the code changed.
+    let edited = quiet(&dir).cache_named(f.name(), scaled_v2);
+    assert_eq!(
+        edited.why(&(&values[..], 2.0)).unwrap().to_string(),
+        "code changed (memoize! source)"
+    );
+    // An explicit version.
+    let v3 = mem.cache_named("versioned", fetch).version("3");
+    v3.call(1);
+    let v4 = quiet(&dir).cache_named("versioned", fetch).version("4");
+    assert_eq!(v4.why(&1).unwrap().to_string(), "version 3 → 4");
+}
+
+#[test]
+fn metadata_keeps_one_digest_per_argument() {
+    let dir = temp();
+    let mem = quiet(&dir);
+    let f = mem.cache(scaled);
+    f.call((&[1.0][..], 2.0));
+    let store = mem.store().unwrap();
+    let entries = store.entries(f.name()).unwrap();
+    let meta = entries[0].meta.as_ref().unwrap();
+    let record = jobcache_memo::why::CallRecord::from_meta(meta).unwrap();
+    assert_eq!(record.args.len(), 2);
+    assert!(record.args.iter().all(|d| d.len() == 16));
+    assert_eq!(record.arg_names, ["values", "scale"]);
+    assert_eq!(record.code.len(), 16);
+    // Bounded: the fields jobcache adds for this are a few dozen bytes.
+    let added: usize = [
+        "arg_digests",
+        "arg_names",
+        "code",
+        "user_version",
+        "identity",
+    ]
+    .iter()
+    .map(|k| k.len() + meta.fields.get(*k).map_or(0, String::len))
+    .sum();
+    assert!(added < 200, "{added} bytes: {:?}", meta.fields);
+}
