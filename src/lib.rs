@@ -52,10 +52,17 @@ pub mod prelude {
 /// standard error, as joblib prints them, when no other logger is set up.
 /// Does nothing if the program already installed a logger.
 pub fn log_to_stderr() {
+    log_to_stderr_at(log::LevelFilter::Info);
+}
+
+/// [`log_to_stderr`] up to `level`: `Debug` adds the line each miss logs
+/// about why it missed ("argument 2 (`scale`) changed; code unchanged", see
+/// [`memo::why`]). Does nothing if the program already installed a logger.
+pub fn log_to_stderr_at(level: log::LevelFilter) {
     struct Stderr;
     impl log::Log for Stderr {
         fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-            metadata.target().starts_with("jobcache") && metadata.level() <= log::Level::Info
+            metadata.target().starts_with("jobcache") && metadata.level() <= log::max_level()
         }
         fn log(&self, record: &log::Record<'_>) {
             if self.enabled(record.metadata()) {
@@ -66,6 +73,6 @@ pub fn log_to_stderr() {
     }
     static LOGGER: Stderr = Stderr;
     if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(log::LevelFilter::Info);
+        log::set_max_level(level);
     }
 }
