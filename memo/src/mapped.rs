@@ -102,29 +102,38 @@ impl<F> Cached<F> {
         }
     }
 
-    /// A stored array as a hit returns it: mapped (and checked, unless the
-    /// memory maps unchecked) when it has a payload file of its own, else
-    /// decoded from the metadata file that holds it. An `Err` names the
-    /// damage.
+    /// A stored array as a hit returns it (see [`map_entry`]), its
+    /// captured output replayed.
     fn load_mapped<A, D>(&self, entry: Entry) -> Result<ArrayOutput<A, D>, String>
     where
         A: Element + DeserializeOwned + 'static,
         D: Dimension + DeserializeOwned + 'static,
     {
         self.replay(&entry);
-        let Some(path) = entry.local_path() else {
-            return codec::decode::<Array<A, D>>(entry)
-                .map(ArrayOutput::Owned)
-                .map_err(|e| e.to_string());
-        };
-        // SAFETY: the store publishes payload files by rename and never
-        // modifies them in place (LAYOUT.md); a removed file stays mapped.
-        let mapped = unsafe { jobcache_persist::map::<A, D>(path) }
-            .map_err(|e| format!("cannot map the stored array: {e}"))?;
-        if self.memory().inner.mapping != Mapping::Unchecked {
-            // Reads the array once over the map; nothing is copied out.
-            mapped.mapped().verify_arrays().map_err(|e| e.to_string())?;
-        }
-        Ok(ArrayOutput::Mapped(mapped))
+        map_entry(entry, self.memory().inner.mapping != Mapping::Unchecked)
     }
+}
+
+/// A stored array: mapped (and, with `verify`, every array block's checksum
+/// checked over the map) when it has a payload file of its own, else
+/// decoded from the metadata file that holds it. An `Err` names the damage.
+pub(crate) fn map_entry<A, D>(entry: Entry, verify: bool) -> Result<ArrayOutput<A, D>, String>
+where
+    A: Element + DeserializeOwned + 'static,
+    D: Dimension + DeserializeOwned + 'static,
+{
+    let Some(path) = entry.local_path() else {
+        return codec::decode::<Array<A, D>>(entry)
+            .map(ArrayOutput::Owned)
+            .map_err(|e| e.to_string());
+    };
+    // SAFETY: the store publishes payload files by rename and never
+    // modifies them in place (LAYOUT.md); a removed file stays mapped.
+    let mapped = unsafe { jobcache_persist::map::<A, D>(path) }
+        .map_err(|e| format!("cannot map the stored array: {e}"))?;
+    if verify {
+        // Reads the array once over the map; nothing is copied out.
+        mapped.mapped().verify_arrays().map_err(|e| e.to_string())?;
+    }
+    Ok(ArrayOutput::Mapped(mapped))
 }
