@@ -299,7 +299,7 @@ impl<F> Cached<F> {
 
     /// The key of `args` when the memory stores results; else `None`, after
     /// logging why when the arguments could not be hashed.
-    fn keyed_or_warn<A, M>(&self, args: &A) -> Option<Keyed>
+    pub(crate) fn keyed_or_warn<A, M>(&self, args: &A) -> Option<Keyed>
     where
         F: Callable<A, M>,
         A: Serialize,
@@ -728,15 +728,7 @@ impl<F> Cached<F> {
     where
         T: Serialize,
     {
-        let key = keyed.text.as_str();
-        self.record(Event::new(EventKind::Calling, name).args(key, summary.clone()));
-        let failure = FailureGuard {
-            cached: self,
-            name,
-            key,
-            summary: &summary,
-            armed: true,
-        };
+        let failure = self.start_computing(name, keyed, &summary);
         let started = Instant::now();
         let (result, captured) = if self.memory.inner.capture {
             crate::output::capture(compute)
@@ -752,8 +744,43 @@ impl<F> Cached<F> {
             }
         };
         failure.disarm();
+        Ok(self.store_value(name, keyed, summary, replace, value, duration, captured))
+    }
+
+    /// Announces a computation (the `calling` log line); the guard records
+    /// a `failed` event unless disarmed once the value is there.
+    pub(crate) fn start_computing<'a>(
+        &'a self,
+        name: &'a str,
+        keyed: &'a Keyed,
+        summary: &'a str,
+    ) -> FailureGuard<'a, F> {
+        self.record(Event::new(EventKind::Calling, name).args(&keyed.text, summary));
+        FailureGuard {
+            cached: self,
+            name,
+            key: &keyed.text,
+            summary,
+            armed: true,
+        }
+    }
+
+    /// Stores a computed value; returns it and whether it was stored. A
+    /// storage error is logged, never returned.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_value<T: Serialize>(
+        &self,
+        name: &str,
+        keyed: &Keyed,
+        summary: String,
+        replace: Replace,
+        value: T,
+        duration: Duration,
+        captured: Option<jobcache_trace::Captured>,
+    ) -> (T, bool) {
+        let key = keyed.text.as_str();
         let Some(store) = &self.memory.inner.store else {
-            return Ok((value, false));
+            return (value, false);
         };
         let mut entry = self.new_entry(name, keyed, summary.clone(), duration);
         if let Some(captured) = &captured {
@@ -777,7 +804,7 @@ impl<F> Cached<F> {
             Ok(published) => {
                 self.record(event.output_bytes(published.meta.payload_len));
                 self.memory.apply_policy();
-                Ok((value, true))
+                (value, true)
             }
             Err(e) => {
                 self.record(event);
@@ -787,12 +814,12 @@ impl<F> Cached<F> {
                     key,
                     format!("could not store the result: {e}; it was returned uncached"),
                 );
-                Ok((value, false))
+                (value, false)
             }
         }
     }
 
-    fn record_hit<A: Serialize>(
+    pub(crate) fn record_hit<A: Serialize>(
         &self,
         name: &str,
         key: &str,
@@ -814,7 +841,7 @@ impl<F> Cached<F> {
         self.memory.record(&event);
     }
 
-    fn warn_entry(&self, kind: EventKind, name: &str, key: &str, message: String) {
+    pub(crate) fn warn_entry(&self, kind: EventKind, name: &str, key: &str, message: String) {
         self.record(Event::new(kind, name).args(key, "").message(message));
     }
 }
@@ -861,7 +888,7 @@ fn keep_lossy(bytes: &[u8]) -> String {
 
 /// Records a `failed` event if the computation does not come back (a panic
 /// unwinding through it, or an `Err`).
-struct FailureGuard<'a, F> {
+pub(crate) struct FailureGuard<'a, F> {
     cached: &'a Cached<F>,
     name: &'a str,
     key: &'a str,
@@ -870,7 +897,7 @@ struct FailureGuard<'a, F> {
 }
 
 impl<F> FailureGuard<'_, F> {
-    fn disarm(mut self) {
+    pub(crate) fn disarm(mut self) {
         self.armed = false;
     }
 }
@@ -881,7 +908,7 @@ impl<F> Drop for FailureGuard<'_, F> {
             let how = if std::thread::panicking() {
                 "the function panicked; nothing was cached"
             } else {
-                "the function returned an error; nothing was cached"
+                "the function returned an error (or its future was dropped); nothing was cached"
             };
             self.cached.record(
                 Event::new(EventKind::Failed, self.name)

@@ -73,6 +73,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod async_call;
 mod cached;
 mod callable;
 mod codec;
