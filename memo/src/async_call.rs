@@ -154,15 +154,8 @@ impl<F> Cached<F> {
         let value = compute(self.func(), args).await?;
         let duration = computing.elapsed();
         failure.disarm();
-        let (value, _) = self.store_value(
-            name,
-            &keyed,
-            summary,
-            Replace::No,
-            value,
-            duration,
-            None,
-        );
+        let (value, _) =
+            self.store_value(name, &keyed, summary, Replace::No, value, duration, None);
         Ok(value)
     }
 
