@@ -3,7 +3,7 @@
 //!
 //! Every stored result keeps, in its metadata, one short digest per
 //! argument, the digest of the function's code ([`memoize!`] source) and its
-//! explicit version ([`fields`](crate::fields)). The per-argument digests are
+//! explicit version ([`fields`]). The per-argument digests are
 //! the ones the key is made of (the key hashes them, not the arguments
 //! again), so keeping them costs no hashing, and a bounded number of bytes
 //! per entry (16 hex digits per argument).
