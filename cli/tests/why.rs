@@ -71,5 +71,6 @@ fn log_shows_what_memory_and_cached_clear() {
     let lines: Vec<&str> = out.lines().filter(|l| l.contains("cleared")).collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[0].contains("smooth"), "{out}");
-    assert!(lines[1].contains('*'), "{out}");
+    assert!(lines[1].contains("smooth"), "{out}");
+    assert!(lines[1].contains("Memory::clear"), "{out}");
 }

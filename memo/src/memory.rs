@@ -185,17 +185,24 @@ impl Memory {
     }
 
     /// Removes every cached result; returns the bytes freed. The journal
-    /// records a `cleared` event (function `*`).
+    /// records a `cleared` event per function that had results, as
+    /// `jobcache clear` does.
     pub fn clear(&self) -> Result<u64, Error> {
-        let freed = match &self.inner.store {
-            Some(store) => store.clear()?,
-            None => return Ok(0),
+        let Some(store) = &self.inner.store else {
+            return Ok(0);
         };
-        self.record(
-            &Event::new(EventKind::Cleared, "*")
-                .output_bytes(freed)
-                .message("every cached result was removed (Memory::clear)"),
-        );
+        let mut freed = 0;
+        for ns in store.namespaces()? {
+            let bytes = store.remove_namespace(&ns)?;
+            freed += bytes;
+            if bytes > 0 {
+                self.record(
+                    &Event::new(EventKind::Cleared, &ns)
+                        .output_bytes(bytes)
+                        .message("Memory::clear removed every cached result"),
+                );
+            }
+        }
         Ok(freed)
     }
 

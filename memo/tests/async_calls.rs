@@ -172,3 +172,30 @@ fn processes_racing_on_one_async_call_compute_it_once() {
     let ran = std::fs::read_to_string(dir.path().join("ran.txt")).unwrap();
     assert_eq!(ran.lines().count(), 1, "computed once: {ran}");
 }
+
+#[test]
+fn the_spawn_blocking_pattern_for_large_results() {
+    // The pattern the docs give: the disk work of a call with a large
+    // result runs on the runtime's blocking pool, not on a worker.
+    let dir = tempfile::tempdir().unwrap();
+    let mem = quiet(dir.path());
+    let big = Arc::new(mem.cache_named("big", |n: usize| async move { vec![1u8; n] }));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let len = runtime.block_on(async {
+        let handle = tokio::runtime::Handle::current();
+        let mut lens = Vec::new();
+        for _ in 0..2 {
+            let big = Arc::clone(&big);
+            let handle = handle.clone();
+            let task =
+                tokio::task::spawn_blocking(move || handle.block_on(big.call_async(1 << 20)).len());
+            lens.push(task.await.unwrap());
+        }
+        lens
+    });
+    assert_eq!(len, [1 << 20, 1 << 20]);
+    assert!(big.check_call_in_cache(&(1 << 20)));
+}
