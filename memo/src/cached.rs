@@ -358,6 +358,7 @@ impl<F> Cached<F> {
             arg_names: resolved.map(|r| r.arg_names.clone()).unwrap_or_default(),
             code: resolved.map(|r| r.code.clone()).unwrap_or_default(),
             version: resolved.map(|r| r.user_version.clone()).unwrap_or_default(),
+            identity: resolved.map(|r| r.type_name.clone()).unwrap_or_default(),
         }
     }
 
@@ -869,11 +870,9 @@ impl<F> Cached<F> {
                 .map(|d| d.short())
                 .unwrap_or_default();
         }
-        let type_name = self.identity.get().map_or("", |r| r.type_name.as_str());
         let mut entry = NewEntry::new(duration)
             .field(fields::FUNCTION, name)
             .field(fields::VERSION, version_digest)
-            .field(fields::IDENTITY, type_name)
             .field(fields::ARGS, summary);
         for (field, value) in self.record_of(keyed).fields() {
             entry = entry.field(field, value);

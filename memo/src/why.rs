@@ -42,6 +42,9 @@ pub struct CallRecord {
     pub code: String,
     /// The explicit version ([`Cached::version`](crate::Cached::version)).
     pub version: String,
+    /// The function's type name (empty when unknown): two functions cached
+    /// under one name differ here.
+    pub identity: String,
 }
 
 impl CallRecord {
@@ -67,12 +70,14 @@ impl CallRecord {
                 .get(fields::USER_VERSION)
                 .cloned()
                 .unwrap_or_default(),
+            identity: fields.get(fields::IDENTITY).cloned().unwrap_or_default(),
         })
     }
 
     /// The metadata fields that keep this record.
-    pub(crate) fn fields(&self) -> [(&'static str, String); 4] {
+    pub(crate) fn fields(&self) -> [(&'static str, String); 5] {
         [
+            (fields::IDENTITY, keep(&self.identity)),
             (fields::ARG_DIGESTS, self.args.join(" ")),
             (fields::ARG_NAMES, keep(&self.arg_names.join(","))),
             (fields::CODE, self.code.clone()),
@@ -91,7 +96,9 @@ impl CallRecord {
         } else {
             self.args.len().max(other.args.len())
         };
-        args + usize::from(self.code != other.code) + usize::from(self.version != other.version)
+        args + usize::from(self.code != other.code)
+            + usize::from(self.version != other.version)
+            + usize::from(self.identity != other.identity)
     }
 }
 
@@ -111,6 +118,8 @@ pub enum Explanation {
         code: bool,
         /// The explicit version changed (from, to).
         version: Option<(String, String)>,
+        /// Another function was cached under this name (its type name).
+        function: Option<String>,
     },
 }
 
@@ -121,11 +130,17 @@ impl fmt::Display for Explanation {
             arity,
             code,
             version,
+            function,
         } = self
         else {
             return f.write_str("no earlier call");
         };
         let mut parts = Vec::new();
+        if let Some(other) = function {
+            parts.push(format!(
+                "another function (`{other}`) is cached under this name"
+            ));
+        }
         if let Some((from, to)) = version {
             let shown = |v: &str| {
                 if v.is_empty() {
@@ -156,7 +171,7 @@ impl fmt::Display for Explanation {
                 ("arguments", "changed")
             };
             parts.push(format!("{noun} {} {verb}", list(&named)));
-            if !*code && version.is_none() {
+            if !*code && version.is_none() && function.is_none() {
                 parts.push("code unchanged".to_string());
             }
         }
@@ -212,6 +227,8 @@ pub fn explain<'a>(
         code: call.code != nearest.code,
         version: (call.version != nearest.version)
             .then(|| (nearest.version.clone(), call.version.clone())),
+        function: (call.identity != nearest.identity && !nearest.identity.is_empty())
+            .then(|| nearest.identity.clone()),
     }
 }
 
@@ -479,6 +496,7 @@ mod tests {
             arg_names: vec!["values".into(), "scale".into()],
             code: code.into(),
             version: version.into(),
+            identity: "app::f".into(),
         }
     }
 
@@ -505,6 +523,14 @@ mod tests {
         assert_eq!(
             explain(&now, &both).to_string(),
             "arguments 1 (`values`) and 2 (`scale`) changed; code unchanged"
+        );
+        let other = CallRecord {
+            identity: "app::g".into(),
+            ..record(&["a", "b"], "c1", "")
+        };
+        assert_eq!(
+            explain(&now, [&other]).to_string(),
+            "another function (`app::g`) is cached under this name"
         );
         let fewer = [record(&["a"], "c1", "")];
         assert_eq!(

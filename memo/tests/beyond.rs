@@ -194,6 +194,11 @@ fn two_functions_under_one_name_never_share_results() {
     // by key even in one namespace.
     let other = quiet(&dir).cache_named("g", |x: u32| x + 100);
     assert_eq!(other.name(), "g");
+    // `why` tells which function the other results are of.
+    assert_eq!(
+        other.why(&4).unwrap().to_string(),
+        "another function (`beyond::fetch`) is cached under this name"
+    );
     assert_eq!(other.call(4), 104);
 }
 
@@ -228,11 +233,13 @@ fn why_names_what_changed_since_the_nearest_call() {
         f.why(&(&[5.0][..], 3.0)).unwrap().to_string(),
         "arguments 1 (`values`) and 2 (`scale`) changed; code unchanged"
     );
-    // The same name, another body: the code changed.
+    // The same name, another body (here of another function; an edit of
+    // the same function says "code changed (memoize! source)" alone).
     let edited = quiet(&dir).cache_named(f.name(), scaled_v2);
     assert_eq!(
         edited.why(&(&values[..], 2.0)).unwrap().to_string(),
-        "code changed (memoize! source)"
+        "another function (`beyond::scaled`) is cached under this name; \
+         code changed (memoize! source)"
     );
     // An explicit version.
     let v3 = mem.cache_named("versioned", fetch).version("3");
