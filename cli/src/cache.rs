@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 // Names written by jobcache-memo (`jobcache_memo::JOURNAL_FILE` and
 // `jobcache_memo::fields`), repeated here because the command line reads
-// caches through the store and trace crates only, never through memo.
+// caches through the store and trace crates (of memo, only `why`, which
+// `jobcache why` shares so that it says what a miss logs).
 /// The run journal's file name in the cache directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 /// Metadata field: the function's version.

@@ -84,6 +84,11 @@ enum Command {
         after_help = "Examples:\n  jobcache inspect result.jcp\n  jobcache inspect data.npy --json\n  jobcache inspect result.jcp --array 1 --npy coef.npy"
     )]
     Inspect(commands::inspect::Args),
+    /// Why each stored call of a function was computed: what differs from the nearest earlier call
+    #[command(
+        after_help = "Examples:\n  jobcache why pipeline::smooth\n  jobcache why smooth --last"
+    )]
+    Why(commands::why::Args),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::Log(a) => commands::log::run(&dir, a),
         Command::Report(a) => commands::report::run(&dir, a),
         Command::Inspect(a) => commands::inspect::run(a),
+        Command::Why(a) => commands::why::run(&dir, a),
     };
     match result {
         Ok(code) => code,

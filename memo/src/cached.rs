@@ -28,6 +28,20 @@ pub mod fields {
     pub const STDOUT: &str = "stdout";
     /// Captured standard error (lossy UTF-8), when capture is on.
     pub const STDERR: &str = "stderr";
+    /// The function's type name (its path, or a closure's enclosing path),
+    /// which tells two functions given one name apart.
+    pub const IDENTITY: &str = "identity";
+    /// One short digest per argument, space-separated (see
+    /// [`why`](crate::why)).
+    pub const ARG_DIGESTS: &str = "arg_digests";
+    /// The argument names from the [`memoize!`](crate::memoize) source,
+    /// comma-separated.
+    pub const ARG_NAMES: &str = "arg_names";
+    /// The short digest of the [`memoize!`](crate::memoize) source (empty
+    /// when the source is unknown).
+    pub const CODE: &str = "code";
+    /// The explicit version ([`Cached::version`](crate::Cached::version)).
+    pub const USER_VERSION: &str = "user_version";
 }
 
 /// Captured output kept per stream in the metadata (the store caps fields).
@@ -46,8 +60,34 @@ pub struct Cached<F> {
     version: Option<String>,
     expires_after: Option<Duration>,
     validator: Option<Validator>,
-    /// The resolved name and version, computed once.
-    identity: OnceLock<(String, String)>,
+    /// The resolved identity, computed once.
+    identity: OnceLock<Resolved>,
+}
+
+/// What identifies a cached function, resolved once.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    /// Its namespace in the store.
+    name: String,
+    /// The explicit version and the source, as the key hashes them.
+    version: String,
+    /// The explicit version alone.
+    user_version: String,
+    /// The short digest of the source ("" when unknown).
+    code: String,
+    /// The type name.
+    type_name: String,
+    /// How many arguments it takes.
+    arity: usize,
+    /// Their names, when the source is known.
+    arg_names: Vec<String>,
+}
+
+/// A call's key and the per-argument digests it was made of.
+pub(crate) struct Keyed {
+    pub(crate) key: Digest,
+    pub(crate) text: String,
+    args: Vec<Digest>,
 }
 
 impl<F: Clone> Clone for Cached<F> {
@@ -65,9 +105,17 @@ impl<F: Clone> Clone for Cached<F> {
 }
 
 impl<F> std::fmt::Debug for Cached<F> {
+    /// Names the function (its name in the cache) and the cache directory,
+    /// as joblib's `MemorizedFunc` repr does.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match (&self.explicit_name, self.identity.get()) {
+            (_, Some(resolved)) => resolved.name.clone(),
+            (Some(name), None) => name.clone(),
+            (None, None) => std::any::type_name::<F>().to_string(),
+        };
         f.debug_struct("Cached")
-            .field("name", &self.explicit_name)
+            .field("function", &name)
+            .field("location", &self.memory.location())
             .field("version", &self.version)
             .field("expires_after", &self.expires_after)
             .finish_non_exhaustive()
@@ -154,12 +202,23 @@ impl<F> Cached<F> {
     }
 
     /// The function's name and version, resolved once.
-    fn identity<A, M>(&self) -> &(String, String)
+    fn identity<A, M>(&self) -> &Resolved
     where
         F: Callable<A, M>,
     {
         self.identity.get_or_init(|| {
             let identity = self.func.identity();
+            let code = identity
+                .source
+                .as_deref()
+                .and_then(|s| jobcache_hash::hash(s).ok())
+                .map(|d| crate::why::short(&d))
+                .unwrap_or_default();
+            let arg_names = identity
+                .source
+                .as_deref()
+                .map(crate::why::param_names)
+                .unwrap_or_default();
             let name = match &self.explicit_name {
                 Some(name) => name.clone(),
                 None => match Memory::check_name(&self.func) {
@@ -177,7 +236,15 @@ impl<F> Cached<F> {
                 .copied()
                 .collect::<Vec<_>>()
                 .join("\n");
-            (name, version)
+            Resolved {
+                name,
+                version,
+                user_version: self.version.clone().unwrap_or_default(),
+                code,
+                type_name: identity.name,
+                arity: self.func.arity(),
+                arg_names,
+            }
         })
     }
 
@@ -186,26 +253,113 @@ impl<F> Cached<F> {
     where
         F: Callable<A, M>,
     {
-        &self.identity::<A, M>().0
+        &self.identity::<A, M>().name
     }
 
     /// The cache key of a call with `args`: the digest of the function's
-    /// name, its version and the arguments.
+    /// name, its version, its type name and the digest of each argument.
     pub fn key<A, M>(&self, args: &A) -> Result<Digest, Error>
     where
         F: Callable<A, M>,
         A: Serialize,
     {
-        let (name, version) = self.identity::<A, M>();
+        self.keyed(args).map(|k| k.key)
+    }
+
+    /// The key and the per-argument digests it is made of: each argument is
+    /// hashed once, and the key hashes the digests.
+    pub(crate) fn keyed<A, M>(&self, args: &A) -> Result<Keyed, Error>
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+    {
+        let resolved = self.identity::<A, M>();
         let hashed = (|| {
+            let arg_digests = crate::why::arg_digests(args, resolved.arity)?;
             let mut hasher = Hasher::new();
-            hasher.update(name)?.update(version)?.update(args)?;
-            Ok(hasher.finalize())
+            hasher
+                .update(&resolved.name)?
+                .update(&resolved.version)?
+                .update(&resolved.type_name)?;
+            for d in &arg_digests {
+                hasher.update_bytes(d.as_bytes());
+            }
+            let key = hasher.finalize();
+            Ok(Keyed {
+                key,
+                text: key.to_string(),
+                args: arg_digests,
+            })
         })();
         hashed.map_err(|source| Error::Hash {
-            function: name.clone(),
+            function: resolved.name.clone(),
             source,
         })
+    }
+
+    /// The key of `args` when the memory stores results; else `None`, after
+    /// logging why when the arguments could not be hashed.
+    pub(crate) fn keyed_or_warn<A, M>(&self, args: &A) -> Option<Keyed>
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+    {
+        self.memory.inner.store.as_ref()?;
+        match self.keyed(args) {
+            Ok(keyed) => Some(keyed),
+            Err(e) => {
+                self.warn_entry(
+                    EventKind::StorageError,
+                    self.name::<A, M>(),
+                    "",
+                    format!("{e}; calling without the cache"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Why a call with `args` is not (or would not be) a hit: what differs
+    /// from the nearest cached call of this function — "argument 2
+    /// (`scale`) changed; code unchanged", "version 3 → 4", "no earlier
+    /// call" (see [`why`](crate::why)). A miss logs the same at debug level.
+    pub fn why<A, M>(&self, args: &A) -> Result<crate::why::Explanation, Error>
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+    {
+        let keyed = self.keyed(args)?;
+        self.explain(self.name::<A, M>(), &keyed)
+    }
+
+    /// Compares a call with the other stored calls of `name`, most recent
+    /// first.
+    fn explain(&self, name: &str, keyed: &Keyed) -> Result<crate::why::Explanation, Error> {
+        let record = self.record_of(keyed);
+        let mut earlier: Vec<_> = match &self.memory.inner.store {
+            Some(store) => store
+                .entries(name)?
+                .into_iter()
+                .filter(|e| e.key != keyed.text)
+                .filter_map(|e| e.meta.ok())
+                .filter_map(|m| Some((m.created, crate::why::CallRecord::from_meta(&m)?)))
+                .collect(),
+            None => Vec::new(),
+        };
+        earlier.sort_by_key(|e| std::cmp::Reverse(e.0));
+        Ok(crate::why::explain(&record, earlier.iter().map(|(_, r)| r)))
+    }
+
+    /// What the metadata keeps of a call, for [`why`](crate::why).
+    fn record_of(&self, keyed: &Keyed) -> crate::why::CallRecord {
+        let resolved = self.identity.get();
+        crate::why::CallRecord {
+            args: keyed.args.iter().map(crate::why::short).collect(),
+            arg_names: resolved.map(|r| r.arg_names.clone()).unwrap_or_default(),
+            code: resolved.map(|r| r.code.clone()).unwrap_or_default(),
+            version: resolved.map(|r| r.user_version.clone()).unwrap_or_default(),
+            identity: resolved.map(|r| r.type_name.clone()).unwrap_or_default(),
+        }
     }
 
     /// Calls the function, or returns its cached result.
@@ -236,17 +390,89 @@ impl<F> Cached<F> {
         self.call_inner(args, |f, args| f.call_with(args))
     }
 
+    /// Runs the function whatever the cache holds, stores its result in
+    /// place of the one stored for `args` (if any) and returns it: joblib's
+    /// `MemorizedFunc.call`. Other callers of the same arguments wait for
+    /// it (the entry's lock) and then load the new result. If the function
+    /// panics, the stored result is left as it was.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), jobcache_memo::Error> {
+    /// # let dir = tempfile::tempdir().map_err(|_| jobcache_memo::Error::Disabled)?;
+    /// use jobcache_memo::Memory;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// static RUNS: AtomicU32 = AtomicU32::new(0);
+    /// fn fetch(id: u32) -> u32 {
+    ///     RUNS.fetch_add(1, Ordering::SeqCst) + id
+    /// }
+    ///
+    /// let mem = Memory::builder(dir.path()).verbose(0).build()?;
+    /// let fetch = mem.cache(fetch);
+    /// assert_eq!(fetch.call(10), 10);    // computed
+    /// assert_eq!(fetch.call(10), 10);    // loaded
+    /// assert_eq!(fetch.refresh(10), 11); // run again, stored in its place
+    /// assert_eq!(fetch.call(10), 11);    // the refreshed result
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn refresh<A, M>(&self, args: A) -> F::Output
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+        F::Output: Serialize + DeserializeOwned + 'static,
+    {
+        match self.refresh_inner(args, |f, args| Ok::<_, Infallible>(f.call_with(args))) {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Cached::refresh`] for a function returning `Result`: an `Ok` value
+    /// replaces the stored result, an `Err` is returned and leaves the stored
+    /// result as it was.
+    pub fn try_refresh<A, M, T, E>(&self, args: A) -> Result<T, E>
+    where
+        F: Callable<A, M, Output = Result<T, E>>,
+        A: Serialize,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.refresh_inner(args, |f, args| f.call_with(args))
+    }
+
+    fn refresh_inner<A, M, T, E>(
+        &self,
+        args: A,
+        compute: impl FnOnce(&F, A) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        F: Callable<A, M>,
+        A: Serialize,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let Some(keyed) = self.keyed_or_warn(&args) else {
+            return compute(&self.func, args);
+        };
+        let name = self.name::<A, M>();
+        let _lock = self.lock(name, &keyed.text);
+        let summary = jobcache_trace::summarize(&args);
+        self.compute_and_store(name, &keyed, summary, Replace::Yes, || {
+            compute(&self.func, args)
+        })
+        .map(|(value, _)| value)
+    }
+
     /// Whether a result for `args` is in the cache (and would be used).
     pub fn check_call_in_cache<A, M>(&self, args: &A) -> bool
     where
         F: Callable<A, M>,
         A: Serialize,
     {
-        let (Some(store), Ok(key)) = (&self.memory.inner.store, self.key(args)) else {
+        let (Some(store), Ok(keyed)) = (&self.memory.inner.store, self.keyed(args)) else {
             return false;
         };
         let name = self.name::<A, M>();
-        match store.get(name, &key.to_string(), false) {
+        match store.get(name, &keyed.text, false) {
             Ok(Lookup::Found(entry)) => self.usable(entry.meta()),
             _ => false,
         }
@@ -294,23 +520,14 @@ impl<F> Cached<F> {
         T: Serialize + DeserializeOwned + 'static,
     {
         let name = self.name::<A, M>().to_string();
-        let key = match (&self.memory.inner.store, self.key(&args)) {
-            (Some(_), Ok(key)) => key,
-            (_, key) => {
-                if let Err(e) = &key {
-                    self.warn_entry(
-                        EventKind::StorageError,
-                        &name,
-                        "",
-                        format!("{e}; calling without the cache"),
-                    );
-                }
-                let value = compute(&self.func, args)?;
-                return Ok(Shelved::held(&name, key.ok(), &value));
-            }
+        let Some(keyed) = self.keyed_or_warn(&args) else {
+            let key = self.key(&args).ok();
+            let value = compute(&self.func, args)?;
+            return Ok(Shelved::held(&name, key, &value));
         };
         // A hit loads nothing: the handle is enough.
-        let called = self.call_keyed(&name, &key.to_string(), args, &|_| Ok(()), compute)?;
+        let called = self.call_keyed(&name, &keyed, args, &|_| Ok(()), compute)?;
+        let key = keyed.key;
         Ok(match called {
             Called::Hit(()) | Called::Computed(_, true) => Shelved::stored(&self.memory, name, key),
             Called::Computed(value, false) => Shelved::held(&name, Some(key), &value),
@@ -353,27 +570,14 @@ impl<F> Cached<F> {
         A: Serialize,
         T: Serialize + DeserializeOwned + 'static,
     {
-        if self.memory.inner.store.is_none() {
+        let Some(keyed) = self.keyed_or_warn(&args) else {
             return compute(&self.func, args);
-        }
-        let key = match self.key(&args) {
-            Ok(key) => key,
-            Err(e) => {
-                self.warn_entry(
-                    EventKind::StorageError,
-                    self.name::<A, M>(),
-                    "",
-                    format!("{e}; calling without the cache"),
-                );
-                return compute(&self.func, args);
-            }
         };
         let load = |entry: Entry| {
             self.replay(&entry);
             codec::decode::<T>(entry).map_err(|e| e.to_string())
         };
-        let called =
-            self.call_keyed(self.name::<A, M>(), &key.to_string(), args, &load, compute)?;
+        let called = self.call_keyed(self.name::<A, M>(), &keyed, args, &load, compute)?;
         Ok(match called {
             Called::Hit(value) | Called::Computed(value, _) => value,
         })
@@ -386,7 +590,7 @@ impl<F> Cached<F> {
     pub(crate) fn call_keyed<A, T, E, V>(
         &self,
         name: &str,
-        key_text: &str,
+        keyed: &Keyed,
         args: A,
         load: &dyn Fn(Entry) -> Result<V, String>,
         compute: impl FnOnce(&F, A) -> Result<T, E>,
@@ -395,6 +599,7 @@ impl<F> Cached<F> {
         A: Serialize,
         T: Serialize,
     {
+        let key_text = keyed.text.as_str();
         let started = Instant::now();
         if let Found::Value(value, hit) = self.lookup(name, key_text, load) {
             self.record_hit(name, key_text, &args, started, hit);
@@ -406,9 +611,30 @@ impl<F> Cached<F> {
             self.record_hit(name, key_text, &args, started, hit);
             return Ok(Called::Hit(value));
         }
+        self.log_miss(name, keyed);
         let summary = jobcache_trace::summarize(&args);
-        self.compute_and_store(name, key_text, summary, || compute(&self.func, args))
-            .map(|(value, stored)| Called::Computed(value, stored))
+        self.compute_and_store(name, keyed, summary, Replace::No, || {
+            compute(&self.func, args)
+        })
+        .map(|(value, stored)| Called::Computed(value, stored))
+    }
+
+    /// Logs why a call missed, at debug level and verbosity 1 or more: the
+    /// store is listed only then, so a miss costs nothing more otherwise.
+    pub(crate) fn log_miss(&self, name: &str, keyed: &Keyed) {
+        if self.memory.inner.verbose == 0
+            || !log::log_enabled!(target: "jobcache", log::Level::Debug)
+        {
+            return;
+        }
+        match self.explain(name, keyed) {
+            Ok(why) => log::debug!(
+                target: "jobcache",
+                "{name}: miss ({}): {why}",
+                keyed.key.short()
+            ),
+            Err(e) => log::debug!(target: "jobcache", "{name}: miss; cannot tell why: {e}"),
+        }
     }
 
     /// Looks a result up and loads it with `load`; a corrupt, expired or
@@ -495,21 +721,15 @@ impl<F> Cached<F> {
     fn compute_and_store<T, E>(
         &self,
         name: &str,
-        key: &str,
+        keyed: &Keyed,
         summary: String,
+        replace: Replace,
         compute: impl FnOnce() -> Result<T, E>,
     ) -> Result<(T, bool), E>
     where
         T: Serialize,
     {
-        self.record(Event::new(EventKind::Calling, name).args(key, summary.clone()));
-        let failure = FailureGuard {
-            cached: self,
-            name,
-            key,
-            summary: &summary,
-            armed: true,
-        };
+        let failure = self.start_computing(name, keyed, &summary);
         let started = Instant::now();
         let (result, captured) = if self.memory.inner.capture {
             crate::output::capture(compute)
@@ -525,15 +745,56 @@ impl<F> Cached<F> {
             }
         };
         failure.disarm();
+        Ok(self.store_value(name, keyed, summary, replace, value, duration, captured))
+    }
+
+    /// Announces a computation (the `calling` log line); the guard records
+    /// a `failed` event unless disarmed once the value is there.
+    pub(crate) fn start_computing<'a>(
+        &'a self,
+        name: &'a str,
+        keyed: &'a Keyed,
+        summary: &'a str,
+    ) -> FailureGuard<'a, F> {
+        self.record(Event::new(EventKind::Calling, name).args(&keyed.text, summary));
+        FailureGuard {
+            cached: self,
+            name,
+            key: &keyed.text,
+            summary,
+            armed: true,
+        }
+    }
+
+    /// Stores a computed value; returns it and whether it was stored. A
+    /// storage error is logged, never returned.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_value<T: Serialize>(
+        &self,
+        name: &str,
+        keyed: &Keyed,
+        summary: String,
+        replace: Replace,
+        value: T,
+        duration: Duration,
+        captured: Option<jobcache_trace::Captured>,
+    ) -> (T, bool) {
+        let key = keyed.text.as_str();
         let Some(store) = &self.memory.inner.store else {
-            return Ok((value, false));
+            return (value, false);
         };
-        let (_, version) = self.identity.get().cloned().unwrap_or_default();
-        let mut entry = new_entry(name, &version, summary.clone(), duration);
+        let mut entry = self.new_entry(name, keyed, summary.clone(), duration);
         if let Some(captured) = &captured {
             entry = entry
                 .field(fields::STDOUT, keep_lossy(&captured.stdout))
                 .field(fields::STDERR, keep_lossy(&captured.stderr));
+        }
+        if replace == Replace::Yes {
+            // Entries are immutable: the new result takes the old one's
+            // place only once it exists (a failed refresh keeps the old).
+            if let Err(e) = store.remove(name, key) {
+                self.warn_entry(EventKind::StorageError, name, key, e.to_string());
+            }
         }
         let published = store.publish(name, key, &entry, &mut |w| codec::encode(w, &value));
         let event = Event::new(EventKind::Computed, name)
@@ -544,7 +805,7 @@ impl<F> Cached<F> {
             Ok(published) => {
                 self.record(event.output_bytes(published.meta.payload_len));
                 self.memory.apply_policy();
-                Ok((value, true))
+                (value, true)
             }
             Err(e) => {
                 self.record(event);
@@ -554,12 +815,12 @@ impl<F> Cached<F> {
                     key,
                     format!("could not store the result: {e}; it was returned uncached"),
                 );
-                Ok((value, false))
+                (value, false)
             }
         }
     }
 
-    fn record_hit<A: Serialize>(
+    pub(crate) fn record_hit<A: Serialize>(
         &self,
         name: &str,
         key: &str,
@@ -581,23 +842,43 @@ impl<F> Cached<F> {
         self.memory.record(&event);
     }
 
-    fn warn_entry(&self, kind: EventKind, name: &str, key: &str, message: String) {
+    pub(crate) fn warn_entry(&self, kind: EventKind, name: &str, key: &str, message: String) {
         self.record(Event::new(kind, name).args(key, "").message(message));
     }
 }
 
-/// The metadata of a new result.
-fn new_entry(name: &str, version: &str, summary: String, duration: Duration) -> NewEntry {
-    let mut version_digest = version.to_string();
-    if version.len() > 64 {
-        version_digest = jobcache_hash::hash(version)
-            .map(|d| d.short())
-            .unwrap_or_default();
+/// Whether a computed result replaces a stored one ([`Cached::refresh`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replace {
+    Yes,
+    No,
+}
+
+impl<F> Cached<F> {
+    /// The metadata of a new result.
+    fn new_entry(
+        &self,
+        name: &str,
+        keyed: &Keyed,
+        summary: String,
+        duration: Duration,
+    ) -> NewEntry {
+        let version = self.identity.get().map_or("", |r| r.version.as_str());
+        let mut version_digest = version.to_string();
+        if version.len() > 64 {
+            version_digest = jobcache_hash::hash(version)
+                .map(|d| d.short())
+                .unwrap_or_default();
+        }
+        let mut entry = NewEntry::new(duration)
+            .field(fields::FUNCTION, name)
+            .field(fields::VERSION, version_digest)
+            .field(fields::ARGS, summary);
+        for (field, value) in self.record_of(keyed).fields() {
+            entry = entry.field(field, value);
+        }
+        entry
     }
-    NewEntry::new(duration)
-        .field(fields::FUNCTION, name)
-        .field(fields::VERSION, version_digest)
-        .field(fields::ARGS, summary)
 }
 
 fn keep_lossy(bytes: &[u8]) -> String {
@@ -606,7 +887,7 @@ fn keep_lossy(bytes: &[u8]) -> String {
 
 /// Records a `failed` event if the computation does not come back (a panic
 /// unwinding through it, or an `Err`).
-struct FailureGuard<'a, F> {
+pub(crate) struct FailureGuard<'a, F> {
     cached: &'a Cached<F>,
     name: &'a str,
     key: &'a str,
@@ -615,7 +896,7 @@ struct FailureGuard<'a, F> {
 }
 
 impl<F> FailureGuard<'_, F> {
-    fn disarm(mut self) {
+    pub(crate) fn disarm(mut self) {
         self.armed = false;
     }
 }
@@ -626,7 +907,7 @@ impl<F> Drop for FailureGuard<'_, F> {
             let how = if std::thread::panicking() {
                 "the function panicked; nothing was cached"
             } else {
-                "the function returned an error; nothing was cached"
+                "the function returned an error (or its future was dropped); nothing was cached"
             };
             self.cached.record(
                 Event::new(EventKind::Failed, self.name)

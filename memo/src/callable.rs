@@ -22,6 +22,13 @@ pub trait Callable<Args, Marker> {
     fn identity(&self) -> crate::Identity {
         crate::Identity::of_type::<Self>()
     }
+
+    /// How many arguments the function takes (a function of several takes
+    /// them as one tuple): each gets its own digest (see
+    /// [`why`](crate::why)).
+    fn arity(&self) -> usize {
+        1
+    }
 }
 
 impl<F, A, R> Callable<A, fn(A) -> R> for F
@@ -46,6 +53,10 @@ macro_rules! callable_tuple {
             #[allow(non_snake_case)]
             fn call_with(&self, ($($arg,)+): ($($arg,)+)) -> R {
                 self($($arg),+)
+            }
+
+            fn arity(&self) -> usize {
+                [$(stringify!($arg)),+].len()
             }
         }
     };

@@ -111,9 +111,22 @@ fn recorded_source(type_name: &str) -> Option<String> {
 ///   it calls, or in a constant it reads, is not seen. Give such a function
 ///   an explicit version too ([`Cached::version`](crate::Cached::version))
 ///   and bump it by hand.
-/// - Free functions only (not methods in an `impl` block).
+/// - Free functions only (not methods in an `impl` block); `async fn`s too
+///   (cache them with [`Cached::call_async`](crate::Cached::call_async)).
 #[macro_export]
 macro_rules! memoize {
+    ($(#[$meta:meta])* $vis:vis async fn $name:ident $($rest:tt)*) => {
+        $(#[$meta])*
+        $vis async fn $name $($rest)*
+
+        $crate::__private::inventory::submit! {
+            $crate::__private::SourceRecord {
+                module: module_path!(),
+                name: stringify!($name),
+                source: stringify!(async fn $name $($rest)*),
+            }
+        }
+    };
     ($(#[$meta:meta])* $vis:vis fn $name:ident $($rest:tt)*) => {
         $(#[$meta])*
         $vis fn $name $($rest)*

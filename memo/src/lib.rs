@@ -47,6 +47,19 @@
 //! - **Compute once**: threads and processes calling the same function
 //!   with the same arguments at once wait for one of them (a per-entry lock
 //!   in the store) and then read its result.
+//! - **Refresh**: [`Cached::refresh`] runs the function whatever the cache
+//!   holds and stores its result in place of the old one (joblib's
+//!   `MemorizedFunc.call`).
+//! - **Async functions**: [`Cached::call_async`] and
+//!   [`Cached::try_call_async`], on any executor, computing once across
+//!   tasks and processes (see there for large results and
+//!   `spawn_blocking`).
+//! - **Why a call missed**: a miss logs (debug level) what differs from the
+//!   nearest cached call — "argument 2 (`scale`) changed; code unchanged",
+//!   "version 3 → 4" — and [`Cached::why`] and `jobcache why FUNCTION` say
+//!   the same ([`why`]).
+//! - **Code a function calls**: the opt-in [`fingerprint`] of the crate's
+//!   sources, as a version, invalidates on any edit of the crate.
 //! - **joblib parity**: [`Cached::call_and_shelve`] ([`Shelved`] handles),
 //!   [`Cached::check_call_in_cache`], [`Cached::clear`], [`Memory::clear`],
 //!   [`Memory::reduce_size`], [`Cached::expires_after`],
@@ -60,9 +73,15 @@
 //! # Limitations
 //!
 //! - Only the function's own source is hashed ([`memoize!`]): a change in a
-//!   function it calls is not seen. Bump [`Cached::version`] for those.
+//!   function it calls is not seen. Bump [`Cached::version`] for those, or
+//!   give it the crate's [`fingerprint`] (any edit of the crate then
+//!   invalidates it).
 //! - Closures and function pointers have no unique name: give them one with
-//!   [`Memory::cache_named`] ([`Memory::cache`] panics on them).
+//!   [`Memory::cache_named`] ([`Memory::cache`] panics on them, when it is
+//!   called). Two different closures given one name never share results
+//!   (their type names are part of the key; on one `Memory` the second is
+//!   warned of and kept apart), but an edited closure under its old name
+//!   is not seen: bump its version.
 //! - Keys depend on the serde form of the arguments: a `HashSet` argument
 //!   can hash differently from one process to the next (use `BTreeSet`).
 //! - A shelved handle includes the cache directory, so moving a cache
@@ -73,16 +92,19 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod async_call;
 mod cached;
 mod callable;
 mod codec;
 mod error;
+pub mod fingerprint;
 mod identity;
 mod ignored;
 mod mapped;
 mod memory;
 mod output;
 mod shelved;
+pub mod why;
 
 pub use cached::{fields, Cached, Validator};
 pub use callable::Callable;

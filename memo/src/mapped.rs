@@ -80,13 +80,13 @@ impl<F> Cached<F> {
         if inner.mapping == Mapping::Off || inner.store.is_none() {
             return ArrayOutput::Owned(self.call(args));
         }
-        let Ok(key) = self.key(&args) else {
+        let Ok(keyed) = self.keyed(&args) else {
             return ArrayOutput::Owned(self.call(args));
         };
         let name = self.name::<Args, M>().to_string();
-        let key_text = key.to_string();
+        let key_text = keyed.text.clone();
         let load = |entry: Entry| self.load_mapped::<A, D>(entry);
-        let called = self.call_keyed(&name, &key_text, args, &load, |f, args| {
+        let called = self.call_keyed(&name, &keyed, args, &load, |f, args| {
             Ok::<_, std::convert::Infallible>(f.call_with(args))
         });
         match called {
@@ -102,29 +102,38 @@ impl<F> Cached<F> {
         }
     }
 
-    /// A stored array as a hit returns it: mapped (and checked, unless the
-    /// memory maps unchecked) when it has a payload file of its own, else
-    /// decoded from the metadata file that holds it. An `Err` names the
-    /// damage.
+    /// A stored array as a hit returns it (see [`map_entry`]), its
+    /// captured output replayed.
     fn load_mapped<A, D>(&self, entry: Entry) -> Result<ArrayOutput<A, D>, String>
     where
         A: Element + DeserializeOwned + 'static,
         D: Dimension + DeserializeOwned + 'static,
     {
         self.replay(&entry);
-        let Some(path) = entry.local_path() else {
-            return codec::decode::<Array<A, D>>(entry)
-                .map(ArrayOutput::Owned)
-                .map_err(|e| e.to_string());
-        };
-        // SAFETY: the store publishes payload files by rename and never
-        // modifies them in place (LAYOUT.md); a removed file stays mapped.
-        let mapped = unsafe { jobcache_persist::map::<A, D>(path) }
-            .map_err(|e| format!("cannot map the stored array: {e}"))?;
-        if self.memory().inner.mapping != Mapping::Unchecked {
-            // Reads the array once over the map; nothing is copied out.
-            mapped.mapped().verify_arrays().map_err(|e| e.to_string())?;
-        }
-        Ok(ArrayOutput::Mapped(mapped))
+        map_entry(entry, self.memory().inner.mapping != Mapping::Unchecked)
     }
+}
+
+/// A stored array: mapped (and, with `verify`, every array block's checksum
+/// checked over the map) when it has a payload file of its own, else
+/// decoded from the metadata file that holds it. An `Err` names the damage.
+pub(crate) fn map_entry<A, D>(entry: Entry, verify: bool) -> Result<ArrayOutput<A, D>, String>
+where
+    A: Element + DeserializeOwned + 'static,
+    D: Dimension + DeserializeOwned + 'static,
+{
+    let Some(path) = entry.local_path() else {
+        return codec::decode::<Array<A, D>>(entry)
+            .map(ArrayOutput::Owned)
+            .map_err(|e| e.to_string());
+    };
+    // SAFETY: the store publishes payload files by rename and never
+    // modifies them in place (LAYOUT.md); a removed file stays mapped.
+    let mapped = unsafe { jobcache_persist::map::<A, D>(path) }
+        .map_err(|e| format!("cannot map the stored array: {e}"))?;
+    if verify {
+        // Reads the array once over the map; nothing is copied out.
+        mapped.mapped().verify_arrays().map_err(|e| e.to_string())?;
+    }
+    Ok(ArrayOutput::Mapped(mapped))
 }

@@ -3,8 +3,10 @@
 use crate::{Cached, Callable, Error};
 use jobcache_store::{FsStore, Limits, Reduction, Store, Wait};
 use jobcache_trace::{Event, EventKind, Journal, LogTracer, Tracer};
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The run journal's file name inside the cache directory.
@@ -35,6 +37,9 @@ pub(crate) struct Inner {
     pub(crate) capture: bool,
     pub(crate) lock_wait: Wait,
     pub(crate) reduce_policy: Option<Limits>,
+    /// The functions cached under each name, by type: a second function
+    /// under a name is kept apart (see [`Memory::cache_named`]).
+    names: Mutex<HashMap<String, Vec<TypeId>>>,
 }
 
 impl std::fmt::Debug for Memory {
@@ -85,6 +90,7 @@ impl Memory {
                 capture: false,
                 lock_wait: Wait::NoWait,
                 reduce_policy: None,
+                names: Mutex::default(),
             }),
         }
     }
@@ -109,30 +115,95 @@ impl Memory {
     /// [`memoize!`](crate::memoize) also has its source in its version.
     ///
     /// # Panics
-    /// If `func` is a closure or a function pointer: their type names are
-    /// shared by many functions, so two of them could silently share cache
-    /// entries. Name them with [`Memory::cache_named`].
+    /// Here, not at the first call, if `func` is a closure or a function
+    /// pointer: their type names are shared by many functions, so two of
+    /// them could silently share cache entries. Name them with
+    /// [`Memory::cache_named`]:
+    ///
+    /// ```should_panic
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let mem = jobcache_memo::Memory::builder(dir.path()).verbose(0).build().unwrap();
+    /// let add_one = mem.cache(|x: u32| x + 1); // panics: use cache_named
+    /// ```
     pub fn cache<F>(&self, func: F) -> Cached<F> {
+        let identity = crate::Identity::of_type::<F>();
+        if let Some(what) = identity.ambiguity() {
+            panic!(
+                "jobcache: Memory::cache was given {what} (`{}`), whose type name does not \
+                 identify one function; use Memory::cache_named(\"a unique name\", f)",
+                identity.name
+            );
+        }
         self.cache_with_identity(func, None)
     }
 
     /// Wraps a function (a closure, a function pointer, a method) under an
-    /// explicit name. Two functions given one name share cache entries: give
-    /// each its own.
+    /// explicit name.
+    ///
+    /// Two different functions given one name never return each other's
+    /// results: the key includes the function's type name, and on one
+    /// `Memory` a second function under a name already taken is logged as
+    /// a warning and kept apart under `name#2` (as joblib warns of a
+    /// collision). Give each function its own name.
     pub fn cache_named<F>(&self, name: &str, func: F) -> Cached<F> {
         self.cache_with_identity(func, Some(name.to_string()))
     }
 
     fn cache_with_identity<F>(&self, func: F, name: Option<String>) -> Cached<F> {
+        let type_name = std::any::type_name::<F>();
+        let wanted = name.clone().unwrap_or_else(|| type_name.to_string());
+        let name = match self.register(&wanted, typeid::of::<F>()) {
+            0 => name,
+            n => {
+                let apart = format!("{wanted}#{}", n + 1);
+                log::warn!(
+                    target: "jobcache",
+                    "{wanted}: another function (`{type_name}`) is cached under this name on the \
+                     same Memory; it is kept apart as `{apart}` — give each function its own name"
+                );
+                Some(apart)
+            }
+        };
         Cached::new(self.clone(), func, name)
     }
 
-    /// Removes every cached result; returns the bytes freed.
-    pub fn clear(&self) -> Result<u64, Error> {
-        match &self.inner.store {
-            Some(store) => Ok(store.clear()?),
-            None => Ok(0),
+    /// The rank of the function `id` among those cached under `name` on this
+    /// memory (0 for the first).
+    fn register(&self, name: &str, id: TypeId) -> usize {
+        let mut names = match self.inner.names.lock() {
+            Ok(names) => names,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let ids = names.entry(name.to_string()).or_default();
+        match ids.iter().position(|known| *known == id) {
+            Some(rank) => rank,
+            None => {
+                ids.push(id);
+                ids.len() - 1
+            }
         }
+    }
+
+    /// Removes every cached result; returns the bytes freed. The journal
+    /// records a `cleared` event per function that had results, as
+    /// `jobcache clear` does.
+    pub fn clear(&self) -> Result<u64, Error> {
+        let Some(store) = &self.inner.store else {
+            return Ok(0);
+        };
+        let mut freed = 0;
+        for ns in store.namespaces()? {
+            let bytes = store.remove_namespace(&ns)?;
+            freed += bytes;
+            if bytes > 0 {
+                self.record(
+                    &Event::new(EventKind::Cleared, &ns)
+                        .output_bytes(bytes)
+                        .message("Memory::clear removed every cached result"),
+                );
+            }
+        }
+        Ok(freed)
     }
 
     /// Evicts least recently used results until every given limit holds:
@@ -326,6 +397,7 @@ impl MemoryBuilder {
                 capture: self.capture,
                 lock_wait: self.lock_wait,
                 reduce_policy: self.reduce_policy,
+                names: Mutex::default(),
             }),
         })
     }

@@ -1,8 +1,10 @@
 //! [`Shelved`]: a handle to a stored result, loaded only when asked.
 
-use crate::{codec, Error, Memory};
+use crate::{codec, ArrayOutput, Error, Memory};
 use jobcache_hash::Digest;
-use jobcache_store::{FsStore, Lookup, Store};
+use jobcache_persist::Element;
+use jobcache_store::{Entry, FsStore, Lookup, Store};
+use ndarray::{Array, Dimension};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -145,15 +147,28 @@ impl<T> Shelved<T> {
         if let Some(bytes) = &self.held {
             return codec::decode_slice(bytes);
         }
+        codec::decode(self.entry(true)?)
+    }
+
+    /// The stored entry (`verify_payload`: the store checks the payload's
+    /// checksum as it is read).
+    fn entry(&self, verify_payload: bool) -> Result<Entry, Error> {
         let key = self.key.ok_or_else(|| self.not_in_cache())?;
-        match self.store()?.get(&self.function, &key.to_string(), true)? {
-            Lookup::Found(entry) => codec::decode(*entry),
+        match self
+            .store()?
+            .get(&self.function, &key.to_string(), verify_payload)?
+        {
+            Lookup::Found(entry) => Ok(*entry),
             Lookup::Missing => Err(self.not_in_cache()),
-            Lookup::Corrupt(c) => Err(Error::Corrupt {
-                function: self.function.clone(),
-                key: key.to_string(),
-                reason: c.reason,
-            }),
+            Lookup::Corrupt(c) => Err(self.corrupt(c.reason)),
+        }
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::Corrupt {
+            function: self.function.clone(),
+            key: self.key.map(|k| k.to_string()).unwrap_or_default(),
+            reason,
         }
     }
 
@@ -165,5 +180,34 @@ impl<T> Shelved<T> {
             }
             _ => Ok(0),
         }
+    }
+}
+
+impl<A, D> Shelved<Array<A, D>>
+where
+    A: Element + DeserializeOwned + 'static,
+    D: Dimension + DeserializeOwned + 'static,
+{
+    /// Loads an array result as a read-only view of the cache file (no
+    /// copy; the map lives as long as the returned value), as joblib's
+    /// `mmap_mode` applies to a shelved result's `get()`. The file's
+    /// header, metadata and table, then every array block's checksum, are
+    /// checked over the mapping before it is returned, as for a hit of
+    /// [`Cached::call_mapped`](crate::Cached::call_mapped). A result small
+    /// enough to live in the metadata file, or held in memory, comes back
+    /// [`ArrayOutput::Owned`].
+    ///
+    /// Mapping relies on the store never modifying a published file in
+    /// place: a cache file truncated by hand while it is mapped would crash
+    /// the reader.
+    pub fn load_mapped(&self) -> Result<ArrayOutput<A, D>, Error> {
+        if let Some(bytes) = &self.held {
+            return codec::decode_slice(bytes).map(ArrayOutput::Owned);
+        }
+        crate::mapped::map_entry(self.entry(false)?, true).map_err(|e| {
+            // As a corrupt hit is: removed, so the next call computes it.
+            let _ = self.clear();
+            self.corrupt(e)
+        })
     }
 }

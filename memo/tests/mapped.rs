@@ -269,3 +269,42 @@ fn mapped_calls_share_the_one_call_protocol() {
     assert_eq!(f.call(5), expected);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn shelved_arrays_load_mapped_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    // Mapping a shelved result needs no mmap setting on the memory.
+    let mem = Memory::builder(dir.path()).verbose(0).build().unwrap();
+    let f = mem.cache_named("mapped::shelved_producer", values);
+    let handle = f.call_and_shelve(9);
+    let out = handle.load_mapped().unwrap();
+    assert!(out.is_mapped());
+    assert_eq!(out.view(), values(9).view());
+    drop(out);
+    // A small array lives in the metadata file: loaded, not mapped.
+    let other = tempfile::tempdir().unwrap();
+    let small = Memory::builder(other.path())
+        .verbose(0)
+        .build()
+        .unwrap()
+        .cache_named("mapped::small", |n: usize| Array1::<f64>::zeros(n));
+    let out = small.call_and_shelve(4).load_mapped().unwrap();
+    assert!(!out.is_mapped());
+    assert_eq!(out.view().len(), 4);
+    // A handle of a disabled memory holds its value.
+    let held = Memory::disabled().cache(values).call_and_shelve(2);
+    assert_eq!(held.load_mapped().unwrap().into_owned(), values(2));
+    // Damage in the array data is found over the map (verified by
+    // default), the entry removed, and the error says so.
+    let mut rng = Rng(7);
+    let what = damage(dir.path(), Part::Data, false, &mut rng);
+    let err = handle.load_mapped().unwrap_err();
+    assert!(
+        matches!(err, jobcache_memo::Error::Corrupt { .. }),
+        "{what}: {err}"
+    );
+    assert!(matches!(
+        handle.load_mapped().unwrap_err(),
+        jobcache_memo::Error::NotInCache { .. }
+    ));
+}

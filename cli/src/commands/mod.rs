@@ -8,6 +8,7 @@ pub mod ls;
 pub mod report;
 pub mod show;
 pub mod verify;
+pub mod why;
 
 use crate::cache::Cache;
 use crate::error::Result;

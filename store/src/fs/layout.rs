@@ -239,7 +239,12 @@ fn make_store(dir: &Dir, root: &Path, between: &dyn Fn()) -> Result<()> {
     }
     between();
     let list = dir.list().map_err(io_err("list store directory", root))?;
-    let foreign = list.iter().find(|e| !e.name_str().is_some_and(is_reserved));
+    // Dot-files (`.keep`, a `.gitignore`) are not user data: adopt them.
+    let adoptable = |e: &crate::beneath::Listed| {
+        e.name_str()
+            .is_some_and(|n| is_reserved(n) || (n.starts_with('.') && e.kind == Kind::File))
+    };
+    let foreign = list.iter().find(|e| !adoptable(e));
     if let Some(e) = foreign {
         if read_version(dir, root)? == Version::Current {
             return Ok(());
