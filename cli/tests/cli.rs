@@ -16,13 +16,12 @@ fn bin() -> Command {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    let mut c = bin();
+    // `inspect` reads a file and refuses --dir (see `inspect_refuses_dir`).
+    if args.first() != Some(&"inspect") {
+        c.arg("--dir").arg(dir);
+    }
+    c.args(args).stdin(Stdio::null()).output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -509,6 +508,7 @@ fn log_filters_by_function_time_and_kind() {
     assert_eq!(events(&dir, &["--kind", "calling"]).len(), 0);
     assert_eq!(events(&dir, &["--function", "square"]).len(), 4);
     assert_eq!(events(&dir, &["--function", RAMP]).len(), 1);
+    assert_eq!(events(&dir, &["-F", "square"]).len(), 4);
     assert_eq!(events(&dir, &["--function", "are"]).len(), 0);
     let hits = events(&dir, &["--kind", "hit"]);
     assert_eq!(hits.len(), 1);
@@ -552,7 +552,7 @@ fn log_follow_prints_new_events() {
     let mut child = bin()
         .arg("--dir")
         .arg(&dir)
-        .args(["log", "--follow", "--json", "--kind", "computed"])
+        .args(["log", "-f", "--json", "--kind", "computed"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -608,6 +608,26 @@ fn report_as_html_and_text() {
     let o = run(&dir, &["report", "--text", "--function", "ramp"]);
     assert!(!stdout(&o).contains(SQUARE), "{}", stdout(&o));
     code(&run(&dir, &["report", "--text", "-o", "x.html"]), 2);
+
+    // Singulars, and an error's cause printed once.
+    let one = tmp.path().join("one.html");
+    let o = run(&dir, &["report", "-F", "ramp", "-o", one.to_str().unwrap()]);
+    code(&o, 0);
+    assert!(
+        stderr(&o).contains("(1 event, 1 function)"),
+        "{}",
+        stderr(&o)
+    );
+    let nowhere = tmp.path().join("missing-dir").join("r.html");
+    let o = run(&dir, &["report", "-o", nowhere.to_str().unwrap()]);
+    code(&o, 2);
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(
+        err.starts_with("jobcache: error: cannot write the report to "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -621,6 +641,7 @@ fn inspect_persisted_files_and_npy() {
 
     let v = json(&none, &["inspect", file.to_str().unwrap(), "--json"]);
     assert_eq!(v["format"], "container");
+    assert!(v["version"].is_u64(), "{v}");
     assert_eq!(v["valid"], true);
     assert_eq!(v["metadata_checksum"], "valid");
     let arrays = v["arrays"].as_array().unwrap();
@@ -663,7 +684,10 @@ fn inspect_persisted_files_and_npy() {
     assert_eq!(back, counts);
     let v = json(&none, &["inspect", npy.to_str().unwrap(), "--json"]);
     assert_eq!(v["format"], "npy");
-    assert_eq!(v["version"], "1.0");
+    assert_eq!(
+        (v["version"].as_u64(), v["minor_version"].as_u64()),
+        (Some(1), Some(0))
+    );
     assert_eq!(v["arrays"][0]["dtype"], "i32");
     assert_eq!(v["arrays"][0]["checksum"], "absent");
     let o = run(&none, &["inspect", npy.to_str().unwrap(), "--npy", "x.npy"]);
@@ -681,6 +705,17 @@ fn inspect_persisted_files_and_npy() {
         ],
     );
     code(&o, 2);
+    // The flag is blamed, not the file.
+    let err = stderr(&o);
+    assert!(
+        err.contains("--array 7") && err.contains("has 2 arrays (indexes 0 to 1)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("corrupt") && !err.contains("malformed"),
+        "{err}"
+    );
+    assert!(!Path::new("x.npy").exists());
 
     // A damaged array: exit code 1, the array named.
     let offset = jobcache_persist::inspect(&file).unwrap().arrays[0].offset;
@@ -718,6 +753,28 @@ fn inspect_a_cache_payload() {
 }
 
 #[test]
+fn inspect_refuses_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("x.jcp");
+    jobcache_persist::save(&file, &Array1::from(vec![1.0f64])).unwrap();
+    let o = bin()
+        .args(["--dir", tmp.path().to_str().unwrap(), "inspect"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    code(&o, 2);
+    assert!(stderr(&o).contains("takes no --dir"), "{}", stderr(&o));
+    // JOBCACHE_DIR, set for the other commands, does not get in the way.
+    let o = bin()
+        .env("JOBCACHE_DIR", tmp.path())
+        .arg("inspect")
+        .arg(&file)
+        .output()
+        .unwrap();
+    code(&o, 0);
+}
+
+#[test]
 fn every_subcommand_help_has_an_example() {
     for sub in [
         "ls", "show", "clear", "gc", "verify", "log", "report", "inspect",
@@ -736,15 +793,16 @@ fn inspect_npy_files_written_by_numpy() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../persist/tests/fixtures/npy");
     let none = fixtures.join("no-cache");
     for (name, version, fortran) in [
-        ("f64_c_v1.npy", "1.0", false),
-        ("f64_f_v2.npy", "2.0", true),
-        ("i16_be.npy", "1.0", false),
+        ("f64_c_v1.npy", 1, false),
+        ("f64_f_v2.npy", 2, true),
+        ("i16_be.npy", 1, false),
     ] {
         let path = fixtures.join(name);
         let header = jobcache_persist::npy::read_header(&path).unwrap();
         let v = json(&none, &["inspect", path.to_str().unwrap(), "--json"]);
         assert_eq!(v["format"], "npy", "{name}");
         assert_eq!(v["version"], version, "{name}");
+        assert_eq!(v["minor_version"], 0, "{name}");
         assert_eq!(v["valid"], true, "{name}");
         let a = &v["arrays"][0];
         assert_eq!(a["shape"], serde_json::json!(header.shape), "{name}");
@@ -754,7 +812,7 @@ fn inspect_npy_files_written_by_numpy() {
         let o = run(&none, &["inspect", path.to_str().unwrap()]);
         code(&o, 0);
         assert!(
-            stdout(&o).contains(&format!("NumPy .npy, version {version}")),
+            stdout(&o).contains(&format!("NumPy .npy, version {version}.0")),
             "{}",
             stdout(&o)
         );

@@ -84,7 +84,7 @@ mod tracer;
 #[cfg(unix)]
 pub use capture::{capture, capture_with};
 pub use capture::{replay, CaptureOptions, Captured};
-pub use error::TraceError;
+pub use error::{chain, Chain, TraceError};
 pub use event::{host_name, Event, EventKind, JOBCACHE_VERSION};
 pub use journal::{
     journal_files, read_journal, Filter, Follower, Journal, JournalOptions, JournalReader, MAX_LINE,

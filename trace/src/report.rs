@@ -6,7 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// Totals of one function over a set of events.
+/// Totals of one function over a set of events: the one definition of
+/// calls, hits, computed and failed that `jobcache ls`, `report` and their
+/// `--json` share.
+///
+/// A *call* is a hit, a computation or a failure (`calls = hits + computed
+/// + failed`); `corrupt` counts entries found damaged (the call that met one
+/// is counted again as computed or failed); `calling` events and removals
+/// (`evicted`, `cleared`) are not calls.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FunctionTotals {
     /// The function (`"TOTAL"` in the sum row of [`totals_with_sum`]).
@@ -29,8 +36,9 @@ pub struct FunctionTotals {
     /// `compute_duration`, else a computation of the same arguments in
     /// these events, else the function's mean computation) minus the load.
     pub time_saved: Duration,
-    /// Bytes stored by computations.
-    pub bytes_stored: u64,
+    /// Bytes written by computations, ever (in these events): what is
+    /// stored now is smaller once entries were evicted or cleared.
+    pub bytes_written: u64,
 }
 
 /// Per-function totals, sorted by function name.
@@ -71,7 +79,7 @@ pub fn totals(events: &[Event]) -> Vec<FunctionTotals> {
                 t.calls += 1;
                 t.computed += 1;
                 t.time_computing = t.time_computing.saturating_add(e.duration);
-                t.bytes_stored = t.bytes_stored.saturating_add(e.output_bytes);
+                t.bytes_written = t.bytes_written.saturating_add(e.output_bytes);
             }
             EventKind::Failed => {
                 t.calls += 1;
@@ -101,7 +109,7 @@ pub fn totals_with_sum(events: &[Event]) -> Vec<FunctionTotals> {
         sum.time_computing = sum.time_computing.saturating_add(r.time_computing);
         sum.time_loading = sum.time_loading.saturating_add(r.time_loading);
         sum.time_saved = sum.time_saved.saturating_add(r.time_saved);
-        sum.bytes_stored = sum.bytes_stored.saturating_add(r.bytes_stored);
+        sum.bytes_written = sum.bytes_written.saturating_add(r.bytes_written);
     }
     rows.push(sum);
     rows
@@ -139,16 +147,17 @@ pub fn human_bytes(n: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
+/// The headers of [`text`], in the CLI's casing.
 const COLUMNS: [&str; 9] = [
-    "function",
-    "calls",
-    "hits",
-    "computed",
-    "failed",
-    "corrupt",
-    "computing",
-    "saved",
-    "stored",
+    "FUNCTION",
+    "CALLS",
+    "HITS",
+    "COMPUTED",
+    "FAILED",
+    "CORRUPT",
+    "COMPUTING",
+    "SAVED",
+    "WRITTEN",
 ];
 
 fn cells(t: &FunctionTotals) -> [String; 9] {
@@ -161,7 +170,7 @@ fn cells(t: &FunctionTotals) -> [String; 9] {
         t.corrupt.to_string(),
         human_duration(t.time_computing),
         human_duration(t.time_saved),
-        human_bytes(t.bytes_stored),
+        human_bytes(t.bytes_written),
     ]
 }
 
@@ -263,7 +272,12 @@ pub fn html(events: &[Event]) -> String {
         );
         for (j, (c, name)) in cells(r).iter().zip(COLUMNS).enumerate() {
             let num = if j == 0 { "" } else { " num" };
-            let _ = write!(h, "<td class=\"{name}{num}\">{}</td>", escape_html(c));
+            let _ = write!(
+                h,
+                "<td class=\"{}{num}\">{}</td>",
+                name.to_ascii_lowercase(),
+                escape_html(c)
+            );
         }
         h.push_str("</tr>\n");
     }
@@ -418,7 +432,7 @@ mod tests {
         // 900 (same args) + 2000 (mean) + 500 (known).
         assert_eq!(t.time_saved, Duration::from_millis(3400));
         assert_eq!(t.time_computing, Duration::from_millis(4050));
-        assert_eq!(t.bytes_stored, 15);
+        assert_eq!(t.bytes_written, 15);
     }
 
     #[test]

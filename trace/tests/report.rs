@@ -40,14 +40,14 @@ fn totals_from_the_fixture() {
             time_computing: ms(3200),
             time_loading: ms(30),
             time_saved: ms(2370),
-            bytes_stored: 24000,
+            bytes_written: 24000,
         }
     );
     // load_data: computed 30 s, one hit (0.5 s: saves 29.5 s), one failure of 3 s.
     let l = by("load_data");
     assert_eq!((l.calls, l.hits, l.computed, l.failed), (3, 1, 1, 1));
     assert_eq!(
-        (l.time_computing, l.time_saved, l.bytes_stored),
+        (l.time_computing, l.time_saved, l.bytes_written),
         (ms(33_000), ms(29_500), 1 << 20)
     );
     // fit: one corrupt entry, then computed 60 s; eviction and unknown kinds are not calls.
@@ -66,7 +66,7 @@ fn totals_from_the_fixture() {
     );
     assert_eq!(t.time_computing, ms(96_200));
     assert_eq!(t.time_saved, ms(35_870));
-    assert_eq!(t.bytes_stored, 24000 + (1 << 20) + 512);
+    assert_eq!(t.bytes_written, 24000 + (1 << 20) + 512);
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn text_table() {
     let text = report::text(&fixture());
     println!("{text}");
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("function") && lines[0].contains("saved"));
+    assert!(lines[0].starts_with("FUNCTION") && lines[0].contains("SAVED"));
     let square = lines.iter().find(|l| l.starts_with("square")).unwrap();
     let cols: Vec<&str> = square.split_whitespace().collect();
     assert_eq!(
@@ -132,7 +132,7 @@ fn html_page_is_well_formed_self_contained_and_escaped() {
     assert_eq!(cell("square", "hits"), "2");
     assert_eq!(cell("square", "computing"), "3.2 s");
     assert_eq!(cell("square", "saved"), "2.4 s");
-    assert_eq!(cell("square", "stored"), "23.4 KiB");
+    assert_eq!(cell("square", "written"), "23.4 KiB");
     assert_eq!(cell("load_data", "failed"), "1");
     assert_eq!(cell("TOTAL", "calls"), "9");
     assert_eq!(cell("TOTAL", "saved"), "35.9 s");
@@ -164,7 +164,7 @@ fn html_page_is_well_formed_self_contained_and_escaped() {
 fn empty_and_hostile_inputs() {
     let page = report::html(&[]);
     assert!(Html::parse_document(&page).errors.is_empty());
-    assert!(report::text(&[]).starts_with("function"));
+    assert!(report::text(&[]).starts_with("FUNCTION"));
     let hostile = vec![
         Event::new(EventKind::Computed, "]]></svg><script>x</script>\u{0}")
             .message("</title>")

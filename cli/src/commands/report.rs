@@ -3,7 +3,7 @@
 use crate::cache::Cache;
 use crate::commands::log::{parse_since, selection};
 use crate::error::{CliError, Result};
-use crate::style::emit;
+use crate::style::{count, emit};
 use jobcache_trace::{Event, Filter, Timestamp};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     text: bool,
     /// Only this function (its full name, or the last part of it)
-    #[arg(long, short = 'f', value_name = "FUNCTION")]
+    #[arg(long, short = 'F', value_name = "FUNCTION")]
     function: Option<String>,
     /// Only events since this long ago (12h, 7d) or this time (2024-05-01)
     #[arg(long, value_name = "WHEN", value_parser = parse_since)]
@@ -42,10 +42,14 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         Some(path) if path.as_os_str() != "-" => {
             write_atomic(path, page.as_bytes())?;
             eprintln!(
-                "wrote {} ({} events, {} functions)",
+                "wrote {} ({}, {})",
                 path.display(),
-                events.len(),
-                jobcache_trace::report::totals(&events).len()
+                count(events.len(), "event", "events"),
+                count(
+                    jobcache_trace::report::totals(&events).len(),
+                    "function",
+                    "functions"
+                )
             );
         }
         _ => emit(&page),
