@@ -818,3 +818,16 @@ fn inspect_npy_files_written_by_numpy() {
         );
     }
 }
+
+/// The READMEs' command-line examples run as printed: no variable that is
+/// often unset (`$TMPDIR`), and the flags as the binary spells them.
+#[test]
+fn readme_examples_use_paths_that_exist_and_current_flags() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for readme in [root.join("../README.md"), root.join("README.md")] {
+        let text = std::fs::read_to_string(&readme).unwrap();
+        assert!(!text.contains("$TMPDIR"), "{}", readme.display());
+        assert!(!text.contains("log --function"), "{}", readme.display());
+        assert!(!text.contains("Shelved {"), "{}", readme.display());
+    }
+}
