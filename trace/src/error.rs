@@ -73,7 +73,7 @@ pub enum TraceError {
         /// The text that was given.
         text: String,
         /// What was wrong with it.
-        reason: &'static str,
+        reason: String,
     },
     /// Redirecting stdout or stderr failed.
     #[error("cannot capture output: {action} failed")]
