@@ -5,8 +5,9 @@
 //! ([`jobcache_persist`]); it never loads cached values.
 //!
 //! Subcommands: `ls`, `show`, `clear`, `gc`, `verify`, `log`, `report`,
-//! `inspect` (see `jobcache --help` and README.md, which documents the
-//! `--json` shapes). Exit codes: 0 ok, 1 problems found (`verify`, and
+//! `inspect`, `completions` (and the hidden `man DIR`); see `jobcache --help`
+//! and README.md, which documents the
+//! `--json` shapes. Exit codes: 0 ok, 1 problems found (`verify`, and
 //! `inspect` of a file with a bad checksum), 2 usage or I/O error.
 //!
 //! # Limitations
@@ -84,6 +85,14 @@ enum Command {
         after_help = "Examples:\n  jobcache inspect result.jcp\n  jobcache inspect data.npy --json\n  jobcache inspect result.jcp --array 1 --npy coef.npy"
     )]
     Inspect(commands::inspect::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Examples:\n  jobcache completions bash > ~/.local/share/bash-completion/completions/jobcache\n  jobcache completions zsh > ~/.zfunc/_jobcache\n  jobcache completions fish > ~/.config/fish/completions/jobcache.fish"
+    )]
+    Completions(commands::assets::CompletionsArgs),
+    /// Write the man pages (jobcache.1, jobcache-COMMAND.1) into a directory
+    #[command(hide = true, after_help = "Examples:\n  jobcache man target/dist/man")]
+    Man(commands::assets::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +122,8 @@ fn main() -> ExitCode {
             "inspect reads the FILE it is given and takes no --dir; pass the file's path (a cache entry's payload is DIR/ns/FUNCTION/DIGEST/payload)".into(),
         )),
         Command::Inspect(a) => commands::inspect::run(a),
+        Command::Completions(a) => commands::assets::completions(Cli::command(), a),
+        Command::Man(a) => commands::assets::man(Cli::command(), a),
     };
     match result {
         Ok(code) => code,

@@ -831,3 +831,29 @@ fn readme_examples_use_paths_that_exist_and_current_flags() {
         assert!(!text.contains("Shelved {"), "{}", readme.display());
     }
 }
+
+/// Completions and man pages come from the clap definition (`cargo xtask
+/// dist` writes them); they name every command and flag.
+#[test]
+fn completions_and_man_pages() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = bin().args(["completions", shell]).output().unwrap();
+        code(&o, 0);
+        let script = stdout(&o);
+        for word in ["report", "inspect", "follow", "function"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    code(&bin().args(["completions", "tcsh"]).output().unwrap(), 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let man = tmp.path().join("man");
+    let o = bin().arg("man").arg(&man).output().unwrap();
+    code(&o, 0);
+    let page = std::fs::read_to_string(man.join("jobcache-log.1")).unwrap();
+    assert!(page.contains(".TH jobcache-log 1"), "{page}");
+    assert!(page.contains("follow"), "{page}");
+    for sub in ["ls", "show", "clear", "gc", "verify", "report", "inspect"] {
+        assert!(man.join(format!("jobcache-{sub}.1")).is_file(), "{sub}");
+    }
+    assert!(man.join("jobcache.1").is_file());
+}
