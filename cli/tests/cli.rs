@@ -857,3 +857,13 @@ fn completions_and_man_pages() {
     }
     assert!(man.join("jobcache.1").is_file());
 }
+
+/// `cargo doc --workspace` would write the binary's page over the facade
+/// crate's (both are `jobcache`): the binary is not documented.
+#[test]
+fn the_binary_does_not_overwrite_the_facade_docs() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let bin = manifest.split("[[bin]]").nth(1).unwrap();
+    assert!(bin.contains("doc = false"), "{bin}");
+}
