@@ -867,3 +867,72 @@ fn the_binary_does_not_overwrite_the_facade_docs() {
     let bin = manifest.split("[[bin]]").nth(1).unwrap();
     assert!(bin.contains("doc = false"), "{bin}");
 }
+
+fn halve(x: u64) -> Result<u64, String> {
+    if x.is_multiple_of(2) {
+        Ok(x / 2)
+    } else {
+        Err(format!("{x} is odd"))
+    }
+}
+
+/// One definition of calls (hits + computed + failed): `ls`, `report
+/// --text` and `report --json` give the same figures, failures included.
+#[test]
+fn ls_and_report_count_calls_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+    let mem = Memory::builder(&dir).verbose(0).build().unwrap();
+    let h = mem.cache(halve);
+    for x in [2, 4, 2, 3, 5] {
+        let _ = h.try_call(x);
+    }
+    let ls = json(&dir, &["ls", "--json"]);
+    let report = json(&dir, &["report", "--json"]);
+    let functions = report["functions"].as_array().unwrap();
+    for f in ls["functions"].as_array().unwrap() {
+        let name = f["function"].as_str().unwrap();
+        let r = functions.iter().find(|r| r["function"] == name).unwrap();
+        for field in ["calls", "hits", "computed", "failed", "hit_rate"] {
+            assert_eq!(f[field], r[field], "{name} {field}");
+        }
+        assert_eq!(f["bytes"], r["stored_bytes"], "{name}");
+        assert_eq!(f["entries"], r["stored_entries"], "{name}");
+    }
+    let halve = functions
+        .iter()
+        .find(|r| r["function"] == "cli::halve")
+        .unwrap();
+    assert_eq!(
+        (
+            &halve["calls"],
+            &halve["hits"],
+            &halve["computed"],
+            &halve["failed"]
+        ),
+        (
+            &Value::from(5),
+            &Value::from(1),
+            &Value::from(2),
+            &Value::from(2)
+        )
+    );
+    // The text table says the same, under the same upper-case headers.
+    let text = stdout(&run(&dir, &["report", "--text"]));
+    assert!(text.starts_with("FUNCTION  "), "{text}");
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("cli::halve"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1..5], ["5", "1", "2", "2"]);
+    // Runs, problems grouped by kind and function.
+    assert_eq!(report["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(report["runs"][0]["calls"], 10);
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0]["count"], 2);
+    assert_eq!(problems[0]["kind"], "failed");
+}

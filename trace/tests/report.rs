@@ -41,6 +41,8 @@ fn totals_from_the_fixture() {
             time_loading: ms(30),
             time_saved: ms(2370),
             bytes_written: 24000,
+            slowest: ms(2000),
+            slowest_args: String::new(),
         }
     );
     // load_data: computed 30 s, one hit (0.5 s: saves 29.5 s), one failure of 3 s.
@@ -141,23 +143,54 @@ fn html_page_is_well_formed_self_contained_and_escaped() {
     assert_eq!(cell("<b>evil</b>", "function"), "<b>evil</b>");
     assert_eq!(doc.select(&sel("td b")).count(), 0);
 
-    // Problems, with their (escaped) messages.
+    // Problems grouped by kind and function, with their (escaped) messages.
     let problems: Vec<String> = doc
-        .select(&sel("ul.problems li"))
-        .map(|li| li.text().collect())
+        .select(&sel("table.problems tr.problem"))
+        .map(|tr| tr.text().collect())
         .collect();
-    assert_eq!(problems.len(), 2);
+    assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
-        problems[0].contains("load_data failed: <oops> & \"quote\""),
+        problems
+            .iter()
+            .any(|p| p.contains("load_data") && p.contains("<oops> & \"quote\"")),
         "{problems:?}"
     );
-    assert!(problems[1].contains("fit corrupt: checksum mismatch"));
+    assert!(problems
+        .iter()
+        .any(|p| p.contains("fit") && p.contains("checksum mismatch")));
 
-    // The timeline: one bar per call (9), in an inline SVG.
-    assert_eq!(doc.select(&sel("svg")).count(), 1);
-    assert_eq!(doc.select(&sel("svg rect")).count(), 9);
-    assert_eq!(doc.select(&sel("svg rect.hit")).count(), 4);
-    assert_eq!(doc.select(&sel("svg rect.failed")).count(), 1);
+    // Runs, newest first: pid 4243 (one hit), then 4242 with four lanes.
+    let runs: Vec<_> = doc.select(&sel("details.run")).collect();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].value().attr("data-pid"), Some("4243"));
+    assert_eq!(runs[1].select(&sel(".lane")).count(), 4);
+    assert_eq!(doc.select(&sel("tr.run-row")).count(), 2);
+    // One box per call (9) and per corrupt entry met (1), each counted.
+    let count = |q: &str| -> u64 {
+        doc.select(&sel(q))
+            .map(|m| {
+                m.value()
+                    .attr("data-count")
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(count(".track [data-count]"), 10);
+    assert_eq!(count(".track .hit"), 4);
+    assert_eq!(count(".track .failed"), 1);
+    assert_eq!(count(".track .corrupt"), 1);
+    // The axis reads in relative units; the absolute start is shown once per run.
+    let ticks: Vec<String> = runs[1]
+        .select(&sel(".tick"))
+        .map(|t| t.text().collect())
+        .collect();
+    assert_eq!(ticks.first().map(String::as_str), Some("0 s"), "{ticks:?}");
+    assert!(ticks.iter().any(|t| t.ends_with("min")), "{ticks:?}");
+    // Eviction and corruption are listed; the cache chart has its two lines.
+    assert_eq!(doc.select(&sel("tr.removal")).count(), 2);
+    assert_eq!(doc.select(&sel("svg.chart polyline")).count(), 2);
 }
 
 #[test]
@@ -196,7 +229,7 @@ mod props {
                 .collect();
             let doc = Html::parse_document(&report::html(&events));
             prop_assert!(doc.errors.is_empty(), "{:?}", doc.errors);
-            let rows = doc.select(&Selector::parse("tbody tr").unwrap()).count();
+            let rows = doc.select(&Selector::parse("table.functions tbody tr").unwrap()).count();
             prop_assert_eq!(rows, report::totals_with_sum(&events).len());
             let t = report::text(&events);
             prop_assert_eq!(t.lines().count(), rows + 2 + usize::from(rows > 1));
