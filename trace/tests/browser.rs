@@ -90,7 +90,7 @@ fn at(secs: f64) -> Timestamp {
 /// entry, and a `gc` that evicts.
 fn journal(path: &Path) -> Vec<Event> {
     let j = Journal::open(path).unwrap();
-    let mut push = |pid: u32, e: Event| {
+    let push = |pid: u32, e: Event| {
         let mut e = e;
         e.pid = pid;
         e.host = "lab-1".into();
