@@ -21,15 +21,15 @@ use std::time::Duration;
 pub type Stored = BTreeMap<String, (u64, u64)>;
 
 /// Runs that get a timeline (the newest); older ones are rows of the table.
-pub const RUNS_DRAWN: usize = 12;
+pub const RUNS_DRAWN: usize = 10;
 /// Rows of the runs table at most (the newest).
 const RUNS_LISTED: usize = 200;
 /// Removals and problem groups listed at most.
 const LIST_MAX: usize = 200;
 /// Boxes drawn per lane at most; calls beyond are counted in a note.
-const BOXES_PER_LANE: usize = 1500;
+const BOXES_PER_LANE: usize = 1000;
 /// Calls narrower than this (percent of the axis) share a mark per slice.
-const SLICE: f64 = 0.25;
+const SLICE: f64 = 0.5;
 /// Points of the cache chart at most.
 const CHART_POINTS: usize = 400;
 
