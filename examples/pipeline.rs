@@ -98,5 +98,12 @@ fn main() -> Result<(), jobcache::Error> {
         "journal: {}",
         location.join(jobcache::memo::JOURNAL_FILE).display()
     );
+    // The folder differs between machines (it is under the temporary
+    // directory): print it, with the commands that look into it.
+    println!("cache:   {}", location.display());
+    println!(
+        "see it:  jobcache --dir {0} ls; jobcache --dir {0} report -o report.html",
+        location.display()
+    );
     Ok(())
 }

@@ -1,5 +1,8 @@
 //! The command line's error type: everything that ends a command with
 //! exit code 2, each message one line naming the path and the fix.
+//!
+//! A level's message does not repeat its source (anyhow's convention);
+//! `main` prints the whole chain once with [`jobcache_trace::chain`].
 
 use std::path::PathBuf;
 
@@ -22,16 +25,16 @@ pub enum CliError {
         reason: String,
     },
     /// A store operation failed (its message names the path).
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] jobcache_store::StoreError),
     /// Reading the journal failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Trace(#[from] jobcache_trace::TraceError),
     /// Reading or exporting a persisted file failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Persist(#[from] jobcache_persist::Error),
     /// A file operation of the command line itself failed.
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
         /// What was being done.
         action: &'static str,

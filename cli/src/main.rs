@@ -5,8 +5,9 @@
 //! ([`jobcache_persist`]); it never loads cached values.
 //!
 //! Subcommands: `ls`, `show`, `clear`, `gc`, `verify`, `log`, `report`,
-//! `inspect` (see `jobcache --help` and README.md, which documents the
-//! `--json` shapes). Exit codes: 0 ok, 1 problems found (`verify`, and
+//! `inspect`, `completions` (and the hidden `man DIR`); see `jobcache --help`
+//! and README.md, which documents the
+//! `--json` shapes. Exit codes: 0 ok, 1 problems found (`verify`, and
 //! `inspect` of a file with a bad checksum), 2 usage or I/O error.
 //!
 //! # Limitations
@@ -24,7 +25,7 @@ mod error;
 mod style;
 mod units;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,7 +72,7 @@ enum Command {
     Verify(commands::verify::Args),
     /// The run journal as a table
     #[command(
-        after_help = "Examples:\n  jobcache log --since 1h\n  jobcache log --function smooth --since 2024-05-01\n  jobcache log --follow"
+        after_help = "Examples:\n  jobcache log --since 1h\n  jobcache log -F smooth --since 2024-05-01\n  jobcache log -f"
     )]
     Log(commands::log::Args),
     /// Per-function totals and a timeline, as an HTML page or a table
@@ -89,13 +90,27 @@ enum Command {
         after_help = "Examples:\n  jobcache why pipeline::smooth\n  jobcache why smooth --last"
     )]
     Why(commands::why::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Examples:\n  jobcache completions bash > ~/.local/share/bash-completion/completions/jobcache\n  jobcache completions zsh > ~/.zfunc/_jobcache\n  jobcache completions fish > ~/.config/fish/completions/jobcache.fish"
+    )]
+    Completions(commands::assets::CompletionsArgs),
+    /// Write the man pages (jobcache.1, jobcache-COMMAND.1) into a directory
+    #[command(hide = true, after_help = "Examples:\n  jobcache man target/dist/man")]
+    Man(commands::assets::ManArgs),
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let dir_on_command_line =
+        matches.value_source("dir") == Some(clap::parser::ValueSource::CommandLine);
     let dir = cli.dir.unwrap_or_else(|| PathBuf::from(".jobcache"));
     let result = match cli.command {
         Command::Ls(a) => commands::ls::run(&dir, a),
@@ -105,13 +120,21 @@ fn main() -> ExitCode {
         Command::Verify(a) => commands::verify::run(&dir, a),
         Command::Log(a) => commands::log::run(&dir, a),
         Command::Report(a) => commands::report::run(&dir, a),
+        // `inspect` reads the file it is given; a cache directory has no
+        // meaning there, so one given on the command line is refused
+        // (JOBCACHE_DIR, set for other commands, is ignored).
+        Command::Inspect(_) if dir_on_command_line => Err(error::CliError::Usage(
+            "inspect reads the FILE it is given and takes no --dir; pass the file's path (a cache entry's payload is DIR/ns/FUNCTION/DIGEST/payload)".into(),
+        )),
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Why(a) => commands::why::run(&dir, a),
+        Command::Completions(a) => commands::assets::completions(Cli::command(), a),
+        Command::Man(a) => commands::assets::man(Cli::command(), a),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("jobcache: error: {e}");
+            eprintln!("jobcache: error: {}", jobcache_trace::chain(&e));
             ExitCode::from(2)
         }
     }
@@ -120,7 +143,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn every_subcommand_has_an_example() {

@@ -1,6 +1,6 @@
-//! Human sizes (`10GiB`, `500MB`, `1.5G`) and durations (`30d`, `1h30m`),
-//! parsed by hand: the grammar is small and its exact rules are documented
-//! here rather than inherited from a dependency.
+//! Human sizes (`10GiB`, `500MB`, `1.5G`) parsed by `bytesize`, and
+//! durations (`30d`, `1h30m`, `1.5h`) parsed by `jiff`'s friendly format.
+//! The accepted syntax is documented on each function and in the README.
 
 use std::time::Duration;
 
@@ -9,77 +9,51 @@ use std::time::Duration;
 /// `GB`, `TB`: powers of 1000; `KiB`, `MiB`, `GiB`, `TiB` and the single
 /// letters `K`, `M`, `G`, `T` (as `du -h` prints them): powers of 1024.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
     let bad = || {
         format!("invalid size {text:?}: expected a number and a unit such as 10GiB, 500MB, 1.5G or 4096")
     };
-    if num.is_empty() || num.chars().filter(|&c| c == '.').count() > 1 {
+    let t = text.trim();
+    // bytesize reads a single letter as decimal (`1G` = 10^9); `du -h`
+    // and this command line read it as binary.
+    let unit_at = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ' '))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(unit_at);
+    if num.trim().is_empty()
+        || !num.trim().bytes().all(|c| c.is_ascii_digit() || c == b'.')
+        || unit.contains(' ')
+    {
         return Err(bad());
     }
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        _ => return Err(bad()),
+    let unit = match unit.to_ascii_lowercase().as_str() {
+        u @ ("k" | "m" | "g" | "t") => format!("{u}ib"),
+        u => u.to_string(),
     };
-    let bytes = value * mult as f64;
-    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+    let size: bytesize::ByteSize = format!("{}{unit}", num.trim()).parse().map_err(|_| bad())?;
+    if size.as_u64() == u64::MAX {
         return Err(format!("invalid size {text:?}: too large"));
     }
-    Ok(bytes.round() as u64)
+    Ok(size.as_u64())
 }
 
-/// Parses a duration: one or more number-unit pairs (`30d`, `12h`, `90m`,
-/// `1h30m`, `1.5h`, `45s`, `2w`); units `s`, `m` (minutes), `h`, `d`, `w`.
+/// Parses a duration in jiff's friendly format: one or more number-unit
+/// pairs (`30d`, `12h`, `90m`, `1h30m`, `1h 30m`, `1.5h`, `45s`, `2w`,
+/// `3 days`); units `s`, `m` (minutes), `h`, `d` (24 hours), `w` (7 days)
+/// and their long names; a fraction only on the last pair.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!("invalid duration {text:?}: expected a number and a unit (s, m, h, d, w) such as 30d, 12h, 90m or 1h30m")
     };
-    let t = text.trim();
-    if t.is_empty() {
+    let span: jiff::Span = text.trim().parse().map_err(|_| bad())?;
+    if span.is_negative() {
         return Err(bad());
     }
-    let mut rest = t;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (num, tail) = rest.split_at(n);
-        if num.is_empty() || num.chars().filter(|&c| c == '.').count() > 1 {
-            return Err(bad());
-        }
-        let value: f64 = num.parse().map_err(|_| bad())?;
-        let u = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(u);
-        let secs = match unit.trim().to_ascii_lowercase().as_str() {
-            "s" | "sec" | "secs" => 1.0,
-            "m" | "min" | "mins" => 60.0,
-            "h" | "hour" | "hours" => 3600.0,
-            "d" | "day" | "days" => 86_400.0,
-            "w" | "week" | "weeks" => 604_800.0,
-            _ => return Err(bad()),
-        };
-        total += value * secs;
-        rest = next.trim_start();
-    }
-    if !total.is_finite() || total > 1e15 {
+    let total = jiff::SpanTotal::from(jiff::Unit::Second).days_are_24_hours();
+    let secs = span.total(total).map_err(|_| bad())?;
+    if !secs.is_finite() || secs > 1e15 {
         return Err(format!("invalid duration {text:?}: too long"));
     }
-    Ok(Duration::from_secs_f64(total))
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// An age for a table: `12s`, `5m`, `3h`, `2d`, `7w`.
@@ -145,6 +119,10 @@ mod tests {
         assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(h + 1800)));
         assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 24 * h)));
+        assert_eq!(
+            parse_duration("1 hour 30 minutes"),
+            Ok(Duration::from_secs(h + 1800))
+        );
         assert_eq!(
             parse_duration("3 days"),
             Ok(Duration::from_secs(3 * 24 * h))

@@ -16,13 +16,12 @@ fn bin() -> Command {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    let mut c = bin();
+    // `inspect` reads a file and refuses --dir (see `inspect_refuses_dir`).
+    if args.first() != Some(&"inspect") {
+        c.arg("--dir").arg(dir);
+    }
+    c.args(args).stdin(Stdio::null()).output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -509,6 +508,7 @@ fn log_filters_by_function_time_and_kind() {
     assert_eq!(events(&dir, &["--kind", "calling"]).len(), 0);
     assert_eq!(events(&dir, &["--function", "square"]).len(), 4);
     assert_eq!(events(&dir, &["--function", RAMP]).len(), 1);
+    assert_eq!(events(&dir, &["-F", "square"]).len(), 4);
     assert_eq!(events(&dir, &["--function", "are"]).len(), 0);
     let hits = events(&dir, &["--kind", "hit"]);
     assert_eq!(hits.len(), 1);
@@ -552,7 +552,7 @@ fn log_follow_prints_new_events() {
     let mut child = bin()
         .arg("--dir")
         .arg(&dir)
-        .args(["log", "--follow", "--json", "--kind", "computed"])
+        .args(["log", "-f", "--json", "--kind", "computed"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -608,6 +608,26 @@ fn report_as_html_and_text() {
     let o = run(&dir, &["report", "--text", "--function", "ramp"]);
     assert!(!stdout(&o).contains(SQUARE), "{}", stdout(&o));
     code(&run(&dir, &["report", "--text", "-o", "x.html"]), 2);
+
+    // Singulars, and an error's cause printed once.
+    let one = tmp.path().join("one.html");
+    let o = run(&dir, &["report", "-F", "ramp", "-o", one.to_str().unwrap()]);
+    code(&o, 0);
+    assert!(
+        stderr(&o).contains("(1 event, 1 function)"),
+        "{}",
+        stderr(&o)
+    );
+    let nowhere = tmp.path().join("missing-dir").join("r.html");
+    let o = run(&dir, &["report", "-o", nowhere.to_str().unwrap()]);
+    code(&o, 2);
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(
+        err.starts_with("jobcache: error: cannot write the report to "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -621,6 +641,7 @@ fn inspect_persisted_files_and_npy() {
 
     let v = json(&none, &["inspect", file.to_str().unwrap(), "--json"]);
     assert_eq!(v["format"], "container");
+    assert!(v["version"].is_u64(), "{v}");
     assert_eq!(v["valid"], true);
     assert_eq!(v["metadata_checksum"], "valid");
     let arrays = v["arrays"].as_array().unwrap();
@@ -663,7 +684,10 @@ fn inspect_persisted_files_and_npy() {
     assert_eq!(back, counts);
     let v = json(&none, &["inspect", npy.to_str().unwrap(), "--json"]);
     assert_eq!(v["format"], "npy");
-    assert_eq!(v["version"], "1.0");
+    assert_eq!(
+        (v["version"].as_u64(), v["minor_version"].as_u64()),
+        (Some(1), Some(0))
+    );
     assert_eq!(v["arrays"][0]["dtype"], "i32");
     assert_eq!(v["arrays"][0]["checksum"], "absent");
     let o = run(&none, &["inspect", npy.to_str().unwrap(), "--npy", "x.npy"]);
@@ -681,6 +705,17 @@ fn inspect_persisted_files_and_npy() {
         ],
     );
     code(&o, 2);
+    // The flag is blamed, not the file.
+    let err = stderr(&o);
+    assert!(
+        err.contains("--array 7") && err.contains("has 2 arrays (indexes 0 to 1)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("corrupt") && !err.contains("malformed"),
+        "{err}"
+    );
+    assert!(!Path::new("x.npy").exists());
 
     // A damaged array: exit code 1, the array named.
     let offset = jobcache_persist::inspect(&file).unwrap().arrays[0].offset;
@@ -718,6 +753,28 @@ fn inspect_a_cache_payload() {
 }
 
 #[test]
+fn inspect_refuses_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("x.jcp");
+    jobcache_persist::save(&file, &Array1::from(vec![1.0f64])).unwrap();
+    let o = bin()
+        .args(["--dir", tmp.path().to_str().unwrap(), "inspect"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    code(&o, 2);
+    assert!(stderr(&o).contains("takes no --dir"), "{}", stderr(&o));
+    // JOBCACHE_DIR, set for the other commands, does not get in the way.
+    let o = bin()
+        .env("JOBCACHE_DIR", tmp.path())
+        .arg("inspect")
+        .arg(&file)
+        .output()
+        .unwrap();
+    code(&o, 0);
+}
+
+#[test]
 fn every_subcommand_help_has_an_example() {
     for sub in [
         "ls", "show", "clear", "gc", "verify", "log", "report", "inspect",
@@ -736,15 +793,16 @@ fn inspect_npy_files_written_by_numpy() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../persist/tests/fixtures/npy");
     let none = fixtures.join("no-cache");
     for (name, version, fortran) in [
-        ("f64_c_v1.npy", "1.0", false),
-        ("f64_f_v2.npy", "2.0", true),
-        ("i16_be.npy", "1.0", false),
+        ("f64_c_v1.npy", 1, false),
+        ("f64_f_v2.npy", 2, true),
+        ("i16_be.npy", 1, false),
     ] {
         let path = fixtures.join(name);
         let header = jobcache_persist::npy::read_header(&path).unwrap();
         let v = json(&none, &["inspect", path.to_str().unwrap(), "--json"]);
         assert_eq!(v["format"], "npy", "{name}");
         assert_eq!(v["version"], version, "{name}");
+        assert_eq!(v["minor_version"], 0, "{name}");
         assert_eq!(v["valid"], true, "{name}");
         let a = &v["arrays"][0];
         assert_eq!(a["shape"], serde_json::json!(header.shape), "{name}");
@@ -754,9 +812,127 @@ fn inspect_npy_files_written_by_numpy() {
         let o = run(&none, &["inspect", path.to_str().unwrap()]);
         code(&o, 0);
         assert!(
-            stdout(&o).contains(&format!("NumPy .npy, version {version}")),
+            stdout(&o).contains(&format!("NumPy .npy, version {version}.0")),
             "{}",
             stdout(&o)
         );
     }
+}
+
+/// The READMEs' command-line examples run as printed: no variable that is
+/// often unset (`$TMPDIR`), and the flags as the binary spells them.
+#[test]
+fn readme_examples_use_paths_that_exist_and_current_flags() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for readme in [root.join("../README.md"), root.join("README.md")] {
+        let text = std::fs::read_to_string(&readme).unwrap();
+        assert!(!text.contains("$TMPDIR"), "{}", readme.display());
+        assert!(!text.contains("log --function"), "{}", readme.display());
+        assert!(!text.contains("Shelved {"), "{}", readme.display());
+    }
+}
+
+/// Completions and man pages come from the clap definition (`cargo xtask
+/// dist` writes them); they name every command and flag.
+#[test]
+fn completions_and_man_pages() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = bin().args(["completions", shell]).output().unwrap();
+        code(&o, 0);
+        let script = stdout(&o);
+        for word in ["report", "inspect", "follow", "function"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    code(&bin().args(["completions", "tcsh"]).output().unwrap(), 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let man = tmp.path().join("man");
+    let o = bin().arg("man").arg(&man).output().unwrap();
+    code(&o, 0);
+    let page = std::fs::read_to_string(man.join("jobcache-log.1")).unwrap();
+    assert!(page.contains(".TH jobcache-log 1"), "{page}");
+    assert!(page.contains("follow"), "{page}");
+    for sub in ["ls", "show", "clear", "gc", "verify", "report", "inspect"] {
+        assert!(man.join(format!("jobcache-{sub}.1")).is_file(), "{sub}");
+    }
+    assert!(man.join("jobcache.1").is_file());
+}
+
+/// `cargo doc --workspace` would write the binary's page over the facade
+/// crate's (both are `jobcache`): the binary is not documented.
+#[test]
+fn the_binary_does_not_overwrite_the_facade_docs() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let bin = manifest.split("[[bin]]").nth(1).unwrap();
+    assert!(bin.contains("doc = false"), "{bin}");
+}
+
+fn halve(x: u64) -> Result<u64, String> {
+    if x.is_multiple_of(2) {
+        Ok(x / 2)
+    } else {
+        Err(format!("{x} is odd"))
+    }
+}
+
+/// One definition of calls (hits + computed + failed): `ls`, `report
+/// --text` and `report --json` give the same figures, failures included.
+#[test]
+fn ls_and_report_count_calls_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+    let mem = Memory::builder(&dir).verbose(0).build().unwrap();
+    let h = mem.cache(halve);
+    for x in [2, 4, 2, 3, 5] {
+        let _ = h.try_call(x);
+    }
+    let ls = json(&dir, &["ls", "--json"]);
+    let report = json(&dir, &["report", "--json"]);
+    let functions = report["functions"].as_array().unwrap();
+    for f in ls["functions"].as_array().unwrap() {
+        let name = f["function"].as_str().unwrap();
+        let r = functions.iter().find(|r| r["function"] == name).unwrap();
+        for field in ["calls", "hits", "computed", "failed", "hit_rate"] {
+            assert_eq!(f[field], r[field], "{name} {field}");
+        }
+        assert_eq!(f["bytes"], r["stored_bytes"], "{name}");
+        assert_eq!(f["entries"], r["stored_entries"], "{name}");
+    }
+    let halve = functions
+        .iter()
+        .find(|r| r["function"] == "cli::halve")
+        .unwrap();
+    assert_eq!(
+        (
+            &halve["calls"],
+            &halve["hits"],
+            &halve["computed"],
+            &halve["failed"]
+        ),
+        (
+            &Value::from(5),
+            &Value::from(1),
+            &Value::from(2),
+            &Value::from(2)
+        )
+    );
+    // The text table says the same, under the same upper-case headers.
+    let text = stdout(&run(&dir, &["report", "--text"]));
+    assert!(text.starts_with("FUNCTION  "), "{text}");
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("cli::halve"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1..5], ["5", "1", "2", "2"]);
+    // Runs, problems grouped by kind and function.
+    assert_eq!(report["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(report["runs"][0]["calls"], 10);
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0]["count"], 2);
+    assert_eq!(problems[0]["kind"], "failed");
 }

@@ -1,5 +1,7 @@
-//! Benchmark group `trace`: journal appends from several processes, and the
-//! summary of a 1 GiB array argument.
+//! Benchmark group `trace`: journal appends from several processes, the
+//! summary of a 1 GiB array argument, and the HTML report of a journal of
+//! 100,000 events (`trace/report_100k_events`, ms: building the page from
+//! events already read, as `jobcache report` does after reading the file).
 //!
 //! `trace/append` re-runs this binary as child appenders (selected by the
 //! environment variable `JOBCACHE_TRACE_BENCH_CHILD`) so that several
@@ -9,8 +11,8 @@
 //! as the baseline's line is encoded once; what is timed per event is the
 //! journal's append: encoding, the rotation check and the `write`.
 
-use jobcache_bench::{median_of, micros, scratch_dir, Group, Row};
-use jobcache_trace::{summarize, Event, EventKind, Journal};
+use jobcache_bench::{median_of, micros, millis, scratch_dir, Group, Row};
+use jobcache_trace::{report, summarize, Event, EventKind, Journal, Timestamp};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -128,6 +130,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("  summary: {text}");
     group.push(Row::plain("trace/summary_1GiB_array", micros(t), "us"));
 
+    // 100,000 events: 40 runs of 2,500 calls over 8 functions, a few
+    // failures, corrupt entries and evictions.
+    let events = many_events(100_000);
+    let mut len = 0;
+    let t = median_of(7, || {
+        let start = Instant::now();
+        len = report::html(std::hint::black_box(&events)).len();
+        start.elapsed()
+    });
+    let ts = median_of(5, || {
+        let start = Instant::now();
+        std::hint::black_box(report::summarize_events(&events));
+        start.elapsed()
+    });
+    eprintln!("  of which the figures: {:.1} ms", millis(ts));
+    eprintln!(
+        "  report of {} events: {} KiB of HTML",
+        events.len(),
+        len >> 10
+    );
+    group.push(Row::plain("trace/report_100k_events", millis(t), "ms"));
+
     group.finish()?;
     Ok(())
+}
+
+fn many_events(n: usize) -> Vec<Event> {
+    let t0 = 1_780_000_000_000_000i64;
+    (0..n)
+        .map(|i| {
+            let run = i / 2500;
+            let f = i % 8;
+            let kind = match i % 97 {
+                0 => EventKind::Failed,
+                1 => EventKind::Corrupt,
+                2 => EventKind::Evicted,
+                k if k % 3 == 0 => EventKind::Computed,
+                _ => EventKind::Hit,
+            };
+            let mut e = Event::new(kind, format!("pipeline::step{f}"))
+                .args(format!("{:064x}", i % 5000), format!("({i}, {f})"))
+                .duration(Duration::from_millis(if kind == EventKind::Computed {
+                    40
+                } else {
+                    2
+                }))
+                .output_bytes(1 << 16)
+                .at(Timestamp::from_unix_micros(
+                    t0 + run as i64 * 7_200_000_000 + (i % 2500) as i64 * 50_000,
+                ));
+            e.pid = 1000 + run as u32;
+            if kind == EventKind::Failed {
+                e = e.message("the function returned an error; nothing was cached");
+            }
+            e
+        })
+        .collect()
 }

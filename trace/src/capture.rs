@@ -142,7 +142,7 @@ mod imp {
         let (out, err) = match started {
             Ok(pair) => pair,
             Err(e) => {
-                log::warn!(target: crate::LOG_TARGET, "{e}; running without capturing output");
+                log::warn!(target: crate::LOG_TARGET, "{}; running without capturing output", crate::chain(&e));
                 return (f(), Captured::default());
             }
         };

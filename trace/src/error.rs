@@ -1,4 +1,9 @@
-//! The error type of this crate.
+//! The error type of this crate, and [`chain`] to print any error with its
+//! causes.
+//!
+//! Convention (anyhow's): a level's message does not repeat its source;
+//! the source is returned by `source()`, and whoever prints the error
+//! prints the chain once, `journal x: cannot open: Permission denied`.
 
 use std::path::PathBuf;
 
@@ -7,7 +12,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum TraceError {
     /// A file system operation on a journal file failed.
-    #[error("journal {path}: cannot {action}: {source} (check that the directory exists and is writable)")]
+    #[error("cannot {action} the journal {path} (its directory must exist and be writable)")]
     Io {
         /// The file involved.
         path: PathBuf,
@@ -68,10 +73,10 @@ pub enum TraceError {
         /// The text that was given.
         text: String,
         /// What was wrong with it.
-        reason: &'static str,
+        reason: String,
     },
     /// Redirecting stdout or stderr failed.
-    #[error("cannot capture output: {action} failed: {source}")]
+    #[error("cannot capture output: {action} failed")]
     Capture {
         /// The system call or step that failed.
         action: &'static str,
@@ -92,5 +97,66 @@ impl TraceError {
             action,
             source,
         }
+    }
+}
+
+/// An error and its causes on one line, `outer: cause: root cause`.
+///
+/// Each level's message is printed once: a cause whose text the message
+/// before it already contains (an error that formats its source into its
+/// own message, against this crate's convention) is not printed again.
+///
+/// ```
+/// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied");
+/// let e = jobcache_trace::TraceError::Capture { action: "dup", source: io };
+/// assert_eq!(jobcache_trace::chain(&e).to_string(), "cannot capture output: dup failed: Permission denied");
+/// ```
+pub fn chain<'a>(err: &'a (dyn std::error::Error + 'static)) -> Chain<'a> {
+    Chain(err)
+}
+
+/// What [`chain`] returns: displays an error and its causes.
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut last = self.0.to_string();
+        f.write_str(&last)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            if !text.is_empty() && !last.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            last = text;
+            next = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer says {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = || std::io::Error::other("disk full");
+        let e = TraceError::io("/j", "append to", io());
+        assert_eq!(
+            e.to_string(),
+            "cannot append to the journal /j (its directory must exist and be writable)"
+        );
+        assert_eq!(
+            chain(&e).to_string(),
+            "cannot append to the journal /j (its directory must exist and be writable): disk full"
+        );
+        // A level that repeats its source is not repeated again.
+        assert_eq!(chain(&Repeats(io())).to_string(), "outer says disk full");
     }
 }

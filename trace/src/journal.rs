@@ -245,7 +245,7 @@ impl Tracer for Journal {
     fn record(&self, event: &Event) {
         if let Err(e) = self.append(event) {
             if !self.warned.swap(true, Ordering::Relaxed) {
-                log::warn!(target: crate::LOG_TARGET, "{e}; further journal errors are not shown");
+                log::warn!(target: crate::LOG_TARGET, "{}; further journal errors are not shown", crate::chain(&e));
             }
         }
     }
@@ -564,7 +564,7 @@ pub fn read_journal(path: impl AsRef<Path>, filter: &Filter) -> Result<Vec<Event
         for item in reader.filter(filter.clone()) {
             match item {
                 Ok(e) => events.push(e),
-                Err(e) => log::warn!(target: crate::LOG_TARGET, "{e}"),
+                Err(e) => log::warn!(target: crate::LOG_TARGET, "{}", crate::chain(&e)),
             }
         }
     }

@@ -18,8 +18,11 @@
 //! as `array(float64, shape=[16384, 8192], [0.0, 0.0, 0.0, 0.0, …])`).
 //! [`capture`] runs a computation while capturing its stdout and stderr at the
 //! file-descriptor level, and [`replay`] writes them again on a hit.
-//! [`report::text`] and [`report::html`] turn events into per-function totals
-//! and a timeline.
+//! [`report::text`], [`report::html`] and [`report::json`] turn events into
+//! per-function totals, runs with a timeline each, grouped problems and the
+//! cache over time (one [`report::Summary`]). [`chain`] prints an error with
+//! its causes once: a level's message in this crate does not repeat its
+//! source.
 //!
 //! # Example: write and read a journal
 //!
@@ -64,6 +67,10 @@
 //!   capture stops waiting for it after two seconds.
 //! - Time saved by hits is estimated from computation times found in the
 //!   events (or recorded with the hit), not measured.
+//! - A report's runs are told apart by host and process id; a process id
+//!   used again after an hour of silence starts a new run, sooner it does not.
+//! - The report's "cache over time" replays the journal: entries removed
+//!   without an event (by hand, or by a `Memory::clear`) are not seen.
 #![deny(missing_docs)]
 
 /// The README's example is compiled and run as a test.
@@ -84,7 +91,7 @@ mod tracer;
 #[cfg(unix)]
 pub use capture::{capture, capture_with};
 pub use capture::{replay, CaptureOptions, Captured};
-pub use error::TraceError;
+pub use error::{chain, Chain, TraceError};
 pub use event::{host_name, Event, EventKind, JOBCACHE_VERSION};
 pub use journal::{
     journal_files, read_journal, Filter, Follower, Journal, JournalOptions, JournalReader, MAX_LINE,

@@ -8,7 +8,9 @@
 //! catches it and goes on. So the cost depends on the budget, never on the size
 //! of the value. ndarray arrays (which serialize as a struct `Array` with
 //! fields `v`, `dim`, `data`) are recognised and shown as dtype, shape and a
-//! few values.
+//! few values. jobcache's shelved handles (a struct `Shelved` with fields
+//! `function`, `key`, `location`) show as `generate@2824532d`: the
+//! function's last path segment and the key's first 8 hex digits.
 
 use serde::ser::{self, Serialize, Serializer};
 use std::fmt::{self, Write as _};
@@ -376,6 +378,14 @@ impl<'a> Serializer for &'a mut Summarizer {
                 ok: true,
             })));
         }
+        if name == "Shelved" && len == 3 {
+            return Ok(StructCompound::Shelved(ShelvedState {
+                s: self,
+                function: None,
+                key: None,
+                ok: true,
+            }));
+        }
         let mut prefix = String::with_capacity(name.len() + 1);
         prefix.push_str(name);
         prefix.push(' ');
@@ -478,6 +488,17 @@ impl ser::SerializeStructVariant for Compound<'_> {
 enum StructCompound<'a> {
     Plain(Compound<'a>),
     Array(Box<ArrayState<'a>>),
+    Shelved(ShelvedState<'a>),
+}
+
+/// A shelved handle: its function and key, read as the fields go by.
+struct ShelvedState<'a> {
+    s: &'a mut Summarizer,
+    function: Option<String>,
+    /// `Some(None)`: a handle with no key (held in memory only).
+    key: Option<Option<String>>,
+    /// Still looks like a handle (fields `function`, `key`, `location`).
+    ok: bool,
 }
 
 struct ArrayState<'a> {
@@ -519,6 +540,16 @@ impl ser::SerializeStruct for StructCompound<'_> {
                 }
                 Ok(())
             }
+            StructCompound::Shelved(h) => {
+                let probe = StrProbe { max: 200 };
+                match (key, value.serialize(probe)) {
+                    ("function", Ok(Some(f))) => h.function = Some(f),
+                    ("key", Ok(k)) => h.key = Some(k),
+                    ("location", Ok(_)) => {}
+                    _ => h.ok = false,
+                }
+                Ok(())
+            }
         }
     }
     fn end(self) -> Result<(), Error> {
@@ -543,6 +574,17 @@ impl ser::SerializeStruct for StructCompound<'_> {
                     _ => s.push("Array { … }"),
                 }
             }
+            StructCompound::Shelved(h) => match (h.ok, h.function, h.key) {
+                (true, Some(function), Some(key)) => {
+                    let name = function.rsplit("::").next().unwrap_or(&function);
+                    let key = match &key {
+                        Some(k) => k.get(..8).unwrap_or(k),
+                        None => "unstored",
+                    };
+                    h.s.push_fmt(format_args!("{name}@{key}"))
+                }
+                _ => h.s.push("Shelved { … }"),
+            },
         }
     }
 }
@@ -582,7 +624,7 @@ impl fmt::Write for Capped {
 }
 
 mod probes;
-use probes::{DataProbe, DimProbe};
+use probes::{DataProbe, DimProbe, StrProbe};
 
 #[cfg(test)]
 mod tests;

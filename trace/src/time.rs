@@ -1,23 +1,25 @@
-//! RFC 3339 timestamps, converted by hand (Howard Hinnant's civil-date
-//! algorithms), so that the journal needs no date-time dependency.
+//! RFC 3339 timestamps, printed and parsed by `jiff`.
 
 use crate::TraceError;
+use jiff::fmt::temporal::{DateTimeParser, DateTimePrinter};
+use jiff::fmt::StdFmtWrite;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A point in time, microseconds since the Unix epoch (UTC), written in the
 /// journal as RFC 3339 with microseconds: `2024-05-01T12:00:00.250000Z`.
 ///
-/// Years 0000 to 9999 (what RFC 3339 can write); values outside are clamped.
+/// From 0000-01-01 to 9999-12-30T22:00Z (what RFC 3339 and jiff can write);
+/// values outside are clamped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(i64);
 
 const MICROS_PER_SEC: i64 = 1_000_000;
-const SECS_PER_DAY: i64 = 86_400;
 /// 0000-01-01T00:00:00Z.
 const MIN_MICROS: i64 = -62_167_219_200 * MICROS_PER_SEC;
-/// 9999-12-31T23:59:59.999999Z.
-const MAX_MICROS: i64 = 253_402_300_800 * MICROS_PER_SEC - 1;
+/// 9999-12-30T22:00:00Z, jiff's last whole microsecond (it keeps room
+/// for any UTC offset within year 9999).
+const MAX_MICROS: i64 = 253_402_207_200 * MICROS_PER_SEC;
 
 impl Timestamp {
     /// The current time.
@@ -25,7 +27,7 @@ impl Timestamp {
         Timestamp::from_system_time(SystemTime::now())
     }
 
-    /// Converts a [`SystemTime`] (clamped to years 0000–9999).
+    /// Converts a [`SystemTime`] (clamped to the range above).
     pub fn from_system_time(t: SystemTime) -> Timestamp {
         let micros = match t.duration_since(UNIX_EPOCH) {
             Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
@@ -34,7 +36,7 @@ impl Timestamp {
         Timestamp::from_unix_micros(micros)
     }
 
-    /// From microseconds since the Unix epoch (clamped to years 0000–9999).
+    /// From microseconds since the Unix epoch (clamped to the range above).
     pub fn from_unix_micros(micros: i64) -> Timestamp {
         Timestamp(micros.clamp(MIN_MICROS, MAX_MICROS))
     }
@@ -59,7 +61,7 @@ impl Timestamp {
     /// or a bare date (`2024-05-01`, meaning midnight UTC). Fractions beyond
     /// microseconds are truncated; a leap second `:60` counts as `:59`.
     pub fn parse(text: &str) -> Result<Timestamp, TraceError> {
-        parse(text.as_bytes()).map_err(|reason| TraceError::Timestamp {
+        parse(text).map_err(|reason| TraceError::Timestamp {
             text: text.chars().take(64).collect(),
             reason,
         })
@@ -67,48 +69,28 @@ impl Timestamp {
 }
 
 impl Timestamp {
-    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` as ASCII bytes, without the formatting
-    /// machinery (this runs on every journal append).
-    fn rfc3339(self) -> [u8; 27] {
-        let secs = self.0.div_euclid(MICROS_PER_SEC);
-        let micros = self.0.rem_euclid(MICROS_PER_SEC);
-        let days = secs.div_euclid(SECS_PER_DAY);
-        let sod = secs.rem_euclid(SECS_PER_DAY);
-        let (y, m, d) = civil_from_days(days);
-        let mut out = *b"0000-00-00T00:00:00.000000Z";
-        let mut put = |at: usize, width: usize, mut v: i64| {
-            for i in (at..at + width).rev() {
-                if let Some(b) = out.get_mut(i) {
-                    *b = b'0' + v.rem_euclid(10) as u8;
-                }
-                v /= 10;
-            }
-        };
-        put(0, 4, y);
-        put(5, 2, i64::from(m));
-        put(8, 2, i64::from(d));
-        put(11, 2, sod / 3600);
-        put(14, 2, sod / 60 % 60);
-        put(17, 2, sod % 60);
-        put(20, 6, micros);
-        out
+    fn to_jiff(self) -> jiff::Timestamp {
+        // In range by construction: years 0000-9999 are within jiff's.
+        jiff::Timestamp::from_microsecond(self.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     }
 }
 
+/// Prints `YYYY-MM-DDTHH:MM:SS.ffffffZ`: always six fraction digits.
+static PRINTER: DateTimePrinter = DateTimePrinter::new().precision(Some(6));
+/// Parses RFC 3339 / RFC 9557 timestamps, which carry an offset.
+static PARSER: DateTimeParser = DateTimeParser::new();
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = self.rfc3339();
-        f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?)
+        PRINTER
+            .print_timestamp(&self.to_jiff(), StdFmtWrite(f))
+            .map_err(|_| fmt::Error)
     }
 }
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let bytes = self.rfc3339();
-        match std::str::from_utf8(&bytes) {
-            Ok(text) => s.serialize_str(text),
-            Err(_) => s.collect_str(self),
-        }
+        s.collect_str(self)
     }
 }
 
@@ -128,131 +110,24 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian date of a day number since 1970-01-01.
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    // Both are small and non-negative: day 1..=31, month 1..=12.
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-fn digits(b: &[u8], at: usize, n: usize) -> Result<i64, &'static str> {
-    let s = b.get(at..at + n).ok_or("text ends early")?;
-    s.iter().try_fold(0i64, |acc, &c| {
-        if c.is_ascii_digit() {
-            Ok(acc * 10 + i64::from(c - b'0'))
-        } else {
-            Err("a digit was expected")
-        }
-    })
-}
-
-fn expect(b: &[u8], at: usize, what: &[u8], reason: &'static str) -> Result<(), &'static str> {
-    match b.get(at) {
-        Some(c) if what.contains(c) => Ok(()),
-        _ => Err(reason),
-    }
-}
-
-fn parse(b: &[u8]) -> Result<Timestamp, &'static str> {
-    let y = digits(b, 0, 4)?;
-    expect(b, 4, b"-", "'-' expected after the year")?;
-    let m = digits(b, 5, 2)? as u32;
-    expect(b, 7, b"-", "'-' expected after the month")?;
-    let d = digits(b, 8, 2)? as u32;
-    if !(1..=12).contains(&m) {
-        return Err("month out of range");
-    }
-    if d < 1 || d > days_in_month(y, m) {
-        return Err("day out of range");
-    }
-    let days = days_from_civil(y, m, d);
+/// RFC 3339 with a date, a time with seconds and an offset, or a bare date.
+fn parse(text: &str) -> Result<Timestamp, String> {
+    let b = text.as_bytes();
+    // jiff also reads shorter forms (no seconds, no time); RFC 3339 and
+    // the journal need them all.
     if b.len() == 10 {
-        return Ok(Timestamp::from_unix_micros(
-            days * SECS_PER_DAY * MICROS_PER_SEC,
-        ));
+        let date: jiff::civil::Date = text.parse().map_err(|e| format!("{e}"))?;
+        let t = jiff::tz::Offset::UTC
+            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .map_err(|e| format!("{e}"))?;
+        return Ok(Timestamp::from_unix_micros(t.as_microsecond()));
     }
-    expect(b, 10, b"Tt ", "'T' expected between date and time")?;
-    let hh = digits(b, 11, 2)?;
-    expect(b, 13, b":", "':' expected after the hour")?;
-    let mm = digits(b, 14, 2)?;
-    expect(b, 16, b":", "':' expected after the minutes")?;
-    let ss = digits(b, 17, 2)?;
-    if hh > 23 || mm > 59 || ss > 60 {
-        return Err("time of day out of range");
+    let seconds_given = b.get(16) == Some(&b':') && b.get(13) == Some(&b':');
+    if !seconds_given || !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+        return Err("the time must be HH:MM:SS".into());
     }
-    let mut at = 19;
-    let mut micros = 0i64;
-    if b.get(at) == Some(&b'.') {
-        at += 1;
-        let start = at;
-        while let Some(c) = b.get(at).filter(|c| c.is_ascii_digit()) {
-            if at - start < 6 {
-                micros = micros * 10 + i64::from(c - b'0');
-            }
-            at += 1;
-        }
-        if at == start {
-            return Err("digits expected after '.'");
-        }
-        for _ in (at - start)..6 {
-            micros *= 10;
-        }
-    }
-    let offset_secs = match b.get(at) {
-        Some(b'Z' | b'z') => {
-            at += 1;
-            0
-        }
-        Some(&sign @ (b'+' | b'-')) => {
-            let oh = digits(b, at + 1, 2)?;
-            expect(b, at + 3, b":", "':' expected in the UTC offset")?;
-            let om = digits(b, at + 4, 2)?;
-            if oh > 23 || om > 59 {
-                return Err("UTC offset out of range");
-            }
-            at += 6;
-            let off = oh * 3600 + om * 60;
-            if sign == b'-' {
-                -off
-            } else {
-                off
-            }
-        }
-        _ => return Err("'Z' or a UTC offset expected"),
-    };
-    if at != b.len() {
-        return Err("unexpected text after the timestamp");
-    }
-    let secs = days * SECS_PER_DAY + hh * 3600 + mm * 60 + ss.min(59) - offset_secs;
-    Ok(Timestamp::from_unix_micros(secs * MICROS_PER_SEC + micros))
+    let t = PARSER.parse_timestamp(text).map_err(|e| format!("{e}"))?;
+    Ok(Timestamp::from_unix_micros(t.as_microsecond()))
 }
 
 #[cfg(test)]
@@ -269,8 +144,6 @@ mod tests {
         let before = Timestamp::parse("1969-12-31T23:59:59.5Z").unwrap();
         assert_eq!(before.unix_micros(), -500_000);
         assert_eq!(before.to_string(), "1969-12-31T23:59:59.500000Z");
-        assert_eq!(days_from_civil(2024, 3, 1), 19_783);
-        assert_eq!(civil_from_days(19_783), (2024, 3, 1));
     }
 
     #[test]
@@ -282,6 +155,8 @@ mod tests {
         assert_eq!(b, c);
         let day = Timestamp::parse("2024-05-01").unwrap();
         assert_eq!(day.to_string(), "2024-05-01T00:00:00.000000Z");
+        let leap = Timestamp::parse("2016-12-31T23:59:60Z").unwrap();
+        assert_eq!(leap.to_string(), "2016-12-31T23:59:59.000000Z");
     }
 
     #[test]
@@ -306,7 +181,7 @@ mod tests {
     fn clamps_to_four_digit_years() {
         assert_eq!(
             Timestamp::from_unix_micros(i64::MAX).to_string(),
-            "9999-12-31T23:59:59.999999Z"
+            "9999-12-30T22:00:00.000000Z"
         );
         assert_eq!(
             Timestamp::from_unix_micros(i64::MIN).to_string(),
@@ -320,13 +195,6 @@ mod tests {
             let t = Timestamp::from_unix_micros(micros);
             let text = t.to_string();
             prop_assert_eq!(Timestamp::parse(&text).unwrap(), t);
-        }
-
-        #[test]
-        fn prop_civil_days_round_trip(days in -719_528i64..2_932_896) {
-            let (y, m, d) = civil_from_days(days);
-            prop_assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
-            prop_assert_eq!(days_from_civil(y, m, d), days);
         }
 
         #[test]

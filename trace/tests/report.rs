@@ -40,14 +40,16 @@ fn totals_from_the_fixture() {
             time_computing: ms(3200),
             time_loading: ms(30),
             time_saved: ms(2370),
-            bytes_stored: 24000,
+            bytes_written: 24000,
+            slowest: ms(2000),
+            slowest_args: String::new(),
         }
     );
     // load_data: computed 30 s, one hit (0.5 s: saves 29.5 s), one failure of 3 s.
     let l = by("load_data");
     assert_eq!((l.calls, l.hits, l.computed, l.failed), (3, 1, 1, 1));
     assert_eq!(
-        (l.time_computing, l.time_saved, l.bytes_stored),
+        (l.time_computing, l.time_saved, l.bytes_written),
         (ms(33_000), ms(29_500), 1 << 20)
     );
     // fit: one corrupt entry, then computed 60 s; eviction and unknown kinds are not calls.
@@ -66,7 +68,7 @@ fn totals_from_the_fixture() {
     );
     assert_eq!(t.time_computing, ms(96_200));
     assert_eq!(t.time_saved, ms(35_870));
-    assert_eq!(t.bytes_stored, 24000 + (1 << 20) + 512);
+    assert_eq!(t.bytes_written, 24000 + (1 << 20) + 512);
 }
 
 #[test]
@@ -74,7 +76,7 @@ fn text_table() {
     let text = report::text(&fixture());
     println!("{text}");
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("function") && lines[0].contains("saved"));
+    assert!(lines[0].starts_with("FUNCTION") && lines[0].contains("SAVED"));
     let square = lines.iter().find(|l| l.starts_with("square")).unwrap();
     let cols: Vec<&str> = square.split_whitespace().collect();
     assert_eq!(
@@ -132,7 +134,7 @@ fn html_page_is_well_formed_self_contained_and_escaped() {
     assert_eq!(cell("square", "hits"), "2");
     assert_eq!(cell("square", "computing"), "3.2 s");
     assert_eq!(cell("square", "saved"), "2.4 s");
-    assert_eq!(cell("square", "stored"), "23.4 KiB");
+    assert_eq!(cell("square", "written"), "23.4 KiB");
     assert_eq!(cell("load_data", "failed"), "1");
     assert_eq!(cell("TOTAL", "calls"), "9");
     assert_eq!(cell("TOTAL", "saved"), "35.9 s");
@@ -141,30 +143,61 @@ fn html_page_is_well_formed_self_contained_and_escaped() {
     assert_eq!(cell("<b>evil</b>", "function"), "<b>evil</b>");
     assert_eq!(doc.select(&sel("td b")).count(), 0);
 
-    // Problems, with their (escaped) messages.
+    // Problems grouped by kind and function, with their (escaped) messages.
     let problems: Vec<String> = doc
-        .select(&sel("ul.problems li"))
-        .map(|li| li.text().collect())
+        .select(&sel("table.problems tr.problem"))
+        .map(|tr| tr.text().collect())
         .collect();
-    assert_eq!(problems.len(), 2);
+    assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
-        problems[0].contains("load_data failed: <oops> & \"quote\""),
+        problems
+            .iter()
+            .any(|p| p.contains("load_data") && p.contains("<oops> & \"quote\"")),
         "{problems:?}"
     );
-    assert!(problems[1].contains("fit corrupt: checksum mismatch"));
+    assert!(problems
+        .iter()
+        .any(|p| p.contains("fit") && p.contains("checksum mismatch")));
 
-    // The timeline: one bar per call (9), in an inline SVG.
-    assert_eq!(doc.select(&sel("svg")).count(), 1);
-    assert_eq!(doc.select(&sel("svg rect")).count(), 9);
-    assert_eq!(doc.select(&sel("svg rect.hit")).count(), 4);
-    assert_eq!(doc.select(&sel("svg rect.failed")).count(), 1);
+    // Runs, newest first: pid 4243 (one hit), then 4242 with four lanes.
+    let runs: Vec<_> = doc.select(&sel("details.run")).collect();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].value().attr("data-pid"), Some("4243"));
+    assert_eq!(runs[1].select(&sel(".lane")).count(), 4);
+    assert_eq!(doc.select(&sel("tr.run-row")).count(), 2);
+    // One box per call (9) and per corrupt entry met (1), each counted.
+    let count = |q: &str| -> u64 {
+        doc.select(&sel(q))
+            .map(|m| {
+                m.value()
+                    .attr("data-count")
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(count(".track [data-count]"), 10);
+    assert_eq!(count(".track .hit"), 4);
+    assert_eq!(count(".track .failed"), 1);
+    assert_eq!(count(".track .corrupt"), 1);
+    // The axis reads in relative units; the absolute start is shown once per run.
+    let ticks: Vec<String> = runs[1]
+        .select(&sel(".tick"))
+        .map(|t| t.text().collect())
+        .collect();
+    assert_eq!(ticks.first().map(String::as_str), Some("0 s"), "{ticks:?}");
+    assert!(ticks.iter().any(|t| t.ends_with("min")), "{ticks:?}");
+    // Eviction and corruption are listed; the cache chart has its two lines.
+    assert_eq!(doc.select(&sel("tr.removal")).count(), 2);
+    assert_eq!(doc.select(&sel("svg.chart polyline")).count(), 2);
 }
 
 #[test]
 fn empty_and_hostile_inputs() {
     let page = report::html(&[]);
     assert!(Html::parse_document(&page).errors.is_empty());
-    assert!(report::text(&[]).starts_with("function"));
+    assert!(report::text(&[]).starts_with("FUNCTION"));
     let hostile = vec![
         Event::new(EventKind::Computed, "]]></svg><script>x</script>\u{0}")
             .message("</title>")
@@ -196,7 +229,7 @@ mod props {
                 .collect();
             let doc = Html::parse_document(&report::html(&events));
             prop_assert!(doc.errors.is_empty(), "{:?}", doc.errors);
-            let rows = doc.select(&Selector::parse("tbody tr").unwrap()).count();
+            let rows = doc.select(&Selector::parse("table.functions tbody tr").unwrap()).count();
             prop_assert_eq!(rows, report::totals_with_sum(&events).len());
             let t = report::text(&events);
             prop_assert_eq!(t.lines().count(), rows + 2 + usize::from(rows > 1));

@@ -2,6 +2,8 @@
 //!
 //! - `bench [GROUP]`: release-mode benchmarks; writes `target/bench/GROUP.json`.
 //! - `proptest [--cases N]`: every property test in the workspace, long.
+//! - `dist [--out DIR]`: the release binary of the CLI with its shell
+//!   completions and man pages (see `dist.rs`).
 //! - `lint`: the format and clippy checks that CI runs.
 //! - `release VERSION [--dry-run]`: checks, versions, CHANGELOG, packages,
 //!   commit and tag (see `release.rs`).
@@ -10,6 +12,7 @@
 
 mod bench;
 mod changelog;
+mod dist;
 mod lint;
 mod manifest;
 mod packaging;
@@ -26,6 +29,8 @@ const USAGE: &str = "usage: cargo xtask <TASK>
 tasks:
   bench [GROUP]        run benchmark groups (hash, persist, store, trace, memo; all when omitted)
   proptest [--cases N] run every property test with PROPTEST_CASES=N (default 10000)
+  dist [--out DIR]     build the jobcache binary (release) and write it with its
+                       shell completions and man pages to DIR (default target/dist)
   lint                 cargo fmt --check and cargo clippy -D warnings, as CI does
   release VERSION [--dry-run] [--skip-checks]
                        refuse a dirty tree or a version not above the current one;
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
         Some("proptest") => proptest::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
         Some("lint") => lint::run(&args[1..]),
         Some("release") => release::run(&args[1..]),
         Some("torture") => torture::run(&args[1..]),

@@ -1,7 +1,7 @@
 //! `jobcache inspect FILE [--npy OUT]`.
 
 use crate::error::{CliError, Result};
-use crate::style::{emit, Style};
+use crate::style::{count, emit, Style};
 use jobcache_persist::{ArrayInfo, ChecksumStatus, FileFormat, Inspection};
 use jobcache_trace::report::human_bytes;
 use serde_json::json;
@@ -52,6 +52,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if matches!(inspection.format, FileFormat::Npy { .. }) {
             return Err(CliError::Usage(format!(
                 "{} is already a .npy file; --npy exports an array of a file written by jobcache-persist",
+                args.file.display()
+            )));
+        }
+        if args.array >= inspection.arrays.len() {
+            return Err(CliError::Usage(format!(
+                "--array {}: {} has {}{}; pass an index shown by `jobcache inspect {}`",
+                args.array,
+                args.file.display(),
+                count(inspection.arrays.len(), "array", "arrays"),
+                match inspection.arrays.len() {
+                    0 => String::new(),
+                    1 => " (index 0)".into(),
+                    n => format!(" (indexes 0 to {})", n - 1),
+                },
                 args.file.display()
             )));
         }
@@ -175,15 +189,17 @@ pub(crate) fn describe_arrays(i: &Inspection) -> Vec<String> {
 
 /// The `--json` shape of an inspection (README.md, "inspect").
 pub(crate) fn inspection_json(i: &Inspection) -> serde_json::Value {
-    let (format, version) = match i.format {
-        FileFormat::Container { version } => ("container", version.to_string()),
-        FileFormat::Npy { major, minor } => ("npy", format!("{major}.{minor}")),
-        _ => ("unknown", String::new()),
+    // Numbers: the container's version, or the .npy major and minor.
+    let (format, version, minor) = match i.format {
+        FileFormat::Container { version } => ("container", Some(version), None),
+        FileFormat::Npy { major, minor } => ("npy", Some(u32::from(major)), Some(minor)),
+        _ => ("unknown", None, None),
     };
     json!({
         "path": i.path.display().to_string(),
         "format": format,
         "version": version,
+        "minor_version": minor,
         "file_bytes": i.file_len,
         "body_bytes": i.body_len,
         "metadata_checksum": status(i.metadata),

@@ -1,4 +1,4 @@
-//! `jobcache log [--function F] [--since 1h] [--follow]`.
+//! `jobcache log [-F FUNCTION] [--since 1h] [-f]`.
 
 use crate::cache::{function_matches, short, Cache};
 use crate::error::{CliError, Result};
@@ -14,7 +14,7 @@ use std::time::Duration;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this function (its full name, or the last part of it)
-    #[arg(long, short = 'f', value_name = "FUNCTION")]
+    #[arg(long, short = 'F', value_name = "FUNCTION")]
     function: Option<String>,
     /// Only events since this long ago (90m, 12h, 7d) or this time (2024-05-01, 2024-05-01T12:00:00Z)
     #[arg(long, value_name = "WHEN", value_parser = parse_since)]
@@ -22,8 +22,8 @@ pub struct Args {
     /// Only events of this kind (calling, hit, computed, failed, corrupt, evicted, cleared, storage_error); repeatable
     #[arg(long, value_name = "KIND", value_parser = parse_kind)]
     kind: Vec<EventKind>,
-    /// Keep printing events as they are appended (stop with Ctrl-C)
-    #[arg(long)]
+    /// Keep printing events as they are appended, as `tail -f` (stop with Ctrl-C)
+    #[arg(long, short = 'f')]
     follow: bool,
     /// Print the events as JSON Lines, one journal event per line
     #[arg(long)]

@@ -4,7 +4,7 @@ use crate::cache::{short, Cache, FIELD_ARGS, FIELD_VERSION};
 use crate::error::Result;
 use crate::style::{ago, clip, count, emit, rfc3339, table, Align, Style};
 use jobcache_store::Store;
-use jobcache_trace::report::{human_bytes, human_duration, totals};
+use jobcache_trace::report::{human_bytes, human_duration, totals, FunctionTotals};
 use jobcache_trace::Filter;
 use serde_json::json;
 use std::collections::HashMap;
@@ -33,9 +33,9 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
 
 fn functions(cache: &Cache, as_json: bool) -> Result<()> {
     let events = super::journal_events(cache, &Filter::new())?;
-    let stats: HashMap<String, (u64, u64)> = totals(&events)
+    let stats: HashMap<String, FunctionTotals> = totals(&events)
         .into_iter()
-        .map(|t| (t.function, (t.hits, t.hits + t.computed)))
+        .map(|t| (t.function.clone(), t))
         .collect();
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
@@ -44,7 +44,8 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
         let entries = cache.store.entries(&ns)?;
         let bytes: u64 = entries.iter().map(|e| e.stored_bytes).sum();
         let last = entries.iter().map(|e| e.last_access).max();
-        let (hits, calls) = stats.get(&ns).copied().unwrap_or((0, 0));
+        let t = stats.get(&ns).cloned().unwrap_or_default();
+        let (hits, calls) = (t.hits, t.calls);
         let rate = (calls > 0).then(|| hits as f64 / calls as f64);
         all_entries += entries.len();
         all_bytes += bytes;
@@ -63,6 +64,8 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
             "last_access": last.map(rfc3339),
             "calls": calls,
             "hits": hits,
+            "computed": t.computed,
+            "failed": t.failed,
             "hit_rate": rate,
         }));
     }

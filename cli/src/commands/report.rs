@@ -1,9 +1,11 @@
-//! `jobcache report [-o report.html] [--text]`.
+//! `jobcache report [-o report.html] [--text | --json]`.
 
-use crate::cache::Cache;
+use crate::cache::{function_matches, Cache};
 use crate::commands::log::{parse_since, selection};
 use crate::error::{CliError, Result};
-use crate::style::emit;
+use crate::style::{count, emit};
+use jobcache_store::Store;
+use jobcache_trace::report::Stored;
 use jobcache_trace::{Event, Filter, Timestamp};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,13 +14,16 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Write the HTML report to this file (default: stdout)
-    #[arg(long, short = 'o', value_name = "FILE", conflicts_with = "text")]
+    #[arg(long, short = 'o', value_name = "FILE", conflicts_with_all = ["text", "json"])]
     output: Option<PathBuf>,
     /// Print the per-function totals as a table instead of HTML
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     text: bool,
+    /// Print the report's figures as JSON (shape documented in README.md)
+    #[arg(long)]
+    json: bool,
     /// Only this function (its full name, or the last part of it)
-    #[arg(long, short = 'f', value_name = "FUNCTION")]
+    #[arg(long, short = 'F', value_name = "FUNCTION")]
     function: Option<String>,
     /// Only events since this long ago (12h, 7d) or this time (2024-05-01)
     #[arg(long, value_name = "WHEN", value_parser = parse_since)]
@@ -37,20 +42,47 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         emit(&jobcache_trace::report::text(&events));
         return Ok(ExitCode::SUCCESS);
     }
-    let page = jobcache_trace::report::html(&events);
+    let stored = stored(&cache, args.function.as_deref())?;
+    if args.json {
+        emit(&super::json(&jobcache_trace::report::json_with(
+            &events,
+            Some(&stored),
+        )));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let page = jobcache_trace::report::html_with(&events, Some(&stored));
     match &args.output {
         Some(path) if path.as_os_str() != "-" => {
             write_atomic(path, page.as_bytes())?;
             eprintln!(
-                "wrote {} ({} events, {} functions)",
+                "wrote {} ({}, {})",
                 path.display(),
-                events.len(),
-                jobcache_trace::report::totals(&events).len()
+                count(events.len(), "event", "events"),
+                count(
+                    jobcache_trace::report::totals(&events).len(),
+                    "function",
+                    "functions"
+                )
             );
         }
         _ => emit(&page),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the cache holds now per function (entries, bytes), for the
+/// report's "stored now" beside the journal's "written ever".
+fn stored(cache: &Cache, function: Option<&str>) -> Result<Stored> {
+    let mut out = Stored::new();
+    for ns in cache.store.namespaces()? {
+        if function.is_some_and(|f| !function_matches(f, &ns)) {
+            continue;
+        }
+        let entries = cache.store.entries(&ns)?;
+        let bytes = entries.iter().map(|e| e.stored_bytes).sum();
+        out.insert(ns, (entries.len() as u64, bytes));
+    }
+    Ok(out)
 }
 
 /// Writes through a temporary file in the same directory and a rename, so

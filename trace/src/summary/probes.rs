@@ -301,3 +301,99 @@ impl ser::SerializeSeq for &mut DataProbe {
         Ok(())
     }
 }
+
+/// Reads a string, or an `Option` of one (`Ok(None)` for `None`), for
+/// the fields of a shelved handle; anything else is `NotScalar`.
+pub(super) struct StrProbe {
+    /// Bytes kept of the string.
+    pub(super) max: usize,
+}
+
+impl Serializer for StrProbe {
+    type Ok = Option<String>;
+    type Error = Error;
+    type SerializeSeq = Impossible<Option<String>, Error>;
+    type SerializeTuple = Impossible<Option<String>, Error>;
+    type SerializeTupleStruct = Impossible<Option<String>, Error>;
+    type SerializeTupleVariant = Impossible<Option<String>, Error>;
+    type SerializeMap = Impossible<Option<String>, Error>;
+    type SerializeStruct = Impossible<Option<String>, Error>;
+    type SerializeStructVariant = Impossible<Option<String>, Error>;
+
+    fn serialize_str(self, v: &str) -> Result<Option<String>, Error> {
+        Ok(Some(cut_str(v, self.max)))
+    }
+    fn serialize_none(self) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Option<String>, Error> {
+        value.serialize(self)
+    }
+    fn collect_str<T: std::fmt::Display + ?Sized>(
+        self,
+        value: &T,
+    ) -> Result<Option<String>, Error> {
+        use std::fmt::Write as _;
+        let mut w = super::Capped::new(self.max * 4 + 8);
+        let _ = write!(w, "{value}");
+        self.serialize_str(&w.buf)
+    }
+    reject!(Option<String>; serialize_bool(bool), serialize_i8(i8), serialize_i16(i16),
+        serialize_i32(i32), serialize_i64(i64), serialize_u8(u8), serialize_u16(u16),
+        serialize_u32(u32), serialize_u64(u64), serialize_f32(f32), serialize_f64(f64),
+        serialize_char(char), serialize_bytes(&[u8]), serialize_unit(),
+        serialize_unit_struct(&'static str), serialize_unit_variant(&'static str, u32, &'static str));
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(Error::NotScalar)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(Error::NotScalar)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<Option<String>, Error> {
+        Err(Error::NotScalar)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<Option<String>, Error> {
+        Err(Error::NotScalar)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(Error::NotScalar)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(Error::NotScalar)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(Error::NotScalar)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
+        Err(Error::NotScalar)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(Error::NotScalar)
+    }
+}

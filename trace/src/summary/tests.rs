@@ -125,6 +125,48 @@ fn a_struct_named_array_that_is_not_ndarray() {
     assert_eq!(summarize(&Array { a: 1, b: 2, c: 3 }), "Array { … }");
 }
 
+/// The serde shape of jobcache-memo's `Shelved` handle.
+#[derive(serde::Serialize)]
+struct Shelved {
+    function: String,
+    key: Option<String>,
+    location: Option<std::path::PathBuf>,
+}
+
+#[test]
+fn shelved_handles_show_function_and_key() {
+    let h = Shelved {
+        function: "pipeline::generate".into(),
+        key: Some("2824532dde09b0e20d8a17aca543db24ae544587".repeat(2)),
+        location: Some("/tmp/jobcache-pipeline-example".into()),
+    };
+    assert_eq!(summarize(&(&h, 25)), "(generate@2824532d, 25)");
+    let held = Shelved {
+        function: "f".into(),
+        key: None,
+        location: None,
+    };
+    assert_eq!(summarize(&held), "f@unstored");
+    // Another struct of that name is shown as a struct, not guessed at.
+    #[derive(serde::Serialize)]
+    struct Other {
+        inner: Shelved2,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename = "Shelved")]
+    struct Shelved2 {
+        a: u8,
+        b: u8,
+        c: u8,
+    }
+    assert_eq!(
+        summarize(&Other {
+            inner: Shelved2 { a: 1, b: 2, c: 3 }
+        }),
+        "Other { inner: Shelved { … } }"
+    );
+}
+
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
