@@ -91,7 +91,7 @@ mod names;
 
 pub use api::{
     Computed, Corruption, Entry, EntryInfo, EntryLock, Limits, LockState, Lookup, Payload,
-    Published, Reduction, Store, Verdict, VerifyReport, Wait, WriteFn, RECENT,
+    Published, Reduction, SkipReason, Skipped, Store, Verdict, VerifyReport, Wait, WriteFn,
 };
 pub use error::{Result, StoreError};
 pub use fs::{

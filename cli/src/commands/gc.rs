@@ -127,7 +127,7 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     ));
     if r.skipped > 0 {
         out.push_str(&style.yellow(&format!(
-            "{} over the limits kept: used in the last 10 seconds or being computed\n",
+            "{} over the limits kept: in use by a live process (being computed or read)\n",
             count(r.skipped, "entry", "entries")
         )));
     }

@@ -15,7 +15,7 @@ mod read;
 
 use crate::api::{
     reduce_with, verify_with, EntryInfo, EntryLock, Limits, Lookup, Published, Reduction, Store,
-    Verdict, VerifyReport, Wait, WriteFn, RECENT,
+    Verdict, VerifyReport, Wait, WriteFn,
 };
 use crate::beneath::Dir;
 use crate::error::{Result, StoreError};
@@ -96,7 +96,7 @@ impl FsStore {
             access_granularity: ACCESS_GRANULARITY,
             temp_max_age: TEMP_MAX_AGE,
             quarantine_max: QUARANTINE_MAX,
-            recent: RECENT,
+            recent: Duration::ZERO,
             swept: AtomicBool::new(false),
             noatime: AtomicBool::new(true),
             walk: false,
@@ -127,9 +127,11 @@ impl FsStore {
         self
     }
 
-    /// Sets how recently published or used an entry must be for
-    /// [`Store::reduce_size`] to keep it regardless of limits (default
-    /// [`RECENT`]).
+    /// Sets a grace window: entries published or used more recently than
+    /// this are kept by [`Store::reduce_size`] regardless of limits. None by
+    /// default: an entry is protected by liveness alone (its lock held by a
+    /// live process, or its payload open for reading), everything else over
+    /// the limits goes at once.
     pub fn with_recent_protection(mut self, recent: Duration) -> Self {
         self.recent = recent;
         self
@@ -264,7 +266,15 @@ impl Store for FsStore {
             self.clean_temp(self.temp_max_age)?;
             self.empty_quarantine()?;
         }
-        let report = reduce_with(self, self.all_entries()?, limits, dry_run, self.recent)?;
+        let reading = |info: &EntryInfo| self.is_being_read(&info.namespace, &info.key);
+        let report = reduce_with(
+            self,
+            self.all_entries()?,
+            limits,
+            dry_run,
+            self.recent,
+            &reading,
+        )?;
         if !dry_run {
             self.clean_locks()?;
         }

@@ -6,6 +6,7 @@ use super::{entry_rel, io_err, is_hex_key, is_not_followed, FsStore, META_FILE, 
 use crate::api::{Corruption, Entry, EntryInfo, Lookup, Payload, Verdict};
 use crate::beneath::{Dir, Info, Kind};
 use crate::error::{Result, StoreError};
+use crate::lock;
 use crate::meta::{self, EntryMeta, META_FILE_MAX};
 use crate::names::{decode_namespace, encode_namespace, validate_key, DecodedNamespace};
 use std::fs::File;
@@ -73,6 +74,21 @@ impl FsStore {
             },
             Lookup::Missing => Ok(Verdict::Missing),
             Lookup::Corrupt(c) => Ok(Verdict::Corrupt(c.reason)),
+        }
+    }
+
+    /// Whether a live process has the entry's payload open for reading: it
+    /// holds a shared lock on the payload file, so an exclusive one cannot
+    /// be taken. Inline payloads are read whole inside the lookup, so they
+    /// are never "open".
+    pub(super) fn is_being_read(&self, namespace: &str, key: &str) -> bool {
+        let Ok(enc) = encode_namespace(namespace) else {
+            return false;
+        };
+        let rel = format!("{}/{PAYLOAD_FILE}", entry_rel(&enc, key));
+        match self.open_noatime(&self.handle(), &rel) {
+            Ok(f) => matches!(lock::try_exclusive(&f), Ok(lock::Try::Busy)),
+            Err(_) => false,
         }
     }
 
@@ -252,6 +268,12 @@ impl FsStore {
                 false,
             ))));
         }
+        // The reader's liveness signal: a shared lock on the payload file
+        // for as long as the entry (its descriptor) lives. Eviction skips an
+        // entry whose payload it cannot lock exclusively. Not taking it (an
+        // evictor holds it this instant) is harmless: the open file stays
+        // readable after removal.
+        let _ = lock::try_shared(&payload_file);
         let entry = Entry::new(
             entry_meta,
             Payload::File(payload_file),
