@@ -9,13 +9,15 @@
 //! Every path beneath the root goes through [`crate::beneath`].
 
 mod clean;
+mod evict;
+mod index;
 mod layout;
 mod publish;
 mod read;
 
 use crate::api::{
-    reduce_with, verify_with, EntryInfo, EntryLock, Limits, Lookup, Published, Reduction, Store,
-    Verdict, VerifyReport, Wait, WriteFn,
+    verify_with, EntryInfo, EntryLock, Limits, Lookup, Published, Reduction, Store, Verdict,
+    VerifyReport, Wait, WriteFn,
 };
 use crate::beneath::Dir;
 use crate::error::{Result, StoreError};
@@ -56,6 +58,7 @@ pub struct FsStore {
     swept: AtomicBool,
     noatime: AtomicBool,
     walk: bool,
+    index: index::Index,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -100,6 +103,7 @@ impl FsStore {
             swept: AtomicBool::new(false),
             noatime: AtomicBool::new(true),
             walk: false,
+            index: index::Index::default(),
         }
     }
 
@@ -254,11 +258,13 @@ impl Store for FsStore {
 
     fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
         self.clean_temp(self.temp_max_age)?;
-        verify_with(
+        let report = verify_with(
             self.all_entries()?,
             &|ns, key| self.get_inner(ns, key, true, false, true),
             progress,
-        )
+        )?;
+        self.rebuild_index()?;
+        Ok(report)
     }
 
     fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
@@ -266,18 +272,14 @@ impl Store for FsStore {
             self.clean_temp(self.temp_max_age)?;
             self.empty_quarantine()?;
         }
-        let reading = |info: &EntryInfo| self.is_being_read(&info.namespace, &info.key);
-        let report = reduce_with(
-            self,
-            self.all_entries()?,
-            limits,
-            dry_run,
-            self.recent,
-            &reading,
-        )?;
+        let report = self.evict(limits, dry_run)?;
         if !dry_run {
             self.clean_locks()?;
         }
         Ok(report)
+    }
+
+    fn apply_limits(&self, limits: &Limits) -> Result<Reduction> {
+        self.evict(limits, false)
     }
 }

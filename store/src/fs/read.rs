@@ -1,6 +1,7 @@
 //! Lookups and listing (`LAYOUT.md`, "Lookup", "Access times").
 
 use super::clean::{quarantine, Ident, Quarantine};
+use super::index::{self, Op, Record};
 use super::layout::{ensure_dir, NS_DIR};
 use super::{entry_rel, io_err, is_hex_key, is_not_followed, FsStore, META_FILE, PAYLOAD_FILE};
 use crate::api::{Corruption, Entry, EntryInfo, Lookup, Payload, Verdict};
@@ -77,6 +78,15 @@ impl FsStore {
         }
     }
 
+    /// Records a use of an entry in the index (coarsely: only when its
+    /// access time is updated, at most once per granularity).
+    fn index_access(&self, namespace: &str, key: &str, when: SystemTime) {
+        if let Some(id) = index::id_of(namespace, key) {
+            let r = Record::new(Op::Access, id, 0, meta::to_nanos(when));
+            self.index_append(&[r]);
+        }
+    }
+
     /// Whether a live process has the entry's payload open for reading: it
     /// holds a shared lock on the payload file, so an exclusive one cannot
     /// be taken. Inline payloads are read whole inside the lookup, so they
@@ -113,21 +123,22 @@ impl FsStore {
         validate_key(key)?;
         let enc = encode_namespace(namespace)?;
         let root = self.handle();
-        match self.lookup(&root, &enc, key, verify, touch, repair)? {
+        let at = (namespace, enc.as_str(), key);
+        match self.lookup(&root, at, verify, touch, repair)? {
             Lookup::Missing => match self.refresh_root(&root) {
                 // The root was deleted and made again by another process.
-                Some(new) => self.lookup(&new, &enc, key, verify, touch, repair),
+                Some(new) => self.lookup(&new, at, verify, touch, repair),
                 None => Ok(Lookup::Missing),
             },
             found => Ok(found),
         }
     }
 
+    /// `at`: the namespace, its directory name and the key.
     fn lookup(
         &self,
         root: &Arc<Dir>,
-        enc: &str,
-        key: &str,
+        (namespace, enc, key): (&str, &str, &str),
         verify: bool,
         touch: bool,
         repair: bool,
@@ -206,6 +217,7 @@ impl FsStore {
             if now.duration_since(atime).unwrap_or_default() >= self.access_granularity {
                 touch_atime(&meta_file);
                 entry_meta.last_access = now;
+                self.index_access(namespace, key, now);
             }
         }
         drop(meta_file);
@@ -427,6 +439,7 @@ impl FsStore {
         match self.open_noatime(&self.handle(), &rel) {
             Ok(f) => {
                 touch_atime(&f);
+                self.index_access(namespace, key, SystemTime::now());
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
