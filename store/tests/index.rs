@@ -154,3 +154,31 @@ fn a_version_1_store_is_upgraded_and_indexed() {
         3u64.to_le_bytes()
     );
 }
+
+#[test]
+fn verify_quick_checks_metadata_and_lengths_without_reading_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    fill(&s, 0..4);
+    s.publish_bytes(NS, &key(9), &NewEntry::default(), &vec![3u8; 40_000])
+        .unwrap();
+    let ns_dir = dir.path().join("cache/ns/index.f");
+    // A damaged meta file, and a payload file cut short.
+    let meta = ns_dir.join(key(1)).join("meta");
+    let mut bytes = fs::read(&meta).unwrap();
+    bytes[20] ^= 1;
+    fs::write(&meta, bytes).unwrap();
+    let payload = ns_dir.join(key(9)).join("payload");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&payload)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let mut seen = 0;
+    let r = s.verify_quick(&mut |_, _| seen += 1).unwrap();
+    assert_eq!((r.ok, r.corrupt, seen), (3, 2, 5));
+    // It reports; it does not repair.
+    assert!(meta.exists() && payload.exists());
+    assert_eq!(s.indexed_totals().unwrap().0, 5);
+}

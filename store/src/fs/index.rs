@@ -431,9 +431,14 @@ impl Locked<'_> {
         let entries = store
             .all_entries()
             .map_err(|e| io::Error::other(e.to_string()))?;
+        self.rebuild_from(&entries)
+    }
+
+    /// Builds the ledger again from a listing of every entry.
+    pub(super) fn rebuild_from(&mut self, entries: &[EntryInfo]) -> io::Result<()> {
         let mut t = Table::default();
         t.apply(&header());
-        for e in &entries {
+        for e in entries {
             if let Some(id) = id_of(&e.namespace, &e.key) {
                 let r = Record::new(Op::Add, id, e.stored_bytes, to_nanos(e.last_access));
                 t.apply(&r);
@@ -591,6 +596,18 @@ impl FsStore {
         match self.index.lock(self) {
             Ok(Some(mut l)) => l
                 .rebuild(self)
+                .map_err(|e| crate::StoreError::io("rebuild index", &path, e)),
+            Ok(None) => Ok(()),
+            Err(e) => Err(crate::StoreError::io("lock index", &path, e)),
+        }
+    }
+
+    /// Builds the index again from a listing of every entry just made.
+    pub(super) fn rebuild_index_from(&self, entries: &[EntryInfo]) -> crate::Result<()> {
+        let path = self.root().join(INDEX_DIR);
+        match self.index.lock(self) {
+            Ok(Some(mut l)) => l
+                .rebuild_from(entries)
                 .map_err(|e| crate::StoreError::io("rebuild index", &path, e)),
             Ok(None) => Ok(()),
             Err(e) => Err(crate::StoreError::io("lock index", &path, e)),

@@ -4,7 +4,7 @@ use super::clean::{quarantine, Ident, Quarantine};
 use super::index::{self, Op, Record};
 use super::layout::{ensure_dir, NS_DIR};
 use super::{entry_rel, io_err, is_hex_key, is_not_followed, FsStore, META_FILE, PAYLOAD_FILE};
-use crate::api::{Corruption, Entry, EntryInfo, Lookup, Payload, Verdict};
+use crate::api::{Corruption, Entry, EntryInfo, Lookup, Payload, Store, Verdict, VerifyReport};
 use crate::beneath::{Dir, Info, Kind};
 use crate::error::{Result, StoreError};
 use crate::lock;
@@ -100,6 +100,50 @@ impl FsStore {
             Ok(f) => matches!(lock::try_exclusive(&f), Ok(lock::Try::Busy)),
             Err(_) => false,
         }
+    }
+
+    /// Checks every entry's metadata (header, checksum, fields) and, for a
+    /// payload in a file of its own, the file's length — without reading
+    /// any payload file — calling `progress` after each; then rebuilds the
+    /// index from what it listed. Reports, never repairs: a corrupt entry is
+    /// counted (`jobcache verify --quick`; the full `verify_all` checks
+    /// payload checksums and quarantines).
+    pub fn verify_quick(
+        &self,
+        progress: &mut dyn FnMut(&EntryInfo, &Verdict),
+    ) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let mut listed = Vec::new();
+        for ns in self.namespaces()? {
+            let enc = encode_namespace(&ns)?;
+            for info in self.entries(&ns)? {
+                let verdict = match &info.meta {
+                    Err(reason) => Verdict::Corrupt(reason.clone()),
+                    Ok(m) if m.payload_len as usize > meta::INLINE_MAX => {
+                        let rel = format!("{}/{PAYLOAD_FILE}", entry_rel(&enc, &info.key));
+                        match self.handle().stat(&rel) {
+                            Ok(i) if i.kind == Kind::File && i.len == m.payload_len => Verdict::Ok,
+                            Ok(i) => Verdict::Corrupt(format!(
+                                "payload file has {} bytes, the metadata records {}",
+                                i.len, m.payload_len
+                            )),
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => Verdict::Missing,
+                            Err(e) => Verdict::Corrupt(format!("payload file: {e}")),
+                        }
+                    }
+                    Ok(_) => Verdict::Ok,
+                };
+                match verdict {
+                    Verdict::Ok => report.ok += 1,
+                    Verdict::Missing => report.missing += 1,
+                    Verdict::Corrupt(_) => report.corrupt += 1,
+                }
+                progress(&info, &verdict);
+                listed.push(info);
+            }
+        }
+        self.rebuild_index_from(&listed)?;
+        Ok(report)
     }
 
     /// `ns/` beneath the current root, if it is there (a symlink in its
