@@ -592,23 +592,23 @@ impl FsStore {
 
     /// Builds the index again from the entries (as `verify` does).
     pub fn rebuild_index(&self) -> crate::Result<()> {
-        let path = self.root().join(INDEX_DIR);
-        match self.index.lock(self) {
-            Ok(Some(mut l)) => l
-                .rebuild(self)
-                .map_err(|e| crate::StoreError::io("rebuild index", &path, e)),
-            Ok(None) => Ok(()),
-            Err(e) => Err(crate::StoreError::io("lock index", &path, e)),
-        }
+        self.with_locked_index("rebuild index", |l| l.rebuild(self))
     }
 
     /// Builds the index again from a listing of every entry just made.
     pub(super) fn rebuild_index_from(&self, entries: &[EntryInfo]) -> crate::Result<()> {
+        self.with_locked_index("rebuild index", |l| l.rebuild_from(entries))
+    }
+
+    /// Runs `f` holding the index lock (nothing if the store is gone).
+    fn with_locked_index(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut Locked<'_>) -> io::Result<()>,
+    ) -> crate::Result<()> {
         let path = self.root().join(INDEX_DIR);
         match self.index.lock(self) {
-            Ok(Some(mut l)) => l
-                .rebuild_from(entries)
-                .map_err(|e| crate::StoreError::io("rebuild index", &path, e)),
+            Ok(Some(mut l)) => f(&mut l).map_err(|e| crate::StoreError::io(op, &path, e)),
             Ok(None) => Ok(()),
             Err(e) => Err(crate::StoreError::io("lock index", &path, e)),
         }
