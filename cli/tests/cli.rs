@@ -241,6 +241,12 @@ fn corrupt_entries_are_reported_then_fixed() {
     assert!(text.contains("2 ok, 2 corrupt"), "{text}");
     assert!(text.contains("jobcache verify --fix"), "{text}");
 
+    // --quick reads no payload: it finds the damaged meta file only.
+    let v = json(&dir, &["verify", "--quick", "--json"]);
+    assert_eq!(v["checked"], 4);
+    assert_eq!(v["corrupt"], 1);
+    assert_eq!(v["problems"][0]["key"], sq_key.as_str());
+
     // Without --fix nothing was removed.
     let v = json(&dir, &["verify", "--json"]);
     assert_eq!(v["checked"], 4);

@@ -45,7 +45,9 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         max_items: args.max_items,
         max_age: args.max_age,
     };
+    let busy = super::busy::Busy::start("trimming the cache");
     let r = cache.store.reduce_size(&limits, args.dry_run)?;
+    drop(busy);
     if !args.dry_run {
         let events: Vec<Event> = r
             .removed

@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap arguments (`Args`) and `run`.
 
+mod busy;
 pub mod clear;
 pub mod gc;
 pub mod inspect;
