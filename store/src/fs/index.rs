@@ -11,10 +11,10 @@
 //! A process that applies a policy keeps the table in memory and reads only
 //! the records appended since its last look.
 
-use super::layout::{ensure_dir, INDEX_DIR};
+use super::layout::{ensure_dir, remove_in_the_way, INDEX_DIR};
 use super::{temp_name, FsStore};
 use crate::api::{EntryInfo, Store};
-use crate::beneath::{info_of, Dir, Info};
+use crate::beneath::{info_of, Dir, Info, Kind};
 use crate::checksum::xxh3_64;
 use crate::lock;
 use crate::meta::to_nanos;
@@ -499,6 +499,15 @@ impl Index {
             Ok(None) => return Ok(None),
             Err(e) => return Err(io::Error::other(e.to_string())),
         };
+        // Nothing of the index is followed through a symlink: one planted
+        // at `lock` or `ledger` (or anything not a file) is removed as a
+        // name, and the index is made again.
+        for name in [LOCK, LEDGER] {
+            if idx.stat(name).is_ok_and(|i| i.kind != Kind::File) {
+                remove_in_the_way(&idx, name, &path.join(name), "an index file")
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+            }
+        }
         let mut held = None;
         for _ in 0..8 {
             let file = match state.lock.take() {
