@@ -163,6 +163,10 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     if let Some(p) = progress {
         p.finish();
     }
+    if quick.is_none() {
+        // The full check rebuilds the store's index too (--quick did).
+        cache.store.rebuild_index()?;
+    }
     super::record(&cache, &events);
     let corrupt = problems.len();
     if args.json {

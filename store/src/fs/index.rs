@@ -38,6 +38,8 @@ const MAGIC: [u8; 4] = *b"JCIX";
 /// plus this many.
 const COMPACT_SLACK: u64 = 4096;
 const READ_CHUNK: usize = REC * 8192;
+/// A writer without a table loads one (to compact) past this ledger size.
+const LOAD_TO_COMPACT: u64 = 64 << 20;
 
 /// What a record does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,6 +381,16 @@ impl Locked<'_> {
                 t.apply(r);
             }
             self.state.offset = len + buf.len() as u64;
+        } else if len > LOAD_TO_COMPACT {
+            // Nobody may ever load the table (no policy, no gc): a large
+            // ledger is loaded by its next writer, which compacts it.
+            let mut t = Table::default();
+            let end = len + buf.len() as u64;
+            if let Some((f, _)) = self.state.ledger.as_ref() {
+                read_into(f, 0, end, &mut t)?;
+            }
+            self.state.table = Some(t);
+            self.state.offset = end;
         }
         self.compact_if_needed()
     }
