@@ -182,3 +182,30 @@ fn verify_quick_checks_metadata_and_lengths_without_reading_payloads() {
     assert!(meta.exists() && payload.exists());
     assert_eq!(s.indexed_totals().unwrap().0, 5);
 }
+
+#[test]
+fn threads_publishing_and_trimming_at_once_keep_the_totals_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let limits = Limits {
+        max_items: Some(30),
+        ..Limits::default()
+    };
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..25u64 {
+                    fill(s, t * 1000 + i..t * 1000 + i + 1);
+                    s.apply_limits(&limits).unwrap();
+                    if i % 5 == 0 {
+                        s.get(NS, &key(t * 1000 + i), false).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let other = FsStore::open(dir.path().join("cache")).unwrap();
+    assert_eq!(other.indexed_totals().unwrap(), listed_totals(&s));
+    assert!(listed_totals(&s).0 <= 30);
+}

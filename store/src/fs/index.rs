@@ -689,6 +689,43 @@ mod tests {
             prop_assert_ne!(Record::decode(&b), Some(r));
         }
 
+        /// Replaying any sequence of records gives the totals and the
+        /// order of the set they describe (a model by hand).
+        #[test]
+        fn the_table_is_the_set_its_records_describe(
+            ops in proptest::collection::vec((1u8..5, 0u8..2, 0u8..6, 0u64..1000, 0u64..50), 0..200)
+        ) {
+            let mut t = Table::default();
+            let mut model: HashMap<Id, Known> = HashMap::new();
+            for (o, ns, k, bytes, time) in ops {
+                let id = ([ns; 16], [k; 32]);
+                let r = Record::new(op(o), id, bytes, time);
+                t.apply(&r);
+                match r.op {
+                    Op::Add => { model.insert(id, Known { bytes, access: time }); }
+                    Op::Remove => { model.remove(&id); }
+                    Op::Access => {
+                        if let Some(m) = model.get_mut(&id) {
+                            m.access = m.access.max(time);
+                        }
+                    }
+                    Op::RemoveNs => model.retain(|i, _| i.0 != id.0),
+                    Op::Header => {}
+                }
+            }
+            prop_assert_eq!(t.len(), model.len());
+            prop_assert_eq!(t.bytes(), model.values().map(|m| m.bytes).sum::<u64>());
+            let mut want: Vec<(u64, Id)> = model.iter().map(|(i, m)| (m.access, *i)).collect();
+            want.sort();
+            let mut got = Vec::new();
+            let mut at = None;
+            while let Some((access, id, _)) = t.next_after(at.as_ref()) {
+                got.push((access, id));
+                at = Some((access, id));
+            }
+            prop_assert_eq!(got, want);
+        }
+
         #[test]
         fn keys_round_trip(key: [u8; 32]) {
             prop_assert_eq!(key_bytes(&key_hex(&key)), Some(key));
