@@ -5,6 +5,8 @@
 //! - `read`: lookups and listing.
 //! - `publish`: the payload writer and the publish protocol.
 //! - `clean`: removal, temporary leftovers, quarantine, stale lock files.
+//! - `index`: the ledger of entries' sizes and access order (`index/`).
+//! - `evict`: least-recently-used eviction from the index.
 //!
 //! Every path beneath the root goes through [`crate::beneath`].
 
