@@ -240,7 +240,7 @@ impl Memory {
     /// after each new result is stored).
     pub(crate) fn apply_policy(&self) {
         if let (Some(store), Some(limits)) = (&self.inner.store, &self.inner.reduce_policy) {
-            if let Err(e) = store.reduce_size(limits, false) {
+            if let Err(e) = store.apply_limits(limits) {
                 log::warn!(target: "jobcache", "could not reduce the cache size: {e}");
             }
         }

@@ -530,6 +530,40 @@ pub struct Limits {
     pub max_age: Option<Duration>,
 }
 
+/// Why [`Store::reduce_size`] kept an entry that the limits would remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A live process holds the entry's compute lock (it is being computed,
+    /// or read under the lock).
+    Locked,
+    /// A live process has the entry's payload open for reading (an
+    /// [`Entry`] with a payload file of its own is alive).
+    Reading,
+    /// Published or used within the grace window a backend was configured
+    /// with (none by default; see `FsStore::with_recent_protection`).
+    Recent,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SkipReason::Locked => "being computed (its lock is held)",
+            SkipReason::Reading => "open for reading",
+            SkipReason::Recent => "used within the grace window",
+        })
+    }
+}
+
+/// An entry [`Store::reduce_size`] kept although the limits asked for its
+/// removal, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entry.
+    pub entry: EntryInfo,
+    /// Why it was kept.
+    pub reason: SkipReason,
+}
+
 /// What [`Store::reduce_size`] removed (or would remove, in a dry run).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reduction {
@@ -541,15 +575,22 @@ pub struct Reduction {
     pub kept_items: usize,
     /// Bytes left in entries.
     pub kept_bytes: u64,
-    /// Entries that would have gone but were being computed or are younger
-    /// than [`RECENT`]; the limits may not hold because of them.
+    /// How many entries would have gone but were in use (the length of
+    /// [`Reduction::skipped_entries`]); the limits may not hold because of
+    /// them.
     pub skipped: usize,
+    /// The entries that would have gone but were in use, and why.
+    pub skipped_entries: Vec<Skipped>,
     /// Whether this was a dry run (nothing removed).
     pub dry_run: bool,
 }
 
-/// Entries published or accessed this recently are never evicted.
-pub const RECENT: Duration = Duration::from_secs(10);
+impl Reduction {
+    pub(crate) fn skip(&mut self, entry: EntryInfo, reason: SkipReason) {
+        self.skipped += 1;
+        self.skipped_entries.push(Skipped { entry, reason });
+    }
+}
 
 /// The verdict of [`Store::verify_all`] on one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -753,11 +794,27 @@ pub trait Store: Send + Sync + fmt::Debug {
     }
 
     /// Evicts least-recently-used entries until every given limit holds (or
-    /// only protected entries remain: those younger than [`RECENT`] or
-    /// locked by a computation). With `dry_run`, removes nothing and
-    /// reports what would go.
+    /// only entries in use remain: locked by a live computation, or open
+    /// for reading; see [`Reduction::skipped_entries`]). Everything else
+    /// over the limits goes at once, however young. With `dry_run`,
+    /// removes nothing and reports what would go.
     fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
-        reduce_with(self, self.all_entries()?, limits, dry_run, RECENT)
+        reduce_with(
+            self,
+            self.all_entries()?,
+            limits,
+            dry_run,
+            Duration::ZERO,
+            &|_| false,
+        )
+    }
+
+    /// Applies a size policy right after a publish (memo calls it after
+    /// each new result). A backend that keeps running totals answers in
+    /// time independent of the number of entries; the default is
+    /// [`Store::reduce_size`].
+    fn apply_limits(&self, limits: &Limits) -> Result<Reduction> {
+        self.reduce_size(limits, false)
     }
 }
 
@@ -792,12 +849,16 @@ pub(crate) fn verify_with(
     Ok(report)
 }
 
+/// Whether a live process has an entry open for reading.
+pub(crate) type ReadingFn<'a> = &'a dyn Fn(&EntryInfo) -> bool;
+
 pub(crate) fn reduce_with<S: Store + ?Sized>(
     store: &S,
     mut entries: Vec<EntryInfo>,
     limits: &Limits,
     dry_run: bool,
     recent: Duration,
+    reading: ReadingFn<'_>,
 ) -> Result<Reduction> {
     let now = SystemTime::now();
     // Entries with unreadable metadata go first, then least recently used.
@@ -817,10 +878,19 @@ pub(crate) fn reduce_with<S: Store + ?Sized>(
             continue;
         }
         let created = info.meta.as_ref().map_or(info.last_access, |m| m.created);
-        let young = now.duration_since(created).unwrap_or_default() < recent || age(&info) < recent;
+        let young = !recent.is_zero()
+            && (now.duration_since(created).unwrap_or_default() < recent || age(&info) < recent);
+        if young {
+            report.skip(info, SkipReason::Recent);
+            continue;
+        }
         let guard = store.lock(&info.namespace, &info.key, Wait::NoWait)?;
-        if young || guard.state() == LockState::TimedOut {
-            report.skipped += 1;
+        if guard.state() == LockState::TimedOut {
+            report.skip(info, SkipReason::Locked);
+            continue;
+        }
+        if reading(&info) {
+            report.skip(info, SkipReason::Reading);
             continue;
         }
         let freed = if dry_run {
@@ -871,6 +941,9 @@ macro_rules! forward_store {
             }
             fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
                 (**self).reduce_size(limits, dry_run)
+            }
+            fn apply_limits(&self, limits: &Limits) -> Result<Reduction> {
+                (**self).apply_limits(limits)
             }
         }
     };

@@ -289,6 +289,12 @@ impl Dir {
             .map(File::from)
     }
 
+    /// Opens the existing file `rel` for reading and writing.
+    pub(crate) fn open_rw(&self, rel: impl AsRef<Path>) -> io::Result<File> {
+        self.open_at(rel.as_ref(), OFlags::RDWR, Mode::empty())
+            .map(File::from)
+    }
+
     /// Makes the directory `rel` (0o777 less the umask).
     pub(crate) fn mkdir(&self, rel: impl AsRef<Path>) -> io::Result<()> {
         self.at_parent(rel.as_ref(), |p, name| {

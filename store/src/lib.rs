@@ -19,6 +19,12 @@
 //!   entry appear atomically.
 //! - Listing, [`Store::verify_all`], removal and [`Store::reduce_size`]
 //!   (least recently used first) serve the command-line tool.
+//!   [`Store::apply_limits`] applies a size policy after a publish; on
+//!   [`FsStore`] an index of the entries (`index/ledger`) keeps running byte
+//!   and item counts and the access order, so it costs O(1) within the
+//!   limits and reads no meta file to choose what to evict. An entry is
+//!   protected from eviction only while in use: its lock held by a live
+//!   process, or its payload open by a live reader ([`SkipReason`]).
 //!
 //! The on-disk layout is specified in `LAYOUT.md`.
 //!
@@ -61,8 +67,7 @@
 //!   namespace removal may be lost with the namespace. Rename atomicity and
 //!   `fsync` semantics are those of the file system.
 //! - Clocks: creation and access times come from the writers' and readers'
-//!   clocks; skewed clocks across hosts skew eviction order and the
-//!   "recently published" protection. Access times are coarse (updated at
+//!   clocks; skewed clocks across hosts skew eviction order. Access times are coarse (updated at
 //!   most once per [`ACCESS_GRANULARITY`] per entry).
 //! - Shared folders: nothing beneath the root is followed if it is a
 //!   symlink, so no store operation reads, writes or deletes anything
@@ -91,7 +96,7 @@ mod names;
 
 pub use api::{
     Computed, Corruption, Entry, EntryInfo, EntryLock, Limits, LockState, Lookup, Payload,
-    Published, Reduction, Store, Verdict, VerifyReport, Wait, WriteFn, RECENT,
+    Published, Reduction, SkipReason, Skipped, Store, Verdict, VerifyReport, Wait, WriteFn,
 };
 pub use error::{Result, StoreError};
 pub use fs::{

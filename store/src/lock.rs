@@ -58,6 +58,21 @@ pub(crate) fn try_exclusive(file: &File) -> io::Result<Try> {
     }
 }
 
+/// Waits for an exclusive lock on `file`, held until it is unlocked or
+/// closed; where the file system cannot lock, returns at once.
+pub(crate) fn wait_exclusive(file: &File) -> io::Result<()> {
+    match fs2::FileExt::lock_exclusive(file) {
+        Err(e) if is_unsupported(&e) => Ok(()),
+        r => r,
+    }
+}
+
+/// Tries once to take a shared lock on `file` (a reader of a payload holds
+/// one while its entry is alive: `LAYOUT.md`, "Eviction"); true if taken.
+pub(crate) fn try_shared(file: &File) -> bool {
+    fs2::FileExt::try_lock_shared(file).is_ok()
+}
+
 /// A blocking lock on a directory (or file), released on drop; holds
 /// nothing where the file system cannot lock.
 #[must_use = "the lock is released as soon as the guard is dropped"]

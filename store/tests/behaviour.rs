@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use jobcache_store::{
-    EntryInfo, FsStore, Limits, LockState, Lookup, NewEntry, Store, StoreError, Verdict, Wait,
-    INLINE_MAX,
+    EntryInfo, FsStore, Limits, LockState, Lookup, NewEntry, SkipReason, Store, StoreError,
+    Verdict, Wait, INLINE_MAX,
 };
 use std::fs;
 use std::io::{Read, Write};
@@ -357,9 +357,7 @@ fn listing_removal_and_verification() {
 #[test]
 fn reduce_size_evicts_least_recently_used_first() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path())
-        .with_access_granularity(Duration::ZERO)
-        .with_recent_protection(Duration::ZERO);
+    let s = store(dir.path()).with_access_granularity(Duration::ZERO);
     for i in 0..6 {
         s.publish_bytes(NS, &key(i), &NewEntry::default(), &payload(20_000, i as u8))
             .unwrap();
@@ -412,24 +410,61 @@ fn reduce_size_evicts_least_recently_used_first() {
 }
 
 #[test]
-fn recent_entries_are_never_evicted() {
+fn eviction_acts_at_once_on_entries_not_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
-    for i in 0..3 {
+    for i in 0..5 {
         s.publish_bytes(NS, &key(i), &NewEntry::default(), b"v")
             .unwrap();
     }
-    let r = s
-        .reduce_size(
-            &Limits {
-                max_items: Some(0),
-                ..Limits::default()
-            },
-            false,
-        )
-        .unwrap();
-    assert!(r.removed.is_empty());
-    assert_eq!(r.skipped, 3);
+    let two = Limits {
+        max_items: Some(2),
+        ..Limits::default()
+    };
+    let r = s.reduce_size(&two, false).unwrap();
+    assert_eq!(r.removed.len(), 3, "{r:?}");
+    assert_eq!(r.skipped, 0);
+    assert_eq!(r.kept_items, 2);
+    assert_eq!(s.entries(NS).unwrap().len(), 2);
+}
+
+#[test]
+fn eviction_skips_entries_locked_or_open_for_reading_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path()).with_access_granularity(Duration::ZERO);
+    // Two large entries (payload files of their own) and a small one.
+    for i in 0..3 {
+        let len = if i < 2 { 40_000 } else { 10 };
+        s.publish_bytes(NS, &key(i), &NewEntry::default(), &payload(len, i as u8))
+            .unwrap();
+    }
+    let reader = s.get(NS, &key(0), false).unwrap().found().unwrap();
+    assert!(reader.file().is_some());
+    let guard = s.lock(NS, &key(1), Wait::NoWait).unwrap();
+    assert!(guard.is_acquired());
+    let none = Limits {
+        max_items: Some(0),
+        ..Limits::default()
+    };
+    let r = s.reduce_size(&none, false).unwrap();
+    assert_eq!(r.removed.len(), 1);
+    assert_eq!(r.removed[0].key, key(2));
+    assert_eq!(r.skipped, 2);
+    let mut why: Vec<(String, SkipReason)> = r
+        .skipped_entries
+        .iter()
+        .map(|k| (k.entry.key.clone(), k.reason))
+        .collect();
+    why.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        why,
+        [(key(0), SkipReason::Reading), (key(1), SkipReason::Locked)]
+    );
+    drop(reader);
+    drop(guard);
+    let r = s.reduce_size(&none, false).unwrap();
+    assert_eq!(r.removed.len(), 2);
+    assert_eq!(r.skipped, 0);
 }
 
 #[test]

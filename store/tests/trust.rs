@@ -111,6 +111,9 @@ fn layout_paths(s: &FsStore) -> Vec<(String, PathBuf)> {
         ("name".into(), long_dir.join("name")),
         ("CACHEDIR.TAG".into(), r.join("CACHEDIR.TAG")),
         ("version".into(), r.join(VERSION_FILE)),
+        ("index".into(), r.join("index")),
+        ("index/ledger".into(), r.join("index/ledger")),
+        ("index/lock".into(), r.join("index/lock")),
     ]
 }
 

@@ -1,7 +1,8 @@
 //! `cargo xtask bench [GROUP]`: runs benchmark groups in release mode.
 //!
 //! Each group is the `[[bench]]` target of the same name in crate
-//! `jobcache-GROUP` (`harness = false`, built on `jobcache-bench`). The group
+//! `jobcache-GROUP` (`scale`: in `jobcache-store`; `harness = false`, built
+//! on `jobcache-bench`). The group
 //! writes `target/bench/GROUP.json`; this task then prints every row against
 //! its floor (the limits the issues set, kept here in one table) and fails
 //! when a row misses it.
@@ -9,7 +10,16 @@
 use crate::shell;
 use std::path::Path;
 
-pub const GROUPS: [&str; 5] = ["hash", "persist", "store", "trace", "memo"];
+pub const GROUPS: [&str; 6] = ["hash", "persist", "store", "trace", "memo", "scale"];
+
+/// The crate directory of a group: its own, except `scale` (issue 20), a
+/// second `[[bench]]` of the store crate.
+fn crate_dir(group: &str) -> &str {
+    match group {
+        "scale" => "store",
+        other => other,
+    }
+}
 
 /// What a row must meet.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,6 +54,13 @@ pub const FLOORS: &[(&str, Floor)] = &[
     ("memo/hit_small_vs_joblib", Floor::MinRatio(10.0)),
     ("memo/hit_1GiB_array_output", Floor::MinRatio(0.5)),
     ("memo/pipeline_3x1GiB_all_hits", Floor::MaxValue(50.0)),
+    ("scale/hit_small_1e6", Floor::MinRatio(0.8)),
+    ("scale/miss_small_policy_1e6", Floor::MinRatio(0.8)),
+    ("scale/ls_1e6", Floor::MinRatio(0.3)),
+    ("scale/gc_1e6", Floor::MinRatio(0.3)),
+    ("scale/verify_quick_1e6", Floor::MinRatio(0.3)),
+    ("scale/disk_per_small_entry_1e6", Floor::MaxValue(1024.0)),
+    ("scale/inodes_per_small_entry_1e6", Floor::MaxValue(0.1)),
 ];
 
 /// One row as read back from a group's JSON.
@@ -70,8 +87,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut rows = Vec::new();
     let mut broken = Vec::new();
     for group in groups {
-        let krate = format!("jobcache-{group}");
-        let bench_file = root.join(group).join("benches").join(format!("{group}.rs"));
+        let krate = format!("jobcache-{}", crate_dir(group));
+        let bench_file = root
+            .join(crate_dir(group))
+            .join("benches")
+            .join(format!("{group}.rs"));
         if !bench_file.exists() {
             eprintln!(
                 "bench group `{group}` has no {} yet; skipped",

@@ -32,6 +32,7 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         None => cache.store.namespaces()?,
     };
     let mut counts = Vec::new();
+    let busy = super::busy::Busy::start("counting entries");
     for ns in &targets {
         let entries = cache.store.entries(ns)?;
         counts.push((
@@ -39,6 +40,7 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
             entries.iter().map(|e| e.stored_bytes).sum::<u64>(),
         ));
     }
+    drop(busy);
     let n: usize = counts.iter().map(|c| c.0).sum();
     let bytes: u64 = counts.iter().map(|c| c.1).sum();
     let what = match &args.function {
@@ -73,7 +75,9 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     }
     let mut freed = 0u64;
     let mut events = Vec::new();
+    let busy = super::busy::Busy::start("removing entries");
     for (ns, (entries, _)) in targets.iter().zip(&counts) {
+        busy.say(&format!("removing the entries of {ns}"));
         let f = cache.store.remove_namespace(ns)?;
         freed += f;
         if *entries > 0 {
@@ -84,6 +88,7 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
             )));
         }
     }
+    drop(busy);
     super::record(&cache, &events);
     if args.json {
         emit(&super::json(&json!({

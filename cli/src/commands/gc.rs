@@ -45,7 +45,9 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         max_items: args.max_items,
         max_age: args.max_age,
     };
+    let busy = super::busy::Busy::start("trimming the cache");
     let r = cache.store.reduce_size(&limits, args.dry_run)?;
+    drop(busy);
     if !args.dry_run {
         let events: Vec<Event> = r
             .removed
@@ -127,7 +129,7 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     ));
     if r.skipped > 0 {
         out.push_str(&style.yellow(&format!(
-            "{} over the limits kept: used in the last 10 seconds or being computed\n",
+            "{} over the limits kept: in use by a live process (being computed or read)\n",
             count(r.skipped, "entry", "entries")
         )));
     }

@@ -40,7 +40,9 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
     let (mut all_entries, mut all_bytes) = (0usize, 0u64);
+    let busy = super::busy::Busy::start("listing entries");
     for ns in cache.store.namespaces()? {
+        busy.say(&format!("listing entries of {ns}"));
         let entries = cache.store.entries(&ns)?;
         let bytes: u64 = entries.iter().map(|e| e.stored_bytes).sum();
         let last = entries.iter().map(|e| e.last_access).max();
@@ -69,6 +71,7 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
             "hit_rate": rate,
         }));
     }
+    drop(busy);
     if as_json {
         emit(&super::json(&json!({
             "cache": cache.dir.display().to_string(),
@@ -111,7 +114,9 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
 
 fn entries(cache: &Cache, name: &str, as_json: bool) -> Result<()> {
     let ns = cache.resolve(name)?;
+    let busy = super::busy::Busy::start(&format!("listing entries of {ns}"));
     let mut entries = cache.store.entries(&ns)?;
+    drop(busy);
     entries.sort_by_key(|e| {
         (
             e.meta.as_ref().map_or(e.last_access, |m| m.created),

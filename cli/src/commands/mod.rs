@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments (`Args`) and `run`.
 
 pub mod assets;
+mod busy;
 pub mod clear;
 pub mod gc;
 pub mod inspect;

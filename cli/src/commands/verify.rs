@@ -1,4 +1,4 @@
-//! `jobcache verify [--fix]`.
+//! `jobcache verify [--quick] [--fix]`.
 
 use crate::cache::Cache;
 use crate::error::Result;
@@ -19,6 +19,10 @@ pub struct Args {
     /// Remove the corrupt entries found (they are recomputed on next use)
     #[arg(long)]
     fix: bool,
+    /// Check metadata and payload lengths only, reading no payload file
+    /// (seconds for 10⁶ small entries); the full check reads every payload
+    #[arg(long)]
+    quick: bool,
     /// Print JSON (shape documented in README.md)
     #[arg(long)]
     json: bool,
@@ -85,7 +89,20 @@ impl Progress {
 /// Runs `verify`.
 pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     let cache = Cache::open(dir)?;
-    let entries = cache.store.all_entries()?;
+    // --quick: one walk checks every entry's metadata (and rebuilds the
+    // index); the loop below reports its verdicts.
+    let (entries, mut quick) = if args.quick {
+        let busy = super::busy::Busy::start("checking metadata");
+        let mut listed = Vec::new();
+        cache
+            .store
+            .verify_quick(&mut |info, verdict| listed.push((info.clone(), verdict.clone())))?;
+        drop(busy);
+        let (entries, verdicts): (Vec<_>, Vec<_>) = listed.into_iter().unzip();
+        (entries, Some(verdicts.into_iter()))
+    } else {
+        (cache.store.all_entries()?, None)
+    };
     let total_bytes: u64 = entries
         .iter()
         .map(|e| e.meta.as_ref().map_or(0, |m| m.payload_len))
@@ -98,7 +115,10 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     for (i, info) in entries.iter().enumerate() {
         let entry_dir = cache.store.entry_dir(&info.namespace, &info.key)?;
         // Read-only: a corrupt entry is only removed with --fix, below.
-        let verdict = cache.store.check(&info.namespace, &info.key)?;
+        let verdict = match quick.as_mut().and_then(Iterator::next) {
+            Some(v) => v,
+            None => cache.store.check(&info.namespace, &info.key)?,
+        };
         let step = info.meta.as_ref().map_or(0, |m| m.payload_len);
         match verdict {
             Verdict::Ok => {
@@ -142,6 +162,10 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     }
     if let Some(p) = progress {
         p.finish();
+    }
+    if quick.is_none() {
+        // The full check rebuilds the store's index too (--quick did).
+        cache.store.rebuild_index()?;
     }
     super::record(&cache, &events);
     let corrupt = problems.len();

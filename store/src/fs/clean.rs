@@ -1,6 +1,7 @@
 //! Removal, leftovers under `tmp/`, quarantine and stale lock files
 //! (`LAYOUT.md`, "Removal, eviction, cleaning").
 
+use super::index::{self, Op, Record};
 use super::layout::{ensure_dir, NS_DIR, TMP_DIR};
 use super::read::open_ns;
 use super::{io_err, is_hex_key, temp_name, FsStore, META_FILE};
@@ -288,6 +289,14 @@ impl FsStore {
     }
 
     pub(super) fn remove_entry(&self, namespace: &str, key: &str) -> Result<u64> {
+        let freed = self.remove_entry_dir(namespace, key)?;
+        if let Some(id) = index::id_of(namespace, key) {
+            self.index_append(&[Record::new(Op::Remove, id, 0, 0)]);
+        }
+        Ok(freed)
+    }
+
+    fn remove_entry_dir(&self, namespace: &str, key: &str) -> Result<u64> {
         validate_key(key)?;
         let enc = encode_namespace(namespace)?;
         let Some((ns, tmp)) = self.dirs_for_removal()? else {
@@ -323,6 +332,8 @@ impl FsStore {
             return Ok(0);
         }
         let freed = self.remove_moved(&ns, &enc, &tmp, &path, true)?;
+        let id = (index::ns_id(namespace), [0u8; 32]);
+        self.index_append(&[Record::new(Op::RemoveNs, id, 0, 0)]);
         // Leftovers of publishers and removers killed meanwhile.
         self.clean_temp(self.temp_max_age)?;
         Ok(freed)

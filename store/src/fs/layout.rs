@@ -11,13 +11,18 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Layout version written in [`VERSION_FILE`].
-pub const LAYOUT_VERSION: u32 = 1;
+/// Layout version written in [`VERSION_FILE`]. Version 2 adds the index
+/// (`index/`); a version-1 store is upgraded in place when opened (its
+/// entries are unchanged; the index is built from them once).
+pub const LAYOUT_VERSION: u32 = 2;
+/// The earlier layout this version upgrades.
+const UPGRADES_FROM: u32 = 1;
 /// The file at the root that marks a store and names its layout version.
 pub const VERSION_FILE: &str = "jobcache-store-layout";
 const VERSION_PREFIX: &str = "jobcache-store layout ";
 pub(super) const NS_DIR: &str = "ns";
 pub(super) const TMP_DIR: &str = "tmp";
+pub(super) const INDEX_DIR: &str = "index";
 const TAG_FILE: &str = "CACHEDIR.TAG";
 const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 # This file is a cache directory tag created by jobcache.\n\
@@ -31,7 +36,7 @@ const JOURNAL: &str = "journal.jsonl";
 /// Whether `name` is one the product writes at a store's root, so that
 /// concurrent creators never take each other's files for foreign ones.
 fn is_reserved(name: &str) -> bool {
-    [VERSION_FILE, TAG_FILE, GITIGNORE_FILE, NS_DIR, TMP_DIR, JOURNAL].contains(&name)
+    [VERSION_FILE, TAG_FILE, GITIGNORE_FILE, NS_DIR, TMP_DIR, INDEX_DIR, JOURNAL].contains(&name)
         // Journal rotation and its lock: journal.jsonl.1, journal.jsonl.lock, …
         || name.strip_prefix(JOURNAL).is_some_and(|rest| rest.starts_with('.'))
         // Temporary layout files of earlier versions.
@@ -43,6 +48,8 @@ fn is_reserved(name: &str) -> bool {
 enum Version {
     /// A valid layout line of this version.
     Current,
+    /// A valid layout line of the version this one upgrades.
+    Older,
     /// No version file.
     Missing,
 }
@@ -85,6 +92,7 @@ fn read_version(dir: &Dir, root: &Path) -> Result<Version> {
     };
     match number.parse::<u32>() {
         Ok(LAYOUT_VERSION) => Ok(Version::Current),
+        Ok(UPGRADES_FROM) => Ok(Version::Older),
         _ => Err(StoreError::UnsupportedVersion {
             path,
             expected: LAYOUT_VERSION,
@@ -234,8 +242,10 @@ fn write_layout(dir: &Dir, root: &Path) -> Result<Option<()>> {
 /// may have finished (and its journal appeared) since the first check.
 /// `between` runs after the first check (tests use it to interleave).
 fn make_store(dir: &Dir, root: &Path, between: &dyn Fn()) -> Result<()> {
-    if read_version(dir, root)? == Version::Current {
-        return Ok(());
+    match read_version(dir, root)? {
+        Version::Current => return Ok(()),
+        Version::Older => return upgrade(dir, root),
+        Version::Missing => {}
     }
     between();
     let list = dir.list().map_err(io_err("list store directory", root))?;
@@ -257,14 +267,32 @@ fn make_store(dir: &Dir, root: &Path, between: &dyn Fn()) -> Result<()> {
             ),
         });
     }
+    write_layout_here(dir, root, "create store")
+}
+
+/// [`write_layout`], failing with `op` if the root is gone.
+fn write_layout_here(dir: &Dir, root: &Path, op: &'static str) -> Result<()> {
     match write_layout(dir, root)? {
         Some(()) => Ok(()),
         None => Err(StoreError::io(
-            "create store",
+            op,
             root,
             io::Error::from(io::ErrorKind::NotFound),
         )),
     }
+}
+
+/// Upgrades a version-1 store: its entries are kept as they are; the
+/// layout file says version 2 from now on (so processes of the earlier
+/// version, which would not keep the index, refuse it with a clear
+/// message), and the index is built from the entries when the store is
+/// opened.
+fn upgrade(dir: &Dir, root: &Path) -> Result<()> {
+    log::info!(
+        "{}: upgrading the store layout from version {UPGRADES_FROM} to {LAYOUT_VERSION} (an index of the entries is built once)",
+        root.display()
+    );
+    write_layout_here(dir, root, "upgrade store")
 }
 
 fn open_root(root: &Path) -> Result<Dir> {
@@ -296,7 +324,11 @@ impl FsStore {
     pub fn open(root: impl AsRef<Path>) -> Result<FsStore> {
         let root = root.as_ref();
         let dir = open_root(root)?;
-        if read_version(&dir, root)? == Version::Missing {
+        let version = read_version(&dir, root)?;
+        if version == Version::Older {
+            upgrade(&dir, root)?;
+        }
+        if version == Version::Missing {
             // A version file replaced by a symlink was removed above; a
             // store that has its namespaces directory gets it back.
             let store_like = dir.stat(NS_DIR).is_ok_and(|i| i.kind == Kind::Dir);
@@ -315,7 +347,13 @@ impl FsStore {
         for name in [NS_DIR, TMP_DIR] {
             ensure_dir(&dir, name, &root.join(name), false)?;
         }
-        Ok(FsStore::with_root(root, dir))
+        let store = FsStore::with_root(root, dir);
+        // A store this process cannot write (read-only, another user's)
+        // is still readable: the index is built by the next writer.
+        if let Err(e) = store.ensure_index() {
+            log::warn!("{e}");
+        }
+        Ok(store)
     }
 
     /// The root handle after checking that it still is a directory in the

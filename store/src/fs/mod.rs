@@ -5,17 +5,21 @@
 //! - `read`: lookups and listing.
 //! - `publish`: the payload writer and the publish protocol.
 //! - `clean`: removal, temporary leftovers, quarantine, stale lock files.
+//! - `index`: the ledger of entries' sizes and access order (`index/`).
+//! - `evict`: least-recently-used eviction from the index.
 //!
 //! Every path beneath the root goes through [`crate::beneath`].
 
 mod clean;
+mod evict;
+mod index;
 mod layout;
 mod publish;
 mod read;
 
 use crate::api::{
-    reduce_with, verify_with, EntryInfo, EntryLock, Limits, Lookup, Published, Reduction, Store,
-    Verdict, VerifyReport, Wait, WriteFn, RECENT,
+    verify_with, EntryInfo, EntryLock, Limits, Lookup, Published, Reduction, Store, Verdict,
+    VerifyReport, Wait, WriteFn,
 };
 use crate::beneath::Dir;
 use crate::error::{Result, StoreError};
@@ -56,6 +60,7 @@ pub struct FsStore {
     swept: AtomicBool,
     noatime: AtomicBool,
     walk: bool,
+    index: index::Index,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -96,10 +101,11 @@ impl FsStore {
             access_granularity: ACCESS_GRANULARITY,
             temp_max_age: TEMP_MAX_AGE,
             quarantine_max: QUARANTINE_MAX,
-            recent: RECENT,
+            recent: Duration::ZERO,
             swept: AtomicBool::new(false),
             noatime: AtomicBool::new(true),
             walk: false,
+            index: index::Index::default(),
         }
     }
 
@@ -127,9 +133,11 @@ impl FsStore {
         self
     }
 
-    /// Sets how recently published or used an entry must be for
-    /// [`Store::reduce_size`] to keep it regardless of limits (default
-    /// [`RECENT`]).
+    /// Sets a grace window: entries published or used more recently than
+    /// this are kept by [`Store::reduce_size`] regardless of limits. None by
+    /// default: an entry is protected by liveness alone (its lock held by a
+    /// live process, or its payload open for reading), everything else over
+    /// the limits goes at once.
     pub fn with_recent_protection(mut self, recent: Duration) -> Self {
         self.recent = recent;
         self
@@ -252,11 +260,13 @@ impl Store for FsStore {
 
     fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
         self.clean_temp(self.temp_max_age)?;
-        verify_with(
+        let report = verify_with(
             self.all_entries()?,
             &|ns, key| self.get_inner(ns, key, true, false, true),
             progress,
-        )
+        )?;
+        self.rebuild_index()?;
+        Ok(report)
     }
 
     fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
@@ -264,10 +274,14 @@ impl Store for FsStore {
             self.clean_temp(self.temp_max_age)?;
             self.empty_quarantine()?;
         }
-        let report = reduce_with(self, self.all_entries()?, limits, dry_run, self.recent)?;
+        let report = self.evict(limits, dry_run)?;
         if !dry_run {
             self.clean_locks()?;
         }
         Ok(report)
+    }
+
+    fn apply_limits(&self, limits: &Limits) -> Result<Reduction> {
+        self.evict(limits, false)
     }
 }

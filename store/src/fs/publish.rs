@@ -2,6 +2,7 @@
 //! namespace creation, and entry locks.
 
 use super::clean::lock_linked;
+use super::index::{self, Op, Record};
 use super::layout::{remove_in_the_way, NS_DIR, TMP_DIR};
 use super::read::open_ns;
 use super::{io_err, is_exists, is_not_followed, temp_name, FsStore, META_FILE, PAYLOAD_FILE};
@@ -361,6 +362,11 @@ impl FsStore {
             }
             drop(held);
             ns_dir.sync().map_err(io_err("sync directory", &parent))?;
+            if let Some(id) = index::id_of(namespace, key) {
+                let stored = bytes.len() as u64 + if spilled { w.len } else { 0 };
+                let time = meta::to_nanos(created);
+                self.index_append(&[Record::new(Op::Add, id, stored, time)]);
+            }
             return done(false);
         }
         Err(StoreError::io(

@@ -1,11 +1,13 @@
 //! Lookups and listing (`LAYOUT.md`, "Lookup", "Access times").
 
 use super::clean::{quarantine, Ident, Quarantine};
+use super::index::{self, Op, Record};
 use super::layout::{ensure_dir, NS_DIR};
 use super::{entry_rel, io_err, is_hex_key, is_not_followed, FsStore, META_FILE, PAYLOAD_FILE};
-use crate::api::{Corruption, Entry, EntryInfo, Lookup, Payload, Verdict};
+use crate::api::{Corruption, Entry, EntryInfo, Lookup, Payload, Store, Verdict, VerifyReport};
 use crate::beneath::{Dir, Info, Kind};
 use crate::error::{Result, StoreError};
+use crate::lock;
 use crate::meta::{self, EntryMeta, META_FILE_MAX};
 use crate::names::{decode_namespace, encode_namespace, validate_key, DecodedNamespace};
 use std::fs::File;
@@ -76,6 +78,74 @@ impl FsStore {
         }
     }
 
+    /// Records a use of an entry in the index (coarsely: only when its
+    /// access time is updated, at most once per granularity).
+    fn index_access(&self, namespace: &str, key: &str, when: SystemTime) {
+        if let Some(id) = index::id_of(namespace, key) {
+            let r = Record::new(Op::Access, id, 0, meta::to_nanos(when));
+            self.index_append(&[r]);
+        }
+    }
+
+    /// Whether a live process has the entry's payload open for reading: it
+    /// holds a shared lock on the payload file, so an exclusive one cannot
+    /// be taken. Inline payloads are read whole inside the lookup, so they
+    /// are never "open".
+    pub(super) fn is_being_read(&self, namespace: &str, key: &str) -> bool {
+        let Ok(enc) = encode_namespace(namespace) else {
+            return false;
+        };
+        let rel = format!("{}/{PAYLOAD_FILE}", entry_rel(&enc, key));
+        match self.open_noatime(&self.handle(), &rel) {
+            Ok(f) => matches!(lock::try_exclusive(&f), Ok(lock::Try::Busy)),
+            Err(_) => false,
+        }
+    }
+
+    /// Checks every entry's metadata (header, checksum, fields) and, for a
+    /// payload in a file of its own, the file's length — without reading
+    /// any payload file — calling `progress` after each; then rebuilds the
+    /// index from what it listed. Reports, never repairs: a corrupt entry is
+    /// counted (`jobcache verify --quick`; the full `verify_all` checks
+    /// payload checksums and quarantines).
+    pub fn verify_quick(
+        &self,
+        progress: &mut dyn FnMut(&EntryInfo, &Verdict),
+    ) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let mut listed = Vec::new();
+        for ns in self.namespaces()? {
+            let enc = encode_namespace(&ns)?;
+            for info in self.entries(&ns)? {
+                let verdict = match &info.meta {
+                    Err(reason) => Verdict::Corrupt(reason.clone()),
+                    Ok(m) if m.payload_len as usize > meta::INLINE_MAX => {
+                        let rel = format!("{}/{PAYLOAD_FILE}", entry_rel(&enc, &info.key));
+                        match self.handle().stat(&rel) {
+                            Ok(i) if i.kind == Kind::File && i.len == m.payload_len => Verdict::Ok,
+                            Ok(i) => Verdict::Corrupt(format!(
+                                "payload file has {} bytes, the metadata records {}",
+                                i.len, m.payload_len
+                            )),
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => Verdict::Missing,
+                            Err(e) => Verdict::Corrupt(format!("payload file: {e}")),
+                        }
+                    }
+                    Ok(_) => Verdict::Ok,
+                };
+                match verdict {
+                    Verdict::Ok => report.ok += 1,
+                    Verdict::Missing => report.missing += 1,
+                    Verdict::Corrupt(_) => report.corrupt += 1,
+                }
+                progress(&info, &verdict);
+                listed.push(info);
+            }
+        }
+        self.rebuild_index_from(&listed)?;
+        Ok(report)
+    }
+
     /// `ns/` beneath the current root, if it is there (a symlink in its
     /// place is replaced by a directory).
     pub(super) fn ns_dir(&self) -> Result<Option<Dir>> {
@@ -97,21 +167,22 @@ impl FsStore {
         validate_key(key)?;
         let enc = encode_namespace(namespace)?;
         let root = self.handle();
-        match self.lookup(&root, &enc, key, verify, touch, repair)? {
+        let at = (namespace, enc.as_str(), key);
+        match self.lookup(&root, at, verify, touch, repair)? {
             Lookup::Missing => match self.refresh_root(&root) {
                 // The root was deleted and made again by another process.
-                Some(new) => self.lookup(&new, &enc, key, verify, touch, repair),
+                Some(new) => self.lookup(&new, at, verify, touch, repair),
                 None => Ok(Lookup::Missing),
             },
             found => Ok(found),
         }
     }
 
+    /// `at`: the namespace, its directory name and the key.
     fn lookup(
         &self,
         root: &Arc<Dir>,
-        enc: &str,
-        key: &str,
+        (namespace, enc, key): (&str, &str, &str),
         verify: bool,
         touch: bool,
         repair: bool,
@@ -190,6 +261,7 @@ impl FsStore {
             if now.duration_since(atime).unwrap_or_default() >= self.access_granularity {
                 touch_atime(&meta_file);
                 entry_meta.last_access = now;
+                self.index_access(namespace, key, now);
             }
         }
         drop(meta_file);
@@ -252,6 +324,12 @@ impl FsStore {
                 false,
             ))));
         }
+        // The reader's liveness signal: a shared lock on the payload file
+        // for as long as the entry (its descriptor) lives. Eviction skips an
+        // entry whose payload it cannot lock exclusively. Not taking it (an
+        // evictor holds it this instant) is harmless: the open file stays
+        // readable after removal.
+        let _ = lock::try_shared(&payload_file);
         let entry = Entry::new(
             entry_meta,
             Payload::File(payload_file),
@@ -405,6 +483,7 @@ impl FsStore {
         match self.open_noatime(&self.handle(), &rel) {
             Ok(f) => {
                 touch_atime(&f);
+                self.index_access(namespace, key, SystemTime::now());
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
