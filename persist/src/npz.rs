@@ -320,6 +320,14 @@ impl<R: Read + Seek> NpzReader<R> {
         if !stored && size > limit {
             return Err(over("the declared inflated size of the member", size));
         }
+        if stored && member.compressed_size() != size {
+            return Err(Error::malformed(
+                &mpath,
+                "zip member sizes",
+                format!("a stored member's sizes equal ({size} bytes)"),
+                format!("{} bytes stored", member.compressed_size()),
+            ));
+        }
         let mut hashed = CrcReader {
             inner: &mut member,
             hasher: crc32fast::Hasher::new(),
