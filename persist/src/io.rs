@@ -62,22 +62,28 @@ fn read_exact_at(mut file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()>
 /// The caller has checked that the file holds `n` elements, so `n` is
 /// justified by real bytes.
 pub(crate) fn alloc_zeroed<A: Element>(n: usize) -> Vec<A> {
+    try_alloc_zeroed(n).unwrap_or_else(|| {
+        let layout = std::alloc::Layout::array::<A>(n).unwrap_or(std::alloc::Layout::new::<A>());
+        std::alloc::handle_alloc_error(layout)
+    })
+}
+
+/// [`alloc_zeroed`], or `None` when the allocator refuses.
+pub(crate) fn try_alloc_zeroed<A: Element>(n: usize) -> Option<Vec<A>> {
     if n == 0 || std::mem::size_of::<A>() == 0 {
-        return Vec::new();
+        return Some(Vec::new());
     }
-    let Ok(layout) = std::alloc::Layout::array::<A>(n) else {
-        std::alloc::handle_alloc_error(std::alloc::Layout::new::<A>())
-    };
+    let layout = std::alloc::Layout::array::<A>(n).ok()?;
     // SAFETY: the layout has a non-zero size (n > 0, elements are not ZSTs).
     let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<A>();
     if ptr.is_null() {
-        std::alloc::handle_alloc_error(layout);
+        return None;
     }
     advise_huge_pages(ptr.cast::<u8>(), layout.size());
     // SAFETY: `ptr` was allocated by the global allocator with exactly the
     // layout of `[A; n]`; all-zero bytes are a valid value of every element
     // type (0, 0.0, false), so all `n` elements are initialised.
-    unsafe { Vec::from_raw_parts(ptr, n, n) }
+    Some(unsafe { Vec::from_raw_parts(ptr, n, n) })
 }
 
 /// Asks the kernel to back the page-aligned interior of a fresh allocation
@@ -180,9 +186,57 @@ pub(crate) fn read_elements<A: Element>(
     n: usize,
     region: &Region<'_>,
 ) -> Result<Vec<A>> {
+    let data = elements_with::<A>(n, region, false, |bytes| fill(src, bytes, region))?;
+    // Only a fallible allocation gives `None`.
+    Ok(data.unwrap_or_default())
+}
+
+/// Reads `n` elements from a stream straight into their final allocation,
+/// as [`read_elements`]; `None` (nothing read) when the allocator refuses
+/// the whole length at once.
+pub(crate) fn read_stream_elements<A: Element>(
+    r: &mut dyn io::Read,
+    n: usize,
+    region: &Region<'_>,
+) -> Result<Option<Vec<A>>> {
+    elements_with::<A>(n, region, true, |bytes| {
+        let need = bytes.len() as u64;
+        let mut done = 0u64;
+        for chunk in bytes.chunks_mut(CHUNK) {
+            r.read_exact(chunk).map_err(|e| {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    Error::truncated(region.path, "array data", need, done)
+                } else {
+                    Error::io(region.path, "reading array data", e)
+                }
+            })?;
+            done += chunk.len() as u64;
+        }
+        Ok(())
+    })
+}
+
+/// Allocates `n` zeroed elements (`None` if `fallible` and refused), lets
+/// `fill` write their bytes as stored, then checks bools and converts the
+/// byte order.
+fn elements_with<A: Element>(
+    n: usize,
+    region: &Region<'_>,
+    fallible: bool,
+    fill: impl FnOnce(&mut [u8]) -> Result<()>,
+) -> Result<Option<Vec<A>>> {
+    fn alloc<T: Element>(n: usize, fallible: bool) -> Option<Vec<T>> {
+        if fallible {
+            try_alloc_zeroed(n)
+        } else {
+            Some(alloc_zeroed(n))
+        }
+    }
     if A::DTYPE == DType::Bool {
-        let mut bytes: Vec<u8> = alloc_zeroed(n);
-        fill(src, &mut bytes, region)?;
+        let Some(mut bytes) = alloc::<u8>(n, fallible) else {
+            return Ok(None);
+        };
+        fill(&mut bytes)?;
         if let Some(pos) = bytes.iter().position(|&b| b > 1) {
             return Err(Error::malformed(
                 region.path,
@@ -193,16 +247,18 @@ pub(crate) fn read_elements<A: Element>(
         }
         // SAFETY: A is bool (its DTYPE is Bool and the trait is sealed) and
         // every byte was just checked to be 0 or 1.
-        return Ok(unsafe { cast_vec::<u8, A>(bytes) });
+        return Ok(Some(unsafe { cast_vec::<u8, A>(bytes) }));
     }
-    let mut data: Vec<A> = alloc_zeroed(n);
+    let Some(mut data) = alloc::<A>(n, fallible) else {
+        return Ok(None);
+    };
     let bytes = bytes_mut(&mut data);
-    fill(src, bytes, region)?;
+    fill(bytes)?;
     let size = A::DTYPE.size();
     if region.big_endian != cfg!(target_endian = "big") {
         swap_bytes(bytes, size);
     }
-    Ok(data)
+    Ok(Some(data))
 }
 
 /// Segments at least this large are read by several threads.

@@ -33,6 +33,7 @@
 //! | [`map`] / [`Mapped::open`], then [`MappedArray::verify`] / [`Mapped::verify_arrays`] | at map time: header, trailer, metadata checksum, descriptors, the viewed array's bounds, alignment and bool values; then the arrays' checksums and padding, read over the map itself (no copy; 1 MiB blocks, on up to four threads for 64 MiB or more) | — |
 //! | [`map`] then [`MappedArray::view`] without `verify` (O(1)) | everything above except the array data | a flipped or zeroed byte in an array's data is returned as data: only when the caller chose to skip verification |
 //! | [`npy`] readers | header structure, shape ([`npy`] module docs), exact length | `.npy` has no checksums |
+//! | [`npz`] readers | each member as the [`npy`] readers check a file, plus its zip CRC-32; the member count and inflated sizes against [`npz::NpzLimits`] | a view ([`npz::NpzReader::view`]) skips the CRC-32 |
 //!
 //! Each format's readers apply one shared header check (shape, element
 //! size × count against `isize`, data length against the file, no

@@ -37,7 +37,10 @@ use ndarray::{Array, ArrayBase, ArrayView, Data, Dimension, ShapeBuilder};
 use crate::check::{check_file_len, check_stream_end, data_len, dim_of};
 use crate::element::{DType, Element};
 use crate::error::{stream_path, Error, Result};
-use crate::io::{open_file, read_elements, write_atomic, write_iter, write_slice, Region, Source};
+use crate::io::{
+    open_file, read_elements, read_stream_elements, write_atomic, write_iter, write_slice, Region,
+    Source,
+};
 use crate::view::ArrayMap;
 
 mod any;
@@ -486,9 +489,10 @@ pub(crate) fn stream_header(r: &mut dyn Read, path: &Path) -> Result<NpyHeader> 
 
 /// Reads the data that follows `header` in a stream, which must end right
 /// after it. Memory grows with the bytes actually read, never ahead of
-/// them, unless `reserve` (for a size the caller has bounded): then the
-/// whole length is reserved up front (address space only, when the
-/// allocator can; else it grows as it reads).
+/// them. With `reserve` (for a length the caller has bounded), the data is
+/// read straight into the array's allocation, whose pages the kernel backs
+/// only as they are written (or, if the allocator refuses the length, as
+/// without `reserve`).
 pub(crate) fn stream_data<A: Element, D: Dimension>(
     r: &mut dyn Read,
     header: &NpyHeader,
@@ -497,11 +501,21 @@ pub(crate) fn stream_data<A: Element, D: Dimension>(
 ) -> Result<Array<A, D>> {
     check_dtype::<A>(header, path)?;
     let dim: D = dim_of(&header.shape, path)?;
-    let mut bytes = Vec::new();
+    let region = Region {
+        path,
+        offset: 0,
+        padding: 0,
+        checksum: None,
+        crc32: None,
+        big_endian: header.big_endian,
+    };
     if reserve {
-        // The length passed the shared check, so it fits usize.
-        let _ = bytes.try_reserve_exact(header.data_len as usize);
+        if let Some(data) = read_stream_elements::<A>(r, dim.size(), &region)? {
+            check_stream_end(r, path, header.data_offset + header.data_len)?;
+            return build(header, dim, data, path);
+        }
     }
+    let mut bytes = Vec::new();
     r.take(header.data_len)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, "reading .npy data", e))?;
@@ -514,14 +528,6 @@ pub(crate) fn stream_data<A: Element, D: Dimension>(
         ));
     }
     check_stream_end(r, path, header.data_offset + header.data_len)?;
-    let region = Region {
-        path,
-        offset: 0,
-        padding: 0,
-        checksum: None,
-        crc32: None,
-        big_endian: header.big_endian,
-    };
     let data = read_elements::<A>(Source::Bytes(&bytes), dim.size(), &region)?;
     build(header, dim, data, path)
 }

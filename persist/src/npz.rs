@@ -5,7 +5,7 @@
 //! [`NpzReader`] reads members one at a time ([`by_name`](NpzReader::by_name),
 //! [`read_any`](NpzReader::read_any)) or all at once
 //! ([`read_all`](NpzReader::read_all)); each member is a `.npy` file and
-//! gets exactly the checks of [`npy::from_reader`](crate::npy::from_reader)
+//! gets exactly the checks of [`npy::from_reader`]
 //! (shape, exact length, no trailing bytes), plus the zip CRC-32.
 //! [`NpzWriter`] writes archives `np.load` reads; [`write_file`] writes one
 //! atomically.
@@ -319,6 +319,14 @@ impl<R: Read + Seek> NpzReader<R> {
         };
         if !stored && size > limit {
             return Err(over("the declared inflated size of the member", size));
+        }
+        if stored && member.compressed_size() != size {
+            return Err(Error::malformed(
+                &mpath,
+                "zip member sizes",
+                format!("a stored member's sizes equal ({size} bytes)"),
+                format!("{} bytes stored", member.compressed_size()),
+            ));
         }
         let mut hashed = CrcReader {
             inner: &mut member,
