@@ -116,6 +116,9 @@ pub enum Explanation {
         arity: Option<(usize, usize)>,
         /// The function's source changed.
         code: bool,
+        /// Whether the function's source is known ([`memoize!`](crate::memoize)):
+        /// only then does the answer say "code unchanged".
+        code_known: bool,
         /// The explicit version changed (from, to).
         version: Option<(String, String)>,
         /// Another function was cached under this name (its type name).
@@ -129,6 +132,7 @@ impl fmt::Display for Explanation {
             args,
             arity,
             code,
+            code_known,
             version,
             function,
         } = self
@@ -171,7 +175,7 @@ impl fmt::Display for Explanation {
                 ("arguments", "changed")
             };
             parts.push(format!("{noun} {} {verb}", list(&named)));
-            if !*code && version.is_none() && function.is_none() {
+            if *code_known && !*code && version.is_none() && function.is_none() {
                 parts.push("code unchanged".to_string());
             }
         }
@@ -225,6 +229,7 @@ pub fn explain<'a>(
         args,
         arity,
         code: call.code != nearest.code,
+        code_known: !call.code.is_empty(),
         version: (call.version != nearest.version)
             .then(|| (nearest.version.clone(), call.version.clone())),
         function: (call.identity != nearest.identity && !nearest.identity.is_empty())
