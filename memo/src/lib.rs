@@ -29,9 +29,11 @@
 //!
 //! - **Keys**: the SHA-256 of the function's name (its path, or the name
 //!   given to [`Memory::cache_named`]), its version (the source tokens from
-//!   [`memoize!`], and/or [`Cached::version`]) and the arguments
-//!   (jobcache-hash's canonical encoding). [`Ignored`] arguments are left
-//!   out. A function of several arguments takes them as a tuple.
+//!   [`memoize!`], and/or [`Cached::version`]), its type name, and the
+//!   digest of each argument (jobcache-hash's canonical encoding; each
+//!   argument is hashed once, and its digest is kept for [`why`]).
+//!   [`Ignored`] arguments are left out. A function of several arguments
+//!   takes them as a tuple.
 //! - **Values**: any `Serialize + DeserializeOwned` type, stored with
 //!   jobcache-persist: arrays inside are raw segments, and a plain array
 //!   result loads straight into place; [`Cached::call_mapped`] views it in

@@ -116,6 +116,9 @@ pub enum Explanation {
         arity: Option<(usize, usize)>,
         /// The function's source changed.
         code: bool,
+        /// Whether the function's source is known ([`memoize!`](crate::memoize)):
+        /// only then does the answer say "code unchanged".
+        code_known: bool,
         /// The explicit version changed (from, to).
         version: Option<(String, String)>,
         /// Another function was cached under this name (its type name).
@@ -129,6 +132,7 @@ impl fmt::Display for Explanation {
             args,
             arity,
             code,
+            code_known,
             version,
             function,
         } = self
@@ -171,7 +175,7 @@ impl fmt::Display for Explanation {
                 ("arguments", "changed")
             };
             parts.push(format!("{noun} {} {verb}", list(&named)));
-            if !*code && version.is_none() && function.is_none() {
+            if *code_known && !*code && version.is_none() && function.is_none() {
                 parts.push("code unchanged".to_string());
             }
         }
@@ -225,6 +229,7 @@ pub fn explain<'a>(
         args,
         arity,
         code: call.code != nearest.code,
+        code_known: !call.code.is_empty(),
         version: (call.version != nearest.version)
             .then(|| (nearest.version.clone(), call.version.clone())),
         function: (call.identity != nearest.identity && !nearest.identity.is_empty())
@@ -482,7 +487,13 @@ fn param_name(param: &str) -> Option<String> {
     }
     let pattern = param.split(':').next().unwrap_or(param).trim();
     let pattern = pattern.strip_prefix("mut ").unwrap_or(pattern).trim();
-    Some(pattern.split_whitespace().collect::<Vec<_>>().join(" "))
+    // Names are kept comma-separated: a tuple pattern's commas become `|`.
+    Some(
+        pattern
+            .split_whitespace()
+            .collect::<String>()
+            .replace(',', "|"),
+    )
 }
 
 #[cfg(test)]
@@ -562,6 +573,10 @@ mod tests {
             ["f", "x"]
         );
         assert_eq!(param_names("fn unit() {}"), Vec::<String>::new());
+        assert_eq!(
+            param_names("fn pair((a, b) : (u8, u8), c : u8) -> u8 { a }"),
+            ["(a|b)", "c"]
+        );
         assert_eq!(param_names("garbage"), Vec::<String>::new());
     }
 
@@ -582,6 +597,45 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn records_round_trip_through_their_fields(
+            args in proptest::collection::vec("[0-9a-f]{16}", 0..6),
+            arg_names in proptest::collection::vec("[a-z_(|)]{1,8}", 0..6),
+            code in "([0-9a-f]{16})?",
+            version in "\\PC{0,60}",
+            identity in "[a-z:_{}]{0,40}",
+        ) {
+            let record = CallRecord { args, arg_names, code, version, identity };
+            let fields: BTreeMap<String, String> = record
+                .fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            prop_assert_eq!(CallRecord::from_fields(&fields), Some(record));
+        }
+
+        #[test]
+        fn arbitrary_fields_never_panic(
+            fields in proptest::collection::btree_map("[a-z_]{1,12}", "\\PC{0,40}", 0..8),
+        ) {
+            if let Some(r) = CallRecord::from_fields(&fields) {
+                let _ = explain(&r, [&r]).to_string();
+            }
+        }
+
+        #[test]
+        fn split_digests_are_the_elements_digests(a in any::<u64>(), b in ".{0,20}", c in any::<bool>()) {
+            let split = arg_digests(&(a, &b, c), 3).unwrap();
+            prop_assert_eq!(
+                split,
+                vec![
+                    jobcache_hash::hash(&a).unwrap(),
+                    jobcache_hash::hash(&b).unwrap(),
+                    jobcache_hash::hash(&c).unwrap(),
+                ]
+            );
+        }
+
         #[test]
         fn parsing_never_panics(source in ".{0,200}") {
             let _ = param_names(&source);
