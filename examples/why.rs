@@ -1,8 +1,8 @@
 //! Why did this recompute? Each miss says what changed since the nearest
 //! cached call, and `jobcache why` says the same afterwards.
 //!
-//! `cargo run --example why`, then
-//! `jobcache --dir $TMPDIR/jobcache-why-example why smooth`.
+//! `cargo run --example why` prints the cache folder it used; then
+//! `jobcache --dir FOLDER why smooth`.
 
 use jobcache::prelude::*;
 
@@ -28,6 +28,7 @@ fn main() -> Result<(), jobcache::Error> {
     let location = std::env::temp_dir().join("jobcache-why-example");
     let mem = Memory::new(&location)?;
     mem.clear()?; // a fresh start on every run
+    println!("cache folder: {}", location.display());
 
     let data = mem.cache(load).version("3").call(1000);
     let data = mem.cache(load).version("4").call(data.len()); // version 3 → 4

@@ -102,7 +102,7 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     let mut out = format!("{}\n", style.bold(&ns));
     out.push_str(&table(
         style,
-        &["computed (UTC)", "key", "why it was computed"],
+        &["COMPUTED (UTC)", "KEY", "WHY IT WAS COMPUTED"],
         &[Align::Left, Align::Left, Align::Left],
         &rows,
     ));
