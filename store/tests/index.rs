@@ -209,3 +209,33 @@ fn threads_publishing_and_trimming_at_once_keep_the_totals_exact() {
     assert_eq!(other.indexed_totals().unwrap(), listed_totals(&s));
     assert!(listed_totals(&s).0 <= 30);
 }
+
+#[test]
+fn eviction_ends_while_others_keep_publishing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    fill(&s, 0..20);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut i = 1000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                fill(&s, i..i + 1);
+                i += 1;
+            }
+        });
+        // Everything must go, but only what was there when it began: the
+        // walk does not chase what the publisher keeps adding.
+        let r = s
+            .reduce_size(
+                &Limits {
+                    max_items: Some(0),
+                    ..Limits::default()
+                },
+                false,
+            )
+            .unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(r.removed.len() >= 20, "{}", r.removed.len());
+    });
+}

@@ -54,8 +54,13 @@ impl FsStore {
                 report.kept_bytes = bytes;
                 let over = limits.max_items.is_some_and(|m| items > m)
                     || limits.max_bytes.is_some_and(|m| bytes > m);
+                // Only entries last used before this call began: those
+                // published or used meanwhile by others are newer than
+                // anything it may remove, and ending there bounds the walk
+                // however fast others publish.
                 t.next_after(cursor.as_ref()).filter(|(access, _, _)| {
-                    over || max_age.is_some_and(|m| now.saturating_sub(*access) > m)
+                    *access < now
+                        && (over || max_age.is_some_and(|m| now.saturating_sub(*access) > m))
                 })
             };
             let Some((access, id, known)) = next else {
