@@ -29,7 +29,7 @@ const LIST_MAX: usize = 200;
 /// Boxes drawn per lane at most; calls beyond are counted in a note.
 const BOXES_PER_LANE: usize = 1000;
 /// Calls narrower than this (percent of the axis) share a mark per slice.
-const SLICE: f64 = 0.5;
+const SLICE: f64 = 1.0;
 /// Points of the cache chart at most.
 const CHART_POINTS: usize = 400;
 
