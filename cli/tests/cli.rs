@@ -824,6 +824,17 @@ fn readme_examples_use_paths_that_exist_and_current_flags() {
         assert!(!text.contains("log --function"), "{}", readme.display());
         assert!(!text.contains("Shelved {"), "{}", readme.display());
     }
+    // The quick example logs only once a logger is set up: it shows how,
+    // and the dependencies it needs.
+    let top = std::fs::read_to_string(root.join("../README.md")).unwrap();
+    for needed in [
+        "jobcache::log_to_stderr();",
+        "jobcache = \"",
+        "ndarray = \"",
+        "features = [\"derive\"]",
+    ] {
+        assert!(top.contains(needed), "README.md lacks {needed}");
+    }
 }
 
 /// Completions and man pages come from the clap definition (`cargo xtask

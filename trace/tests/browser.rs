@@ -283,6 +283,18 @@ fn the_report_renders_in_a_real_browser() {
     // Removals and the cache chart.
     assert_eq!(count("tr.removal"), 2);
     assert_eq!(count("svg.chart polyline"), 2);
+    // Short computations drawn as marks keep their colour (the page's CSS
+    // gives every kind its own).
+    let css: String = doc
+        .select(&sel("style"))
+        .map(|s| s.text().collect::<String>())
+        .collect();
+    for class in ["computed", "hit", "failed", "corrupt"] {
+        assert!(
+            css.contains(&format!(".track .{class}{{background:")),
+            "{class}"
+        );
+    }
     // Self-contained: nothing to fetch.
     assert_eq!(count("script, link, img, iframe, [src], [href]"), 0);
 

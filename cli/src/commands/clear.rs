@@ -81,11 +81,15 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         let f = cache.store.remove_namespace(ns)?;
         freed += f;
         if *entries > 0 {
-            events.push(Event::new(EventKind::Cleared, ns.as_str()).message(format!(
-                "jobcache clear removed {} ({})",
-                count(*entries, "entry", "entries"),
-                human_bytes(f)
-            )));
+            events.push(
+                Event::new(EventKind::Cleared, ns.as_str())
+                    .output_bytes(f)
+                    .message(format!(
+                        "jobcache clear removed {} ({})",
+                        count(*entries, "entry", "entries"),
+                        human_bytes(f)
+                    )),
+            );
         }
     }
     drop(busy);

@@ -130,7 +130,7 @@ pub fn summarize_events(events: &[Event]) -> Summary {
 /// hit's `compute_duration`, else a computation of the same arguments in
 /// these events, else the function's mean computation) minus the load.
 pub(crate) fn calls(events: &[Event]) -> Vec<Call> {
-    let mut by_args: HashMap<(&str, &str), Duration> = HashMap::new();
+    let mut by_args: HashMap<(&str, &str), Duration> = HashMap::with_capacity(events.len() / 2);
     let mut sums: HashMap<&str, (Duration, u32)> = HashMap::new();
     for e in events.iter().filter(|e| e.kind == EventKind::Computed) {
         by_args.insert((&e.function, &e.args_digest), e.duration);
@@ -175,7 +175,12 @@ fn runs(events: &[Event], calls: &[Call]) -> Vec<Run> {
     for (i, e) in events.iter().enumerate() {
         by_process.entry((&e.host, e.pid)).or_default().push(i);
     }
-    let saved: HashMap<usize, Duration> = calls.iter().map(|c| (c.event, c.saved)).collect();
+    let mut saved = vec![Duration::ZERO; events.len()];
+    for c in calls {
+        if let Some(s) = saved.get_mut(c.event) {
+            *s = c.saved;
+        }
+    }
     let mut runs = Vec::new();
     for ((host, pid), mut idx) in by_process {
         idx.sort_by_key(|&i| (events[i].time, i));
@@ -204,14 +209,14 @@ fn make_run(
     host: &str,
     pid: u32,
     idx: &[usize],
-    saved: &HashMap<usize, Duration>,
+    saved: &[Duration],
 ) -> Option<Run> {
     let calls: Vec<Call> = idx
         .iter()
         .filter(|&&i| is_call(events[i].kind))
         .map(|&i| Call {
             event: i,
-            saved: saved.get(&i).copied().unwrap_or_default(),
+            saved: saved.get(i).copied().unwrap_or_default(),
         })
         .collect();
     if calls.is_empty() {
@@ -297,7 +302,7 @@ fn problems(events: &[Event]) -> Vec<ProblemGroup> {
 fn cache_over_time(events: &[Event]) -> Vec<CachePoint> {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by_key(|&i| (events[i].time, i));
-    let mut keys: HashMap<(&str, &str), u64> = HashMap::new();
+    let mut keys: HashMap<(&str, &str), u64> = HashMap::with_capacity(events.len() / 2);
     let (mut bytes, mut entries) = (0u64, 0u64);
     let mut out = Vec::new();
     for i in order {

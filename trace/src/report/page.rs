@@ -29,7 +29,7 @@ const LIST_MAX: usize = 200;
 /// Boxes drawn per lane at most; calls beyond are counted in a note.
 const BOXES_PER_LANE: usize = 1000;
 /// Calls narrower than this (percent of the axis) share a mark per slice.
-const SLICE: f64 = 0.5;
+const SLICE: f64 = 1.0;
 /// Points of the cache chart at most.
 const CHART_POINTS: usize = 400;
 
@@ -165,7 +165,7 @@ details.run summary span{font-weight:400;color:var(--muted)}\
 .bar,.mark{position:absolute;top:3px;height:12px;border-radius:2px}\
 .bar{min-width:2px;background:var(--computed)}\
 .mark{width:3px;margin-left:-1px;background:var(--hit)}\
-.track .failed{background:var(--failed)}.track .corrupt{background:var(--corrupt);top:0;height:18px}.track .hit{background:var(--hit)}\
+.track .computed{background:var(--computed)}.track .failed{background:var(--failed)}.track .corrupt{background:var(--corrupt);top:0;height:18px}.track .hit{background:var(--hit)}\
 tr.problem td:first-child{border-left:4px solid var(--failed)}tr.problem.corrupt td:first-child{border-left-color:var(--corrupt)}\
 .mark.many{width:5px;margin-left:-2px;opacity:.85}\
 .legend{display:flex;flex-wrap:wrap;gap:1.2em;font-size:.85em;color:var(--muted);margin:.3em 0}\
