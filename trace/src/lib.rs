@@ -70,7 +70,7 @@
 //! - A report's runs are told apart by host and process id; a process id
 //!   used again after an hour of silence starts a new run, sooner it does not.
 //! - The report's "cache over time" replays the journal: entries removed
-//!   without an event (by hand, or by a `Memory::clear`) are not seen.
+//!   without an event (files deleted by hand) are not seen.
 #![deny(missing_docs)]
 
 /// The README's example is compiled and run as a test.
