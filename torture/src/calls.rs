@@ -208,16 +208,30 @@ impl Op {
 }
 
 /// The cache key (64 hex digits) of `function` called with `id`, as the
-/// library computes it; `None` for an unknown name.
+/// library computes it for a worker; `None` for an unknown name. Workers
+/// cache function pointers, and a key includes the function's type name, so
+/// the same pointer types are used here.
 pub fn key(function: &str, id: u64) -> Option<String> {
     let memory = Memory::disabled();
     let key = match function {
-        SMALL_U64 => memory.cache_named(SMALL_U64, small_u64).key(&id),
-        SMALL_VEC => memory.cache_named(SMALL_VEC, small_vec).key(&id),
-        SMALL_STRING => memory.cache_named(SMALL_STRING, small_string).key(&id),
-        FALLIBLE => memory.cache_named(FALLIBLE, fallible).key(&id),
-        ARRAY_COPY => memory.cache_named(ARRAY_COPY, array_copy).key(&id),
-        ARRAY_MAPPED => memory.cache_named(ARRAY_MAPPED, array_mapped).key(&id),
+        SMALL_U64 => memory
+            .cache_named(SMALL_U64, small_u64 as fn(u64) -> u64)
+            .key(&id),
+        SMALL_VEC => memory
+            .cache_named(SMALL_VEC, small_vec as fn(u64) -> Vec<u32>)
+            .key(&id),
+        SMALL_STRING => memory
+            .cache_named(SMALL_STRING, small_string as fn(u64) -> String)
+            .key(&id),
+        FALLIBLE => memory
+            .cache_named(FALLIBLE, fallible as fn(u64) -> Result<u64, String>)
+            .key(&id),
+        ARRAY_COPY => memory
+            .cache_named(ARRAY_COPY, array_copy as fn(u64) -> Array2<u64>)
+            .key(&id),
+        ARRAY_MAPPED => memory
+            .cache_named(ARRAY_MAPPED, array_mapped as fn(u64) -> Array2<u64>)
+            .key(&id),
         _ => return None,
     };
     key.ok().map(|k| k.to_string())

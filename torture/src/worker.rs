@@ -345,3 +345,32 @@ impl Checked {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key the harness computes to find an entry is the key a worker's
+    /// call stores under: otherwise an in-place change made after a mapped
+    /// hit was verified would be counted as a wrong value.
+    #[test]
+    fn harness_keys_name_the_entries_workers_store() {
+        let dir =
+            std::env::temp_dir().join(format!("jobcache-torture-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let memory = Memory::new(&dir).unwrap();
+        let f = Functions::new(&memory, true);
+        f.u64.call(7);
+        f.array.call(0);
+        for (function, id) in [(calls::SMALL_U64, 7), (calls::ARRAY_MAPPED, 0)] {
+            let key = calls::key(function, id).unwrap();
+            let entry = dir.join("ns").join(function).join(&key);
+            assert!(
+                entry.is_dir(),
+                "{function}({id}): no entry {}",
+                entry.display()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
