@@ -13,57 +13,16 @@ use crate::io::{combine, on_threads, threads_for, SegmentHasher, Source, CHUNK};
 
 /// Directory flag: the block is a zstd frame (else stored raw).
 const ZSTD_FLAG: u32 = 1 << 31;
-/// Directory flag (with [`ZSTD_FLAG`]): the frame holds the block's bytes
-/// shuffled by element (all first bytes, then all second bytes, ...).
-const SHUFFLE_FLAG: u32 = 1 << 30;
-/// The stored size bits of a directory word.
-const SIZE_MASK: u32 = SHUFFLE_FLAG - 1;
-
-/// Groups the bytes of `elem`-byte elements by position: `dst[k*n + i] =
-/// src[i*elem + k]`.
-fn shuffle(src: &[u8], dst: &mut Vec<u8>, elem: usize) {
-    let n = src.len() / elem;
-    dst.clear();
-    dst.resize(src.len(), 0);
-    for (i, e) in src.chunks_exact(elem).enumerate() {
-        for (k, &b) in e.iter().enumerate() {
-            dst[k * n + i] = b;
-        }
-    }
-}
-
-/// The inverse of [`shuffle`].
-fn unshuffle(src: &[u8], dst: &mut [u8], elem: usize) {
-    let n = dst.len() / elem;
-    for (i, e) in dst.chunks_exact_mut(elem).enumerate() {
-        for (k, b) in e.iter_mut().enumerate() {
-            *b = src[k * n + i];
-        }
-    }
-}
 /// A block is compressed only if it shrinks to this many 1/100ths or less.
 const KEEP_PERCENT: usize = 97;
 /// Blocks compressed per thread in one batch of the parallel path.
 const BATCH_PER_THREAD: usize = 4;
 
 /// Compresses one block: the directory word and the bytes to store.
-fn encode_block(c: &mut zstd::bulk::Compressor<'_>, block: &[u8], elem: usize) -> (u32, Vec<u8>) {
-    let shuffled = elem > 1 && block.len().is_multiple_of(elem);
-    let mut staged = Vec::new();
-    let input = if shuffled {
-        shuffle(block, &mut staged, elem);
-        &staged[..]
-    } else {
-        block
-    };
-    let flags = if shuffled {
-        ZSTD_FLAG | SHUFFLE_FLAG
-    } else {
-        ZSTD_FLAG
-    };
-    match c.compress(input) {
+fn encode_block(c: &mut zstd::bulk::Compressor<'_>, block: &[u8]) -> (u32, Vec<u8>) {
+    match c.compress(block) {
         Ok(frame) if frame.len() * 100 <= block.len() * KEEP_PERCENT => {
-            (frame.len() as u32 | flags, frame)
+            (frame.len() as u32 | ZSTD_FLAG, frame)
         }
         // A block that does not shrink (or that the library refuses) is
         // stored raw.
@@ -74,8 +33,6 @@ fn encode_block(c: &mut zstd::bulk::Compressor<'_>, block: &[u8], elem: usize) -
 /// Streams one segment's logical (little-endian) bytes as zstd blocks.
 pub(crate) struct BlockWriter {
     level: i32,
-    /// Element size, for the byte shuffle (1: none).
-    elem: usize,
     pending: Vec<u8>,
     directory: Vec<u32>,
     stored: u64,
@@ -87,18 +44,12 @@ impl BlockWriter {
     pub(crate) fn new(level: i32) -> Self {
         BlockWriter {
             level,
-            elem: 1,
             pending: Vec::new(),
             directory: Vec::new(),
             stored: 0,
             logical: 0,
             hasher: SegmentHasher::new(),
         }
-    }
-
-    /// Shuffles blocks by elements of `size` bytes before compressing.
-    pub(crate) fn element_size(&mut self, size: usize) {
-        self.elem = size.max(1);
     }
 
     fn compressor(&self) -> io::Result<zstd::bulk::Compressor<'static>> {
@@ -123,7 +74,7 @@ impl BlockWriter {
             bytes = &bytes[take..];
             if self.pending.len() == CHUNK {
                 let block = std::mem::take(&mut self.pending);
-                let (word, stored) = encode_block(&mut self.compressor()?, &block, self.elem);
+                let (word, stored) = encode_block(&mut self.compressor()?, &block);
                 self.emit(out, word, &stored)?;
             }
         }
@@ -136,13 +87,12 @@ impl BlockWriter {
             let parts: Vec<&[u8]> = run.chunks(per_thread).collect();
             let mut results: Vec<Vec<(u32, Vec<u8>)>> = vec![Vec::new(); parts.len()];
             let level = self.level;
-            let elem = self.elem;
             let jobs: Vec<_> = parts.into_iter().zip(results.iter_mut()).collect();
             on_threads(jobs, Path::new(""), |(part, result)| {
                 let mut c = zstd::bulk::Compressor::new(level)
                     .map_err(|e| Error::io(Path::new(""), "starting zstd", e))?;
                 for block in part.chunks(CHUNK) {
-                    result.push(encode_block(&mut c, block, elem));
+                    result.push(encode_block(&mut c, block));
                 }
                 Ok(())
             })
@@ -161,7 +111,7 @@ impl BlockWriter {
     pub(crate) fn finish(mut self, out: &mut dyn Write) -> io::Result<(u64, u64, u64)> {
         if !self.pending.is_empty() {
             let block = std::mem::take(&mut self.pending);
-            let (word, stored) = encode_block(&mut self.compressor()?, &block, self.elem);
+            let (word, stored) = encode_block(&mut self.compressor()?, &block);
             self.emit(out, word, &stored)?;
         }
         let pad = (crate::format::align_up(self.logical) - self.logical) as usize;
@@ -182,7 +132,6 @@ struct Block {
     at: u64,
     stored: usize,
     zstd: bool,
-    shuffled: bool,
 }
 
 /// Reads and checks a compressed segment's directory.
@@ -191,7 +140,6 @@ fn directory(
     offset: u64,
     stored: u64,
     len: u64,
-    elem: usize,
     path: &Path,
     what: &str,
 ) -> Result<Vec<Block>> {
@@ -214,14 +162,13 @@ fn directory(
     let mut at = offset;
     for (i, w) in dir.chunks_exact(4).enumerate() {
         let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-        let size = (word & SIZE_MASK) as usize;
+        let size = (word & !ZSTD_FLAG) as usize;
         let zstd = word & ZSTD_FLAG != 0;
-        let shuffled = word & SHUFFLE_FLAG != 0;
         let logical = CHUNK.min((len - (i * CHUNK) as u64) as usize);
         let ok = if zstd {
-            size > 0 && size < logical && (!shuffled || (elem > 1 && logical % elem == 0))
+            size > 0 && size < logical
         } else {
-            size == logical && !shuffled
+            size == logical
         };
         if !ok {
             return Err(Error::malformed(
@@ -237,7 +184,6 @@ fn directory(
             at,
             stored: size,
             zstd,
-            shuffled,
         });
         at += size as u64;
     }
@@ -262,12 +208,11 @@ pub(crate) fn decode_into(
     stored: u64,
     dest: &mut [u8],
     checksum: u64,
-    elem: usize,
     path: &Path,
     what: &str,
 ) -> Result<()> {
     let len = dest.len() as u64;
-    let blocks = directory(src, offset, stored, len, elem, path, what)?;
+    let blocks = directory(src, offset, stored, len, path, what)?;
     let pad = (crate::format::align_up(len) - len) as usize;
     let stored_pad = (crate::format::align_up(stored) - stored) as usize;
     let mut padding = [0u8; 64];
@@ -296,7 +241,6 @@ pub(crate) fn decode_into(
         let mut d =
             zstd::bulk::Decompressor::new().map_err(|e| Error::io(path, "starting zstd", e))?;
         let mut staged = Vec::new();
-        let mut shuffled = Vec::new();
         for (k, ((chunk, digest), block)) in out
             .chunks_mut(CHUNK)
             .zip(sums.iter_mut())
@@ -322,17 +266,9 @@ pub(crate) fn decode_into(
                     Ok(Some(size)) => return Err(bad(format!("a frame declaring {size} bytes"))),
                     _ => return Err(bad("no readable frame size".into())),
                 }
-                let got = if block.shuffled {
-                    shuffled.resize(want, 0);
-                    let got = d
-                        .decompress_to_buffer(&staged, &mut shuffled[..])
-                        .map_err(|e| bad(format!("a corrupt frame ({e})")))?;
-                    unshuffle(&shuffled, chunk, elem);
-                    got
-                } else {
-                    d.decompress_to_buffer(&staged, chunk)
-                        .map_err(|e| bad(format!("a corrupt frame ({e})")))?
-                };
+                let got = d
+                    .decompress_to_buffer(&staged, chunk)
+                    .map_err(|e| bad(format!("a corrupt frame ({e})")))?;
                 if got != want {
                     return Err(bad(format!("{got} bytes")));
                 }
@@ -386,7 +322,6 @@ pub(crate) fn decode_entry(
         entry.stored,
         dest,
         entry.checksum,
-        entry.dtype.map_or(1, |d| d.size()),
         path,
         &format!("array {index}"),
     )
@@ -455,7 +390,6 @@ mod tests {
     fn encode(bytes: &[u8], level: i32) -> (Vec<u8>, u64, u64) {
         let mut out = Vec::new();
         let mut w = BlockWriter::new(level);
-        w.element_size(8);
         for piece in bytes.chunks(700_000) {
             w.write(&mut out, piece).unwrap();
         }
@@ -490,7 +424,6 @@ mod tests {
             stored,
             &mut dest,
             sum,
-            8,
             Path::new("t"),
             "a",
         )
@@ -510,7 +443,6 @@ mod tests {
             hs,
             &mut dest,
             0,
-            8,
             Path::new("t"),
             "a",
         )
@@ -527,7 +459,6 @@ mod tests {
                 stored,
                 &mut dest,
                 sum,
-                8,
                 Path::new("t"),
                 "a"
             )

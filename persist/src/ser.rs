@@ -165,7 +165,6 @@ impl<'w> Writer<'w> {
     ) -> Result<(), Inner> {
         let start = self.pos;
         let mut blocks = BlockWriter::new(level);
-        blocks.element_size(dtype.size());
         blocks.write(self.out, le_bytes).map_err(io_err)?;
         self.end_zstd(start, blocks, Some(dtype), NDARRAY_SERDE_VERSION, dims)
     }
@@ -860,7 +859,6 @@ impl SegmentSer<'_, '_> {
 
     fn flush(&mut self) -> Result<(), Inner> {
         if let Some(blocks) = &mut self.zstd {
-            blocks.element_size(self.dtype.map_or(1, DType::size));
             blocks.write(self.w.out, &self.staging).map_err(io_err)?;
             self.staging.clear();
             return Ok(());
