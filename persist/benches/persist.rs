@@ -480,7 +480,7 @@ fn npz_rows(group: &mut Group, dir: &Path, python: &Option<PathBuf>) {
 }
 
 /// The zstd level of the compression rows.
-const ZSTD_LEVEL: i32 = 1;
+const ZSTD_LEVEL: i32 = 3;
 
 /// 1 GiB of f64 that compresses about 4x: a smooth field plus a little
 /// hashed noise, quantised to 3 decimals, with every fourth run of 4096
