@@ -796,7 +796,8 @@ impl<F> Cached<F> {
                 self.warn_entry(EventKind::StorageError, name, key, e.to_string());
             }
         }
-        let published = store.publish(name, key, &entry, &mut |w| codec::encode(w, &value));
+        let level = self.memory().inner.compress;
+        let published = store.publish(name, key, &entry, &mut |w| codec::encode(w, &value, level));
         let event = Event::new(EventKind::Computed, name)
             .args(key, summary)
             .duration(duration)

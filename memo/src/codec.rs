@@ -8,9 +8,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::{self, Write};
 
-/// Writes `value` as a payload in persist's container format.
-pub(crate) fn encode<T: Serialize + ?Sized>(w: &mut dyn Write, value: &T) -> io::Result<()> {
-    jobcache_persist::to_writer(w, value)
+/// Writes `value` as a payload in persist's container format, zstd
+/// compressed at `level` if given.
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    w: &mut dyn Write,
+    value: &T,
+    level: Option<i32>,
+) -> io::Result<()> {
+    let options = jobcache_persist::SaveOptions::default().compression_level(level);
+    jobcache_persist::to_writer_with(w, value, &options)
         .map(|_| ())
         .map_err(io::Error::other)
 }

@@ -129,8 +129,17 @@ where
     };
     // SAFETY: the store publishes payload files by rename and never
     // modifies them in place (LAYOUT.md); a removed file stays mapped.
-    let mapped = unsafe { jobcache_persist::map::<A, D>(path) }
-        .map_err(|e| format!("cannot map the stored array: {e}"))?;
+    let mapped = match unsafe { jobcache_persist::map::<A, D>(path) } {
+        Ok(mapped) => mapped,
+        // A compressed entry (MemoryBuilder::compress) cannot be viewed in
+        // place: it is loaded, owned and fully checked, instead.
+        Err(jobcache_persist::Error::Unmappable { .. }) => {
+            return codec::decode::<Array<A, D>>(entry)
+                .map(ArrayOutput::Owned)
+                .map_err(|e| e.to_string());
+        }
+        Err(e) => return Err(format!("cannot map the stored array: {e}")),
+    };
     if verify {
         // Reads the array once over the map; nothing is copied out.
         mapped.mapped().verify_arrays().map_err(|e| e.to_string())?;

@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) capture: bool,
     pub(crate) lock_wait: Wait,
     pub(crate) reduce_policy: Option<Limits>,
+    /// The zstd level results are stored with, if compressed.
+    pub(crate) compress: Option<i32>,
     /// The functions cached under each name, by type: a second function
     /// under a name is kept apart (see [`Memory::cache_named`]).
     names: Mutex<HashMap<String, Vec<TypeId>>>,
@@ -73,6 +75,7 @@ impl Memory {
             capture: false,
             lock_wait: Wait::Timeout(Duration::from_secs(600)),
             reduce_policy: None,
+            compress: None,
         }
     }
 
@@ -90,6 +93,7 @@ impl Memory {
                 capture: false,
                 lock_wait: Wait::NoWait,
                 reduce_policy: None,
+                compress: None,
                 names: Mutex::default(),
             }),
         }
@@ -282,9 +286,22 @@ pub struct MemoryBuilder {
     capture: bool,
     lock_wait: Wait,
     reduce_policy: Option<Limits>,
+    compress: Option<i32>,
 }
 
 impl MemoryBuilder {
+    /// Stores new results zstd-compressed at `level` (1–3 are fast; joblib's
+    /// `compress=`), the body and every array in independent 1 MiB frames;
+    /// blocks that do not shrink are kept raw. Loading needs no option:
+    /// the entry records its codec, and entries of either kind are read.
+    /// A compressed array cannot be memory-mapped, so
+    /// [`Cached::call_mapped`](crate::Cached::call_mapped) returns it owned
+    /// (a copying load, checked as always). Off by default.
+    pub fn compress(mut self, level: i32) -> Self {
+        self.compress = Some(level);
+        self
+    }
+
     /// How much is logged (target `jobcache`, through the `log` crate), as
     /// joblib's `verbose`: 0 nothing but warnings, 1 a line when a function
     /// is computed and the time it took, 2 also a line per cache hit.
@@ -397,6 +414,7 @@ impl MemoryBuilder {
                 capture: self.capture,
                 lock_wait: self.lock_wait,
                 reduce_policy: self.reduce_policy,
+                compress: self.compress,
                 names: Mutex::default(),
             }),
         })

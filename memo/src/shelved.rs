@@ -81,7 +81,7 @@ impl<T> Shelved<T> {
         T: Serialize,
     {
         let mut bytes = Vec::new();
-        let held = match codec::encode(&mut bytes, value) {
+        let held = match codec::encode(&mut bytes, value, None) {
             Ok(()) => Some(Arc::new(bytes)),
             Err(e) => {
                 log::warn!(target: "jobcache", "{function}: cannot keep the shelved value: {e}");

@@ -82,3 +82,51 @@ fn structs_holding_arrays_are_cached() {
     let second = train.call(64);
     assert_eq!(first, second);
 }
+
+static SMOOTH: AtomicUsize = AtomicUsize::new(0);
+fn smooth(n: &usize) -> Array1<f64> {
+    SMOOTH.fetch_add(1, Ordering::SeqCst);
+    Array1::from_shape_fn(*n, |i| ((i / 100) as f64 * 0.25).round())
+}
+
+#[test]
+fn compressed_results_round_trip_and_mapped_calls_fall_back_to_owned_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = Memory::builder(dir.path())
+        .verbose(0)
+        .mmap(true)
+        .compress(3)
+        .build()
+        .unwrap();
+    let f = memory.cache(smooth);
+    let expected = Array1::from_shape_fn(300_000, |i| ((i / 100) as f64 * 0.25).round());
+    assert_eq!(f.call(&300_000), expected);
+    let hit = f.call_mapped(&300_000);
+    assert!(!hit.is_mapped(), "a compressed entry is loaded, not mapped");
+    assert_eq!(hit.into_owned(), expected);
+    let miss = f.call_mapped(&1000);
+    assert_eq!(miss.into_owned().len(), 1000);
+    assert_eq!(SMOOTH.load(Ordering::SeqCst), 2);
+    // The payload on disk is much smaller than the 2.4 MB array.
+    let total: u64 = walk(dir.path());
+    assert!(total < 1_000_000, "{total} bytes stored");
+    // A memory without the option reads the compressed entries.
+    let plain = Memory::builder(dir.path()).verbose(0).build().unwrap();
+    assert_eq!(plain.cache(smooth).call(&300_000), expected);
+    assert_eq!(SMOOTH.load(Ordering::SeqCst), 2);
+}
+
+fn walk(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                walk(&e.path())
+            } else {
+                m.len()
+            }
+        })
+        .sum()
+}

@@ -164,6 +164,13 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
+    // `PERSIST_BENCH_ONLY=zstd`: the compression rows alone (issue 16).
+    if std::env::var("PERSIST_BENCH_ONLY").is_ok_and(|v| v == "zstd") {
+        zstd_rows(&mut group, &dir, &python_venv());
+        group.finish().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let python = python_venv();
     let bytes = (N * 8) as u64;
 
@@ -346,6 +353,7 @@ fn main() {
     let _ = std::fs::remove_file(&sjl);
 
     npz_rows(&mut group, &dir, &python);
+    zstd_rows(&mut group, &dir, &python);
     group.finish().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -469,4 +477,105 @@ fn npz_rows(group: &mut Group, dir: &Path, python: &Option<PathBuf>) {
         np_load,
     );
     std::fs::remove_file(&packed).unwrap();
+}
+
+/// The zstd level of the compression rows.
+const ZSTD_LEVEL: i32 = 3;
+
+/// 1 GiB of f64 that compresses about 4x: a smooth field plus a little
+/// hashed noise, quantised to 3 decimals, with every fourth run of 4096
+/// values zero. Deterministic; Python reads the very bytes from a `.npy`.
+fn smooth_field() -> Array1<f64> {
+    Array1::from_shape_fn(N, |i| {
+        if (i / 4096) % 4 == 0 {
+            return 0.0;
+        }
+        let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        let noise = (h % 1000) as f64 / 1000.0 * 0.05;
+        ((100.0 * (i as f64 * 1e-4).sin() + noise) * 1000.0).round() / 1000.0
+    })
+}
+
+/// Compressed saves and loads of [`smooth_field`] (zstd, level
+/// [`ZSTD_LEVEL`]) against `joblib.dump(compress=3)` (zlib) and
+/// `compress='lz4'` of the same bytes, and the file sizes.
+fn zstd_rows(group: &mut Group, dir: &Path, python: &Option<PathBuf>) {
+    let bytes = (N * 8) as u64;
+    let a = smooth_field();
+    let npy = dir.join("field.npy");
+    jobcache_persist::npy::write(&npy, &a).unwrap();
+    let ours = dir.join("field.jcp");
+    let opts = jobcache_persist::SaveOptions::default().compress(ZSTD_LEVEL);
+    let save_t = median_of(REPS, || {
+        timed(|| jobcache_persist::save_with(&ours, &a, &opts).unwrap())
+    });
+    drop(a);
+    let load_t = median_of(REPS, || {
+        timed(|| jobcache_persist::load::<Array1<f64>>(&ours).unwrap())
+    });
+    let our_size = std::fs::metadata(&ours).unwrap().len();
+    eprintln!(
+        "  zstd level {ZSTD_LEVEL}: {our_size} bytes ({:.2}x)",
+        bytes as f64 / our_size as f64
+    );
+    if let Some(py) = python {
+        // lz4 is joblib's optional dependency: installed here on first use.
+        let has_lz4 = std::process::Command::new(py)
+            .args(["-c", "import lz4"])
+            .status()
+            .is_ok_and(|s| s.success())
+            || std::process::Command::new(py)
+                .args(["-m", "pip", "install", "--quiet", "lz4"])
+                .status()
+                .is_ok_and(|s| s.success());
+        if !has_lz4 {
+            eprintln!("  lz4 unavailable: its rows have no baseline");
+        }
+    }
+    // zlib at level 3 takes tens of seconds per GiB: three timed runs.
+    for (tag, compress, reps) in [("zlib3", "3", 3), ("lz4", "'lz4'", REPS)] {
+        let jl = dir.join(format!("field.{tag}.joblib"));
+        let dump = joblib_seconds(
+            python,
+            &format!(
+                "a = np.load({npy:?})\nprint(med(lambda: joblib.dump(a, {jl:?}, compress={compress}), {reps}))",
+                npy = npy.to_str().unwrap(),
+                jl = jl.to_str().unwrap(),
+            ),
+        );
+        let load = joblib_seconds(
+            python,
+            &format!(
+                "print(med(lambda: joblib.load({jl:?}), {reps}))",
+                jl = jl.to_str().unwrap()
+            ),
+        );
+        push_gbps(
+            group,
+            &format!("persist/save_1GiB_zstd_vs_joblib_{tag}"),
+            bytes,
+            save_t,
+            dump,
+        );
+        push_gbps(
+            group,
+            &format!("persist/load_1GiB_zstd_vs_joblib_{tag}"),
+            bytes,
+            load_t,
+            load,
+        );
+        if tag == "zlib3" {
+            if let Ok(m) = std::fs::metadata(&jl) {
+                eprintln!("  joblib zlib 3: {} bytes", m.len());
+                group.push(Row::plain(
+                    "persist/zstd_size_vs_zlib3",
+                    our_size as f64 / m.len() as f64,
+                    "x",
+                ));
+            }
+        }
+        let _ = std::fs::remove_file(&jl);
+    }
+    let _ = std::fs::remove_file(&npy);
+    let _ = std::fs::remove_file(&ours);
 }

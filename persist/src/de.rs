@@ -157,7 +157,21 @@ pub(crate) fn read_array<A: Element, D: Dimension>(
     })?;
     let dim: D = entry_dim(entry, path)?;
     check_dtype::<A>(entry, path)?;
-    let data = read_elements::<A>(src, dim.size(), &entry.region(index, path))?;
+    let region = entry.region(index, path);
+    let data = if entry.compressed() {
+        crate::io::elements_with::<A>(dim.size(), &region, true, |bytes| {
+            crate::codec::decode_entry(src, entry, index, bytes, path)
+        })?
+        .ok_or_else(|| {
+            Error::io(
+                path,
+                "allocating memory to decompress",
+                std::io::Error::other(format!("{} bytes refused for array {index}", entry.len)),
+            )
+        })?
+    } else {
+        read_elements::<A>(src, dim.size(), &region)?
+    };
     Array::from_shape_vec(dim, data)
         .map_err(|e| Error::malformed(path, "array data", "as many elements as the shape", e))
 }
@@ -535,6 +549,8 @@ struct Elements<'a> {
     left: u64,
     hasher: SegmentHasher,
     done: bool,
+    /// A zstd segment's logical bytes, decompressed and checked at once.
+    decoded: Option<Vec<u8>>,
 }
 
 impl<'a> Elements<'a> {
@@ -552,11 +568,29 @@ impl<'a> Elements<'a> {
             left: entry.len / size,
             hasher: SegmentHasher::new(),
             done: false,
+            decoded: None,
         }
     }
 
     fn refill(&mut self) -> Result<(), Inner> {
         let n = self.left_bytes.min(CHUNK as u64) as usize;
+        if self.entry.compressed() {
+            if self.decoded.is_none() {
+                self.decoded = Some(crate::codec::decode_entry_vec(
+                    self.src, self.entry, self.index, self.path,
+                )?);
+                self.offset = 0;
+            }
+            let all = self.decoded.as_deref().unwrap_or_default();
+            let start = self.offset as usize;
+            self.buf.clear();
+            self.buf
+                .extend_from_slice(all.get(start..start + n).unwrap_or_default());
+            self.offset += n as u64;
+            self.left_bytes -= n as u64;
+            self.at = 0;
+            return Ok(());
+        }
         self.buf.resize(n, 0);
         self.src
             .read_at(self.offset, &mut self.buf)
@@ -569,6 +603,14 @@ impl<'a> Elements<'a> {
     }
 
     fn finish(&mut self) -> Result<(), Inner> {
+        if !self.done && self.entry.compressed() {
+            // Checked when decompressed; an empty segment is checked here.
+            self.done = true;
+            if self.decoded.is_none() {
+                crate::codec::decode_entry_vec(self.src, self.entry, self.index, self.path)?;
+            }
+            return Ok(());
+        }
         if !self.done {
             self.done = true;
             let region = Region {

@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn raw_arrays_must_match_their_shape() {
         let mut out = Vec::new();
-        let mut w = Writer::new(&mut out).unwrap();
+        let mut w = Writer::new(&mut out, None).unwrap();
         let raw = RawArray {
             dtype: DType::I16,
             shape: &[3],

@@ -14,8 +14,11 @@ use crate::io::{Region, Source};
 pub(crate) const MAGIC: [u8; 8] = *b"\x89JCPRS\r\n";
 /// Last eight bytes of every container file.
 pub(crate) const END_MAGIC: [u8; 8] = *b"JCPRSEND";
-/// The format version this build writes and reads.
+/// The format version of files without compression (written byte for byte
+/// as before compression existed).
 pub(crate) const VERSION: u32 = 1;
+/// The format version of files with zstd segments or body.
+pub(crate) const VERSION_ZSTD: u32 = 2;
 pub(crate) const HEADER_LEN: u64 = 64;
 pub(crate) const TRAILER_LEN: u64 = 64;
 pub(crate) const ALIGN: u64 = 64;
@@ -29,13 +32,18 @@ pub(crate) fn align_up(n: u64) -> u64 {
     n.div_ceil(ALIGN) * ALIGN
 }
 
-/// The 64-byte header.
-pub(crate) fn header() -> [u8; 64] {
+/// The 64-byte header of a file of `version`.
+pub(crate) fn header(version: u32) -> [u8; 64] {
     let mut h = [0u8; 64];
     h[..8].copy_from_slice(&MAGIC);
-    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&version.to_le_bytes());
     h
 }
+
+/// Table entry codec codes (version 2).
+pub(crate) const CODEC_RAW: u8 = 0;
+/// Blocks of zstd frames and a directory (FORMAT.md).
+pub(crate) const CODEC_ZSTD: u8 = 1;
 
 /// One stored array.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,11 +56,20 @@ pub(crate) struct Entry {
     /// ndarray's serde format version, handed back on load.
     pub(crate) version: u8,
     pub(crate) dims: Vec<u64>,
+    /// [`CODEC_RAW`] or [`CODEC_ZSTD`].
+    pub(crate) codec: u8,
+    /// Bytes stored (without padding): `len` for a raw segment.
+    pub(crate) stored: u64,
 }
 
 impl Entry {
+    /// Whether the segment is zstd blocks (it cannot be viewed in place).
+    pub(crate) fn compressed(&self) -> bool {
+        self.codec == CODEC_ZSTD
+    }
+
     pub(crate) fn padding(&self) -> usize {
-        (align_up(self.len) - self.len) as usize
+        (align_up(self.stored) - self.stored) as usize
     }
 
     /// What to check when reading this entry, array `index`, of `path`.
@@ -67,14 +84,17 @@ impl Entry {
         }
     }
 
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>, version: u32) {
         out.extend_from_slice(&self.offset.to_le_bytes());
         out.extend_from_slice(&self.len.to_le_bytes());
         out.extend_from_slice(&self.checksum.to_le_bytes());
         out.push(self.dtype.map_or(0, DType::code));
         out.push(self.version);
-        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&[self.codec, 0]);
         out.extend_from_slice(&(self.dims.len() as u32).to_le_bytes());
+        if version >= VERSION_ZSTD {
+            out.extend_from_slice(&self.stored.to_le_bytes());
+        }
         for d in &self.dims {
             out.extend_from_slice(&d.to_le_bytes());
         }
@@ -98,11 +118,19 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 }
 
 /// Builds the end of a file: table, padding and trailer, given the body and
-/// where it starts. Returns the bytes to append.
-pub(crate) fn finish(body: &[u8], body_offset: u64, entries: &[Entry]) -> Vec<u8> {
-    let mut tail = Vec::with_capacity(entries.len() * 48 + 128);
+/// where it starts. Returns the bytes to append. `body_raw_len` is the
+/// length of a zstd-compressed body once decompressed (version 2), 0 for a
+/// body stored as is.
+pub(crate) fn finish(
+    body: &[u8],
+    body_offset: u64,
+    entries: &[Entry],
+    version: u32,
+    body_raw_len: u64,
+) -> Vec<u8> {
+    let mut tail = Vec::with_capacity(entries.len() * 56 + 128);
     for e in entries {
-        e.encode(&mut tail);
+        e.encode(&mut tail, version);
     }
     let table_len = tail.len() as u64;
     let end = body_offset + body.len() as u64 + table_len;
@@ -114,8 +142,9 @@ pub(crate) fn finish(body: &[u8], body_offset: u64, entries: &[Entry]) -> Vec<u8
     trailer[16..24].copy_from_slice(&table_len.to_le_bytes());
     trailer[24..32].copy_from_slice(&(entries.len() as u64).to_le_bytes());
     trailer[32..40].copy_from_slice(&file_len.to_le_bytes());
+    trailer[40..48].copy_from_slice(&body_raw_len.to_le_bytes());
     let mut h = Xxh3::new();
-    h.update(&header());
+    h.update(&header(version));
     h.update(body);
     h.update(&tail);
     h.update(&trailer[..48]);
@@ -158,12 +187,12 @@ impl Layout {
             return Err(bad_magic(path, head[..8].to_vec()));
         }
         let version = u32_at(&head, 8);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_ZSTD {
             return Err(Error::UnsupportedVersion {
                 path: path.to_path_buf(),
                 format: "jobcache-persist container",
                 found: version.to_string(),
-                supported: "1",
+                supported: "1 and 2",
             });
         }
         let mut trailer = [0u8; 64];
@@ -224,7 +253,8 @@ impl Layout {
                 found,
             });
         }
-        if head[12..].iter().any(|&b| b != 0) || trailer[40..48].iter().any(|&b| b != 0) {
+        let body_raw_len = u64_at(&trailer, 40);
+        if head[12..].iter().any(|&b| b != 0) || (version == VERSION && body_raw_len != 0) {
             return Err(Error::malformed(
                 path,
                 "reserved bytes",
@@ -233,7 +263,11 @@ impl Layout {
             ));
         }
         let table = meta.split_off(body_len as usize);
-        let body = meta;
+        let body = if body_raw_len != 0 {
+            crate::codec::decompress_body(&meta, body_raw_len, path)?
+        } else {
+            meta
+        };
         if table[table_len as usize..].iter().any(|&b| b != 0) {
             return Err(Error::malformed(
                 path,
@@ -242,7 +276,13 @@ impl Layout {
                 "non-zero bytes",
             ));
         }
-        let entries = parse_table(&table[..table_len as usize], count, body_offset, path)?;
+        let entries = parse_table(
+            &table[..table_len as usize],
+            count,
+            body_offset,
+            version,
+            path,
+        )?;
         Ok(Layout {
             version,
             body,
@@ -259,14 +299,25 @@ fn bad_magic(path: &Path, found: Vec<u8>) -> Error {
     }
 }
 
-fn parse_table(table: &[u8], count: u64, body_offset: u64, path: &Path) -> Result<Vec<Entry>> {
-    if count > table.len() as u64 / ENTRY_FIXED {
+fn parse_table(
+    table: &[u8],
+    count: u64,
+    body_offset: u64,
+    format_version: u32,
+    path: &Path,
+) -> Result<Vec<Entry>> {
+    let fixed_len = if format_version >= VERSION_ZSTD {
+        ENTRY_FIXED + 8
+    } else {
+        ENTRY_FIXED
+    };
+    if count > table.len() as u64 / fixed_len {
         return Err(Error::malformed(
             path,
             "segment count",
             format!(
                 "at most {} for a table of {} bytes",
-                table.len() as u64 / ENTRY_FIXED,
+                table.len() as u64 / fixed_len,
                 table.len()
             ),
             count,
@@ -276,7 +327,7 @@ fn parse_table(table: &[u8], count: u64, body_offset: u64, path: &Path) -> Resul
     let mut at = 0usize;
     let mut next_offset = HEADER_LEN;
     for i in 0..count {
-        let fixed = table.get(at..at + ENTRY_FIXED as usize).ok_or_else(|| {
+        let fixed = table.get(at..at + fixed_len as usize).ok_or_else(|| {
             Error::malformed(path, "segment table", format!("entry {i}"), "end of table")
         })?;
         let offset = u64_at(fixed, 0);
@@ -284,8 +335,26 @@ fn parse_table(table: &[u8], count: u64, body_offset: u64, path: &Path) -> Resul
         let checksum = u64_at(fixed, 16);
         let code = fixed[24];
         let version = fixed[25];
-        let reserved = [fixed[26], fixed[27]];
+        let codec = if format_version >= VERSION_ZSTD {
+            fixed[26]
+        } else {
+            0
+        };
+        let reserved = [fixed[26] - codec, fixed[27]];
         let ndim = u32_at(fixed, 28);
+        let stored = if format_version >= VERSION_ZSTD {
+            u64_at(fixed, 32)
+        } else {
+            len
+        };
+        if codec > CODEC_ZSTD || (codec == CODEC_RAW && stored != len) {
+            return Err(Error::malformed(
+                path,
+                "segment codec",
+                format!("array {i}: codec 0 (raw, stored length = length) or 1 (zstd)"),
+                format!("codec {codec}, {stored} bytes stored for {len}"),
+            ));
+        }
         if reserved != [0, 0] {
             return Err(Error::malformed(
                 path,
@@ -302,7 +371,7 @@ fn parse_table(table: &[u8], count: u64, body_offset: u64, path: &Path) -> Resul
                 ndim,
             ));
         }
-        at += ENTRY_FIXED as usize;
+        at += fixed_len as usize;
         let dims_bytes = table.get(at..at + 8 * ndim as usize).ok_or_else(|| {
             Error::malformed(
                 path,
@@ -341,7 +410,9 @@ fn parse_table(table: &[u8], count: u64, body_offset: u64, path: &Path) -> Resul
                 format!("offset {offset} with {len} bytes"),
             ));
         }
-        next_offset = offset + align_up(len);
+        next_offset = offset
+            .checked_add(align_up(stored.min(u64::MAX - 64)))
+            .ok_or_else(|| Error::truncated(path, format!("array {i}"), u64::MAX, body_offset))?;
         if next_offset > body_offset {
             return Err(Error::truncated(
                 path,
@@ -357,6 +428,8 @@ fn parse_table(table: &[u8], count: u64, body_offset: u64, path: &Path) -> Resul
             dtype,
             version,
             dims,
+            codec,
+            stored,
         });
     }
     if at != table.len() || next_offset != body_offset {
@@ -383,7 +456,7 @@ mod tests {
         assert_eq!(align_up(1), 64);
         assert_eq!(align_up(64), 64);
         assert_eq!(align_up(65), 128);
-        let h = header();
+        let h = header(VERSION);
         assert_eq!(&h[..8], b"\x89JCPRS\r\n");
         assert_eq!(u32_at(&h, 8), 1);
     }
@@ -399,12 +472,14 @@ mod tests {
             dtype: Some(DType::F64),
             version: 1,
             dims: vec![3],
+            codec: CODEC_RAW,
+            stored: 24,
         }];
-        let mut file = header().to_vec();
+        let mut file = header(VERSION).to_vec();
         file.extend_from_slice(&[0u8; 64]);
         let body = [0u8];
         file.extend_from_slice(&body);
-        let tail = finish(&body, 128, &entries);
+        let tail = finish(&body, 128, &entries, VERSION, 0);
         file.extend_from_slice(&tail);
         assert_eq!(file.len() % 64, 0);
         let layout = Layout::read(Source::Bytes(&file), file.len() as u64, Path::new("t")).unwrap();

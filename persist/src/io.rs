@@ -219,7 +219,7 @@ pub(crate) fn read_stream_elements<A: Element>(
 /// Allocates `n` zeroed elements (`None` if `fallible` and refused), lets
 /// `fill` write their bytes as stored, then checks bools and converts the
 /// byte order.
-fn elements_with<A: Element>(
+pub(crate) fn elements_with<A: Element>(
     n: usize,
     region: &Region<'_>,
     fallible: bool,
@@ -267,7 +267,7 @@ const PARALLEL_MIN: usize = 64 << 20;
 const MAX_THREADS: usize = 4;
 
 /// How many threads read or check a segment of `len` bytes.
-fn threads_for(len: usize) -> usize {
+pub(crate) fn threads_for(len: usize) -> usize {
     if len >= PARALLEL_MIN {
         std::thread::available_parallelism()
             .map_or(1, usize::from)
@@ -283,7 +283,7 @@ fn fill(src: Source<'_>, bytes: &mut [u8], region: &Region<'_>) -> Result<()> {
 
 /// Runs `work` on each part: on this thread when there is one part, else
 /// on one scoped thread per part. Returns the first error.
-fn on_threads<P: Send>(
+pub(crate) fn on_threads<P: Send>(
     parts: Vec<P>,
     path: &Path,
     work: impl Fn(P) -> Result<()> + Sync,
@@ -473,7 +473,7 @@ fn fill_blocks(
 }
 
 /// A segment's checksum from its block digests (see FORMAT.md).
-fn combine(digests: &[u64]) -> u64 {
+pub(crate) fn combine(digests: &[u64]) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for d in digests {
         h.update(&d.to_le_bytes());

@@ -116,6 +116,7 @@
 pub struct ReadmeDoctests;
 
 mod check;
+mod codec;
 mod container;
 mod de;
 pub mod direct;
@@ -130,7 +131,8 @@ mod view;
 
 pub use container::{
     export_npy, from_bytes, from_reader, inspect, load, load_array, load_file, map, save,
-    to_writer, verify, ArrayInfo, ChecksumStatus, FileFormat, Inspection, Mapped, MappedArray,
+    save_with, to_writer, to_writer_with, verify, ArrayInfo, ChecksumStatus, FileFormat,
+    Inspection, Mapped, MappedArray, SaveOptions,
 };
 pub use element::{DType, Element};
 pub use error::{Error, Result};

@@ -13,9 +13,11 @@ use std::io::Write;
 use ndarray::{ArrayBase, Data, Dimension};
 use serde::ser::{self, Serialize};
 
+use crate::codec::BlockWriter;
+use crate::element::as_bytes;
 use crate::element::{DType, Element};
 use crate::error::Error;
-use crate::format::{align_up, Entry, HEADER_LEN};
+use crate::format::{align_up, Entry, CODEC_RAW, CODEC_ZSTD, HEADER_LEN, VERSION, VERSION_ZSTD};
 use crate::io::{write_iter, write_native, write_slice, SegmentHasher, CHUNK};
 
 /// The error carried through serde: a full crate error, or serde's message.
@@ -84,26 +86,87 @@ pub(crate) struct Writer<'w> {
     pos: u64,
     body: Vec<u8>,
     entries: Vec<Entry>,
+    /// The zstd level of a compressed file (format version 2); `None`
+    /// writes version 1, byte for byte as without compression.
+    level: Option<i32>,
 }
 
 impl<'w> Writer<'w> {
-    pub(crate) fn new(out: &'w mut dyn Write) -> Result<Writer<'w>, Inner> {
-        out.write_all(&crate::format::header()).map_err(io_err)?;
+    pub(crate) fn new(out: &'w mut dyn Write, level: Option<i32>) -> Result<Writer<'w>, Inner> {
+        let version = if level.is_some() {
+            VERSION_ZSTD
+        } else {
+            VERSION
+        };
+        out.write_all(&crate::format::header(version))
+            .map_err(io_err)?;
         Ok(Writer {
             out,
             pos: HEADER_LEN,
             body: Vec::new(),
             entries: Vec::new(),
+            level,
         })
     }
 
     /// Writes the body, table and trailer; returns the file's length.
     pub(crate) fn finish(self) -> Result<u64, Inner> {
-        let tail = crate::format::finish(&self.body, self.pos, &self.entries);
-        self.out.write_all(&self.body).map_err(io_err)?;
+        let (version, compressed) = match self.level {
+            Some(level) => (VERSION_ZSTD, crate::codec::compress_body(&self.body, level)),
+            None => (VERSION, None),
+        };
+        let (body, raw_len) = match &compressed {
+            Some(frame) => (&frame[..], self.body.len() as u64),
+            None => (&self.body[..], 0),
+        };
+        let tail = crate::format::finish(body, self.pos, &self.entries, version, raw_len);
+        self.out.write_all(body).map_err(io_err)?;
         self.out.write_all(&tail).map_err(io_err)?;
         self.out.flush().map_err(io_err)?;
-        Ok(self.pos + self.body.len() as u64 + tail.len() as u64)
+        Ok(self.pos + body.len() as u64 + tail.len() as u64)
+    }
+
+    /// Ends a zstd segment: pads the stored bytes, records the entry, and
+    /// writes its index into the body.
+    fn end_zstd(
+        &mut self,
+        start: u64,
+        blocks: BlockWriter,
+        dtype: Option<DType>,
+        version: u8,
+        dims: Vec<u64>,
+    ) -> Result<(), Inner> {
+        let (stored, len, checksum) = blocks.finish(self.out).map_err(io_err)?;
+        let pad = (align_up(stored) - stored) as usize;
+        self.out.write_all(&[0u8; 64][..pad]).map_err(io_err)?;
+        self.pos = start + stored + pad as u64;
+        let index = self.entries.len();
+        self.entries.push(Entry {
+            offset: start,
+            len,
+            checksum,
+            dtype,
+            version,
+            dims,
+            codec: CODEC_ZSTD,
+            stored,
+        });
+        self.varint(index as u128);
+        Ok(())
+    }
+
+    /// Compresses the little-endian bytes of a whole segment.
+    fn write_zstd_segment(
+        &mut self,
+        level: i32,
+        le_bytes: &[u8],
+        dtype: DType,
+        dims: Vec<u64>,
+    ) -> Result<(), Inner> {
+        let start = self.pos;
+        let mut blocks = BlockWriter::new(level);
+        blocks.write(self.out, le_bytes).map_err(io_err)?;
+        self.end_zstd(start, blocks, Some(dtype), NDARRAY_SERDE_VERSION, dims)
     }
 
     fn varint(&mut self, mut x: u128) {
@@ -147,6 +210,8 @@ impl<'w> Writer<'w> {
             dtype,
             version,
             dims,
+            codec: CODEC_RAW,
+            stored: len,
         });
         self.varint(index as u128);
         Ok(())
@@ -159,6 +224,19 @@ impl<'w> Writer<'w> {
         S: Data<Elem = A>,
         D: Dimension,
     {
+        if let Some(level) = self.level {
+            let dims = array.shape().iter().map(|&d| d as u64).collect();
+            return match array.as_slice() {
+                Some(slice) if cfg!(target_endian = "little") => {
+                    self.write_zstd_segment(level, as_bytes(slice), A::DTYPE, dims)
+                }
+                _ => {
+                    let mut le = Vec::new();
+                    write_iter(&mut le, array.iter(), None).map_err(io_err)?;
+                    self.write_zstd_segment(level, &le, A::DTYPE, dims)
+                }
+            };
+        }
         let mut hasher = SegmentHasher::new();
         let start = self.pos;
         let len = match array.as_slice() {
@@ -190,6 +268,14 @@ impl Writer<'_> {
                 "raw array of shape {dims:?} and {dtype} has {} bytes",
                 bytes.len()
             )));
+        }
+        if let Some(level) = self.level {
+            if cfg!(target_endian = "little") {
+                return self.write_zstd_segment(level, bytes, dtype, dims);
+            }
+            let mut le = Vec::new();
+            write_native(&mut le, bytes, dtype.size(), None).map_err(io_err)?;
+            return self.write_zstd_segment(level, &le, dtype, dims);
         }
         let mut hasher = SegmentHasher::new();
         let start = self.pos;
@@ -707,7 +793,9 @@ impl<'a, 'w> ser::Serializer for DataSer<'a, 'w> {
             return Err(msg(NOT_NDARRAY));
         }
         let start = self.w.pos;
+        let zstd = self.w.level.map(BlockWriter::new);
         Ok(SegmentSer {
+            zstd,
             w: self.w,
             version: self.version,
             dims: self.dims,
@@ -745,6 +833,8 @@ pub(crate) struct SegmentSer<'a, 'w> {
     hasher: SegmentHasher,
     start: u64,
     len: u64,
+    /// The segment's blocks when the file is compressed.
+    zstd: Option<BlockWriter>,
 }
 
 impl SegmentSer<'_, '_> {
@@ -768,6 +858,11 @@ impl SegmentSer<'_, '_> {
     }
 
     fn flush(&mut self) -> Result<(), Inner> {
+        if let Some(blocks) = &mut self.zstd {
+            blocks.write(self.w.out, &self.staging).map_err(io_err)?;
+            self.staging.clear();
+            return Ok(());
+        }
         self.hasher.update(&self.staging);
         self.w.out.write_all(&self.staging).map_err(io_err)?;
         self.len += self.staging.len() as u64;
@@ -791,6 +886,11 @@ impl ser::SerializeSeq for SegmentSer<'_, '_> {
         self.flush()?;
         let hasher = std::mem::replace(&mut self.hasher, SegmentHasher::new());
         let dims = std::mem::take(&mut self.dims);
+        if let Some(blocks) = self.zstd.take() {
+            return self
+                .w
+                .end_zstd(self.start, blocks, self.dtype, self.version, dims);
+        }
         self.w
             .end_segment(self.start, self.len, hasher, self.dtype, self.version, dims)
     }

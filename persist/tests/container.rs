@@ -341,10 +341,10 @@ fn specific_errors_for_bad_headers() {
     assert!(matches!(err, Error::BadMagic { .. }), "{err}");
 
     let mut future = good.clone();
-    future[8] = 2;
+    future[8] = 3;
     let err = load::<Array1<f64>>(write(dir.path(), "v", &future)).unwrap_err();
     assert!(
-        matches!(err, Error::UnsupportedVersion { ref found, .. } if found == "2"),
+        matches!(err, Error::UnsupportedVersion { ref found, .. } if found == "3"),
         "{err}"
     );
 

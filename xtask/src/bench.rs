@@ -46,6 +46,17 @@ pub const FLOORS: &[(&str, Floor)] = &[
     ("persist/npz_read_10x100MiB", Floor::MinRatio(1.5)),
     ("persist/npz_write_10x100MiB", Floor::MinRatio(1.0)),
     ("persist/npz_read_compressed_100MiB", Floor::MinRatio(1.0)),
+    (
+        "persist/save_1GiB_zstd_vs_joblib_zlib3",
+        Floor::MinRatio(5.0),
+    ),
+    (
+        "persist/load_1GiB_zstd_vs_joblib_zlib3",
+        Floor::MinRatio(3.0),
+    ),
+    ("persist/save_1GiB_zstd_vs_joblib_lz4", Floor::MinRatio(1.5)),
+    ("persist/load_1GiB_zstd_vs_joblib_lz4", Floor::MinRatio(1.0)),
+    ("persist/zstd_size_vs_zlib3", Floor::MaxValue(1.0)),
     ("store/get_256MiB", Floor::MinRatio(0.8)),
     ("store/publish_256MiB", Floor::MinRatio(0.8)),
     ("trace/append", Floor::MinRatio(0.5)),

@@ -168,7 +168,7 @@ pub(crate) fn describe_arrays(i: &Inspection) -> Vec<String> {
         .iter()
         .map(|a| {
             format!(
-                "#{}  {}  {:?}{}  {}{}",
+                "#{}  {}  {:?}{}  {}{}{}",
                 a.index,
                 dtype(a),
                 a.shape,
@@ -178,6 +178,15 @@ pub(crate) fn describe_arrays(i: &Inspection) -> Vec<String> {
                     ""
                 },
                 human_bytes(a.byte_len),
+                if a.zstd {
+                    format!(
+                        "  zstd {} ({:.1}x)",
+                        human_bytes(a.stored_len),
+                        a.byte_len as f64 / a.stored_len.max(1) as f64
+                    )
+                } else {
+                    String::new()
+                },
                 match a.checksum {
                     ChecksumStatus::Absent | ChecksumStatus::Unchecked => String::new(),
                     s => format!("  checksum {}", status_word(style, s)),
@@ -211,6 +220,8 @@ pub(crate) fn inspection_json(i: &Inspection) -> serde_json::Value {
             "bytes": a.byte_len,
             "offset": a.offset,
             "fortran_order": a.fortran_order,
+            "codec": if a.zstd { "zstd" } else { "raw" },
+            "stored_bytes": a.stored_len,
             "checksum": status(a.checksum),
         })).collect::<Vec<_>>(),
     })
