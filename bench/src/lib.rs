@@ -50,6 +50,23 @@ pub fn median_of<F: FnMut() -> Duration>(reps: usize, mut f: F) -> Duration {
     times[times.len() / 2]
 }
 
+/// Medians of `a` and `b` (each returning the time it measured), run
+/// alternately after one warm-up each, so that the machine's changing load
+/// weighs on both alike: the subject and its baseline of one row.
+pub fn paired(
+    reps: usize,
+    mut a: impl FnMut() -> Duration,
+    mut b: impl FnMut() -> Duration,
+) -> (Duration, Duration) {
+    a();
+    b();
+    let reps = reps.max(1);
+    let (mut ta, mut tb): (Vec<Duration>, Vec<Duration>) = (0..reps).map(|_| (a(), b())).unzip();
+    ta.sort();
+    tb.sort();
+    (ta[reps / 2], tb[reps / 2])
+}
+
 /// Throughput in GB/s (10^9 bytes per second) of `bytes` moved in `time`.
 pub fn gb_per_s(bytes: u64, time: Duration) -> f64 {
     bytes as f64 / time.as_secs_f64() / 1e9

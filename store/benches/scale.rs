@@ -24,7 +24,7 @@
 //! - `scale/inodes_per_small_entry_1e6`: names in the tree (`find | wc -l`)
 //!   over its entries.
 
-use jobcache_bench::{micros, target_dir, Group, Row, DEFAULT_REPS};
+use jobcache_bench::{micros, paired, target_dir, Group, Row, DEFAULT_REPS};
 use jobcache_store::{FsStore, Limits, NewEntry, Store};
 use std::path::Path;
 use std::process::Command;
@@ -113,20 +113,6 @@ fn shell_number(cmd: &str, root: &Path) -> f64 {
             .ok()
     })
     .unwrap_or(f64::NAN)
-}
-
-/// Medians of `a` and `b`, run alternately after one warm-up each.
-fn paired(
-    reps: usize,
-    mut a: impl FnMut() -> Duration,
-    mut b: impl FnMut() -> Duration,
-) -> (Duration, Duration) {
-    a();
-    b();
-    let (mut ta, mut tb): (Vec<Duration>, Vec<Duration>) = (0..reps).map(|_| (a(), b())).unzip();
-    ta.sort();
-    tb.sort();
-    (ta[reps / 2], tb[reps / 2])
 }
 
 /// `HITS` verified hits over a working set of `SMALL_N` keys spread over

@@ -14,7 +14,7 @@
 //! - `store/publish_256MiB`: GB/s of a publish; baseline `write_all` +
 //!   `fsync` of the same bytes to a new file.
 
-use jobcache_bench::{gb_per_s, micros, scratch_dir, Group, Row, DEFAULT_REPS};
+use jobcache_bench::{gb_per_s, micros, paired, scratch_dir, Group, Row, DEFAULT_REPS};
 use jobcache_store::{FsStore, NewEntry, Store};
 use std::cell::{Cell, RefCell};
 use std::fs::File;
@@ -25,22 +25,6 @@ use std::time::{Duration, Instant};
 const NS: &str = "bench::store";
 const BIG: usize = 256 << 20;
 const REPS: usize = DEFAULT_REPS + 2;
-
-/// Medians of `a` and `b` (each returning the time it measured), run
-/// alternately after one warm-up each, so that the machine's changing load
-/// weighs on both alike.
-fn paired(
-    reps: usize,
-    mut a: impl FnMut() -> Duration,
-    mut b: impl FnMut() -> Duration,
-) -> (Duration, Duration) {
-    a();
-    b();
-    let (mut ta, mut tb): (Vec<Duration>, Vec<Duration>) = (0..reps).map(|_| (a(), b())).unzip();
-    ta.sort();
-    tb.sort();
-    (ta[reps / 2], tb[reps / 2])
-}
 
 fn timed(mut f: impl FnMut()) -> Duration {
     let start = Instant::now();
