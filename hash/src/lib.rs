@@ -53,9 +53,11 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod digest;
+mod elements;
 mod encoder;
 
 pub use digest::{Digest, ParseDigestError};
+pub use elements::hash_elements;
 
 use encoder::Encoder;
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! Property tests of the canonical encoding. Long runs:
 //! `cargo xtask proptest --cases 100000`.
 
-use jobcache_hash::{canonical_bytes, hash, Digest, Hasher};
+use jobcache_hash::{canonical_bytes, hash, hash_elements, Digest, Hasher};
 use ndarray::{s, Array2, ShapeBuilder};
 use proptest::prelude::*;
 use serde::Serialize;
@@ -46,6 +46,15 @@ fn value() -> impl Strategy<Value = Value> {
 static SEEN: Mutex<Option<HashMap<Digest, Vec<u8>>>> = Mutex::new(None);
 
 proptest! {
+    #[test]
+    fn prop_tuple_elements_hash_as_they_do_alone(a in value(), b in value(), c in any::<u64>()) {
+        let digests = hash_elements(&(&a, &b, c), 3).unwrap();
+        prop_assert_eq!(digests, Some(vec![hash(&a).unwrap(), hash(&b).unwrap(), hash(&c).unwrap()]));
+        // Too many elements, or no tuple at all: the caller hashes it whole.
+        prop_assert_eq!(hash_elements(&(&a, &b, c), 2).unwrap(), None);
+        prop_assert_eq!(hash_elements(&a, 3).unwrap(), None);
+    }
+
     #[test]
     fn prop_hashing_is_deterministic(v in value()) {
         prop_assert_eq!(hash(&v).unwrap(), hash(&v.clone()).unwrap());
