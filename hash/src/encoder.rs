@@ -1,86 +1,45 @@
 //! The canonical encoding (ENCODING.md): postcard 1.x's wire format, with map
 //! entries sorted by their encoded bytes.
 //!
-//! The encoder writes into one buffer. When a SHA-256 state is attached, the
-//! buffer is handed to it in blocks between sequence elements, so a large
-//! array streams through a small buffer; inside a map (whose entries must be
+//! The encoder writes into one buffer. When it hashes (version 2 of the
+//! encoding), the buffer fills up to [`CHUNK`] bytes: a value whose encoding
+//! stays shorter is hashed as one item, exactly as in version 1; a longer one
+//! is a run, cut into chunks that a [`Tree`] hashes on several threads while
+//! the encoder goes on walking the value. Inside a map (whose entries must be
 //! sorted before they are hashed) or a sequence of unknown length (whose
-//! length prefix is written at its end) nothing is flushed.
+//! length prefix is written at its end) nothing is cut.
 //!
-//! Once a value has streamed more than [`PIPE_AFTER`] bytes, SHA-256 moves to
-//! a worker thread fed through a channel: encoding (reading the value from
-//! memory) and hashing then overlap, so a large array hashes at about the
-//! speed of SHA-256 over its raw bytes instead of the sum of both.
+//! A non-contiguous array (Fortran order, a strided view) reaches the encoder
+//! one element at a time in logical order, as ndarray serializes it: the
+//! elements are copied into the chunk buffer, and whole chunks are hashed.
 
 use serde::ser::{self, Serialize};
 use sha2::{Digest as _, Sha256};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread::JoinHandle;
 
-use crate::Error;
-
-/// Bytes buffered before they are fed to SHA-256 on this thread: small
-/// enough to stay in the L1 cache between being written and being hashed.
-const FLUSH_AT: usize = 16 * 1024;
-/// Bytes streamed by one value before hashing moves to a worker thread
-/// (a thread costs tens of microseconds; this much takes about a millisecond).
-const PIPE_AFTER: usize = 2 << 20;
-/// Block size handed to the worker thread: large enough to amortise the
-/// channel, small enough to stay in the L2 cache.
-const PIPE_BLOCK: usize = 256 * 1024;
+use crate::tree::{Tree, CHUNK};
+use crate::{Error, TAG_VALUE, TAG_VALUE_TREE};
 
 /// Where encoded bytes go.
 enum Sink<'s> {
     /// Kept in the buffer.
     Keep,
-    /// Hashed on this thread.
-    Sha(&'s mut Sha256),
-    /// Hashed on a worker thread; its final state goes back into `slot`.
-    Piped { slot: &'s mut Sha256, pipe: Pipe },
-}
-
-struct Pipe {
-    full: SyncSender<Vec<u8>>,
-    empty: Receiver<Vec<u8>>,
-    worker: JoinHandle<Sha256>,
-}
-
-impl Pipe {
-    fn start(state: Sha256) -> Option<Pipe> {
-        let (full, blocks) = mpsc::sync_channel::<Vec<u8>>(2);
-        let (recycle, empty) = mpsc::channel::<Vec<u8>>();
-        let worker = std::thread::Builder::new()
-            .name("jobcache-hash".into())
-            .spawn(move || {
-                let mut sha = state;
-                for block in blocks {
-                    sha.update(&block);
-                    // The encoder may have finished and gone: then the
-                    // block is simply dropped.
-                    let _ = recycle.send(block);
-                }
-                sha
-            })
-            .ok()?;
-        Some(Pipe {
-            full,
-            empty,
-            worker,
-        })
-    }
+    /// Hashed into `sha` as one item: short values directly, long ones as a
+    /// tree started at the first full chunk.
+    Hash {
+        sha: &'s mut Sha256,
+        threads: usize,
+        tree: Option<Tree>,
+    },
 }
 
 pub(crate) struct Encoder<'s> {
     buf: Vec<u8>,
     /// Open maps and unknown-length sequences: while non-zero, the buffer
-    /// must not be flushed because it will still be rewritten.
+    /// must not be cut because it will still be rewritten.
     held: usize,
-    flush_at: usize,
-    /// Bytes handed to the sink so far.
-    streamed: usize,
+    /// `CHUNK` when hashing, never when keeping every byte.
+    cut_at: usize,
     sink: Sink<'s>,
-    /// Set when the worker thread went away: the digest would be wrong.
-    broken: bool,
 }
 
 impl<'s> Encoder<'s> {
@@ -89,97 +48,85 @@ impl<'s> Encoder<'s> {
         Encoder {
             buf: Vec::new(),
             held: 0,
-            flush_at: usize::MAX,
-            streamed: 0,
+            cut_at: usize::MAX,
             sink: Sink::Keep,
-            broken: false,
         }
     }
 
-    /// An encoder that streams into `sha`.
-    pub(crate) fn to_sha(sha: &'s mut Sha256, buf: Vec<u8>) -> Encoder<'s> {
+    /// An encoder that hashes the value as one item into `sha`, with up to
+    /// `threads` threads for a long one.
+    pub(crate) fn to_sha(sha: &'s mut Sha256, buf: Vec<u8>, threads: usize) -> Encoder<'s> {
         Encoder {
             buf,
             held: 0,
-            flush_at: FLUSH_AT,
-            streamed: 0,
-            sink: Sink::Sha(sha),
-            broken: false,
+            cut_at: CHUNK,
+            sink: Sink::Hash {
+                sha,
+                threads,
+                tree: None,
+            },
         }
     }
 
-    /// Hashes what is still buffered, waits for the worker thread if there
-    /// is one, and returns the buffer (emptied when streaming) for reuse.
+    /// Hashes the item (a short value with its tag, or a long one's tree
+    /// root), waits for the hashing threads if any, and returns the buffer
+    /// for reuse.
     pub(crate) fn finish(mut self) -> Result<Vec<u8>, Error> {
-        match self.sink {
-            Sink::Keep => {}
-            Sink::Sha(sha) => {
+        if self.buf.len() >= self.cut_at {
+            self.cut();
+        }
+        let Sink::Hash { sha, tree, .. } = self.sink else {
+            return Ok(self.buf);
+        };
+        match tree {
+            None => {
+                sha.update([TAG_VALUE]);
                 sha.update(&self.buf);
-                self.buf.clear();
             }
-            Sink::Piped { slot, pipe } => {
-                self.broken |= pipe.full.send(std::mem::take(&mut self.buf)).is_err();
-                drop(pipe.full);
-                match pipe.worker.join() {
-                    Ok(state) => *slot = state,
-                    Err(_) => self.broken = true,
-                }
+            Some(tree) => {
+                let root = tree.finish(&self.buf)?;
+                sha.update([TAG_VALUE_TREE]);
+                sha.update(root);
             }
         }
-        if self.broken {
-            return Err(Error::Serialize(
-                "the hashing thread stopped before the value was hashed".into(),
-            ));
-        }
-        Ok(self.buf)
+        let mut buf = self.buf;
+        buf.clear();
+        Ok(buf)
+    }
+
+    /// The bytes kept (by an encoder from [`Encoder::to_vec`]).
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.buf
     }
 
     #[inline]
-    fn maybe_flush(&mut self) {
-        if self.buf.len() >= self.flush_at && self.held == 0 {
-            self.flush();
+    fn maybe_cut(&mut self) {
+        if self.buf.len() >= self.cut_at && self.held == 0 {
+            self.cut();
         }
     }
 
-    /// Hands the buffer to the sink (never called while `held`).
+    /// Hands every whole chunk in the buffer to the tree, keeping the rest
+    /// (never called while `held`).
     #[cold]
-    fn flush(&mut self) {
-        self.streamed += self.buf.len();
-        match &mut self.sink {
-            Sink::Keep => {}
-            Sink::Sha(sha) => {
-                sha.update(&self.buf);
-                self.buf.clear();
-                if self.streamed >= PIPE_AFTER {
-                    self.start_pipe();
-                }
-            }
-            Sink::Piped { pipe, .. } => {
-                let next = pipe
-                    .empty
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(PIPE_BLOCK + 64));
-                let block = std::mem::replace(&mut self.buf, next);
-                if let Err(mpsc::SendError(_)) = pipe.full.send(block) {
-                    self.broken = true;
-                }
-                self.buf.clear();
-            }
-        }
-    }
-
-    fn start_pipe(&mut self) {
-        let Sink::Sha(sha) = std::mem::replace(&mut self.sink, Sink::Keep) else {
+    fn cut(&mut self) {
+        let Sink::Hash { threads, tree, .. } = &mut self.sink else {
             return;
         };
-        match Pipe::start(sha.clone()) {
-            Some(pipe) => {
-                self.sink = Sink::Piped { slot: sha, pipe };
-                self.flush_at = PIPE_BLOCK;
-                self.buf.reserve(PIPE_BLOCK + 64);
-            }
-            // No thread to be had: keep hashing here.
-            None => self.sink = Sink::Sha(sha),
+        let tree = tree.get_or_insert_with(|| Tree::new(*threads));
+        if self.buf.len() < 2 * CHUNK {
+            // The usual case: one chunk and the few bytes of the element
+            // that crossed its end.
+            let mut next = tree.buffer();
+            next.extend_from_slice(&self.buf[CHUNK..]);
+            self.buf.truncate(CHUNK);
+            tree.push_owned(std::mem::replace(&mut self.buf, next));
+        } else {
+            // A map or an unknown-length sequence just ended: hash its
+            // whole chunks in place.
+            let whole = self.buf.len() / CHUNK * CHUNK;
+            tree.push_slice(&self.buf[..whole]);
+            self.buf.drain(..whole);
         }
     }
 
@@ -198,18 +145,27 @@ impl<'s> Encoder<'s> {
     }
 
     pub(crate) fn raw(&mut self, bytes: &[u8]) {
-        // A large byte string goes straight to the hash instead of through
-        // the buffer, when nothing buffered is waiting to be rewritten.
-        if bytes.len() >= FLUSH_AT && self.held == 0 {
-            if let Sink::Sha(sha) = &mut self.sink {
-                sha.update(&self.buf);
-                self.buf.clear();
-                sha.update(bytes);
-                return;
+        // A long byte string is hashed in place, past the chunk it tops up,
+        // when nothing buffered is waiting to be rewritten.
+        if bytes.len() >= 2 * CHUNK && self.held == 0 && matches!(self.sink, Sink::Hash { .. }) {
+            if self.buf.len() >= CHUNK {
+                self.cut();
             }
+            let (head, rest) = bytes.split_at(CHUNK - self.buf.len());
+            self.buf.extend_from_slice(head);
+            self.cut();
+            let whole = rest.len() / CHUNK * CHUNK;
+            if let Sink::Hash {
+                tree: Some(tree), ..
+            } = &mut self.sink
+            {
+                tree.push_slice(&rest[..whole]);
+            }
+            self.buf.extend_from_slice(&rest[whole..]);
+            return;
         }
         self.buf.extend_from_slice(bytes);
-        self.maybe_flush();
+        self.maybe_cut();
     }
 
     fn length_prefixed(&mut self, bytes: &[u8]) {
@@ -412,7 +368,7 @@ impl<'a, 's> ser::Serializer for &'a mut Encoder<'s> {
     }
 }
 
-/// A sequence: length prefix, then the elements. The buffer may be flushed
+/// A sequence: length prefix, then the elements. The buffer may be cut
 /// after each element; this is the hot path for arrays.
 pub(crate) struct SeqEncoder<'a, 's> {
     enc: &'a mut Encoder<'s>,
@@ -430,7 +386,7 @@ impl ser::SerializeSeq for SeqEncoder<'_, '_> {
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         value.serialize(&mut *self.enc)?;
         self.count += 1;
-        self.enc.maybe_flush();
+        self.enc.maybe_cut();
         Ok(())
     }
 
@@ -440,7 +396,7 @@ impl ser::SerializeSeq for SeqEncoder<'_, '_> {
             prefix.varint(u128::from(self.count));
             self.enc.buf.splice(start..start, prefix.buf);
             self.enc.held -= 1;
-            self.enc.maybe_flush();
+            self.enc.maybe_cut();
         }
         Ok(())
     }
@@ -484,7 +440,7 @@ impl ser::SerializeMap for MapEncoder<'_, '_> {
         self.enc.buf.truncate(self.start);
         self.enc.buf.extend_from_slice(&sorted.buf);
         self.enc.held -= 1;
-        self.enc.maybe_flush();
+        self.enc.maybe_cut();
         Ok(())
     }
 }
@@ -498,7 +454,7 @@ macro_rules! in_order {
             #[inline]
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
                 value.serialize(&mut **self)?;
-                self.maybe_flush();
+                self.maybe_cut();
                 Ok(())
             }
 

@@ -55,6 +55,7 @@
 mod digest;
 mod elements;
 mod encoder;
+mod tree;
 
 pub use digest::{Digest, ParseDigestError};
 pub use elements::hash_elements;
@@ -65,14 +66,25 @@ use sha2::{Digest as _, Sha256};
 
 /// The version of the canonical encoding (ENCODING.md); hashed into every
 /// digest.
-pub const ENCODING_VERSION: u32 = 1;
+pub const ENCODING_VERSION: u32 = 2;
+
+/// The shortest value encoding or byte string hashed as a tree of 1 MiB
+/// chunks (ENCODING.md): shorter ones are hashed as they were in version 1.
+pub const TREE_THRESHOLD: usize = tree::CHUNK;
 
 /// The bytes every digest starts from: a domain tag and the encoding version.
 const DOMAIN: &[u8] = b"jobcache-hash\0";
 
+/// The largest encoding buffer a [`Hasher`] keeps between values.
+const KEPT_BUFFER: usize = 64 * 1024;
+
 /// Framing tags: each item fed to a [`Hasher`] starts with one.
 const TAG_VALUE: u8 = 1;
 const TAG_BYTES: u8 = 2;
+/// A value whose encoding is at least [`TREE_THRESHOLD`] bytes: its tree root.
+const TAG_VALUE_TREE: u8 = 3;
+/// A byte string of at least [`TREE_THRESHOLD`] bytes: its tree root.
+const TAG_BYTES_TREE: u8 = 4;
 
 /// Why a value could not be hashed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +126,8 @@ pub struct Hasher {
     sha: Sha256,
     /// Reused between values so hashing many small values allocates once.
     buf: Vec<u8>,
+    /// Threads that hash the chunks of a long value.
+    threads: usize,
 }
 
 impl Default for Hasher {
@@ -129,14 +143,24 @@ impl std::fmt::Debug for Hasher {
 }
 
 impl Hasher {
-    /// A hasher that has been fed the domain tag and encoding version.
+    /// A hasher that has been fed the domain tag and encoding version, and
+    /// hashes the chunks of a long value on every core this process may
+    /// use.
     pub fn new() -> Hasher {
+        Hasher::with_threads(tree::default_threads())
+    }
+
+    /// A hasher that hashes the chunks of a long value on at most `threads`
+    /// threads (0 counts as 1: everything on the calling thread). The
+    /// digest does not depend on `threads`; only the speed does.
+    pub fn with_threads(threads: usize) -> Hasher {
         let mut sha = Sha256::new();
         sha.update(DOMAIN);
         sha.update(ENCODING_VERSION.to_le_bytes());
         Hasher {
             sha,
             buf: Vec::new(),
+            threads: threads.max(1),
         }
     }
 
@@ -146,24 +170,30 @@ impl Hasher {
     pub fn update<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<&mut Hasher, Error> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        buf.push(TAG_VALUE);
-        let mut encoder = Encoder::to_sha(&mut self.sha, buf);
+        let mut encoder = Encoder::to_sha(&mut self.sha, buf, self.threads);
         value.serialize(&mut encoder)?;
-        self.buf = encoder.finish()?;
+        let buf = encoder.finish()?;
+        // A buffer grown to a chunk by a long value is not kept.
+        if buf.capacity() <= KEPT_BUFFER {
+            self.buf = buf;
+        }
         Ok(self)
     }
 
-    /// Feeds a raw byte string, framed by its length.
+    /// Feeds a raw byte string, framed by its length; one of at least
+    /// [`TREE_THRESHOLD`] bytes is hashed in place as a tree, on several
+    /// threads.
     pub fn update_bytes(&mut self, bytes: &[u8]) -> &mut Hasher {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        buf.push(TAG_BYTES);
-        let mut encoder = Encoder::to_sha(&mut self.sha, buf);
-        encoder.varint(bytes.len() as u128);
-        encoder.raw(bytes);
-        // Raw bytes are never piped to a worker thread, so this cannot fail;
-        // should it ever, the buffer is simply not reused.
-        self.buf = encoder.finish().unwrap_or_default();
+        if bytes.len() >= TREE_THRESHOLD {
+            self.sha.update([TAG_BYTES_TREE]);
+            self.sha.update(tree::slice_root(bytes, self.threads));
+            return self;
+        }
+        let mut prefix = Encoder::to_vec();
+        prefix.varint(bytes.len() as u128);
+        self.sha.update([TAG_BYTES]);
+        self.sha.update(prefix.into_bytes());
+        self.sha.update(bytes);
         self
     }
 
@@ -233,30 +263,46 @@ mod tests {
         assert_eq!(hash(&Fails), Err(Error::Serialize("not today".to_string())));
     }
 
-    #[test]
-    fn large_values_stream_the_same_as_small_ones_buffered() {
-        // Flushing in blocks must not change the digest: compare a streamed
-        // 1 MiB vector with the digest of its collected canonical bytes.
-        let big: Vec<f64> = (0..131_072).map(f64::from).collect();
-        let bytes = canonical_bytes(&big).unwrap();
+    fn framed(tag: u8, body: &[u8]) -> Digest {
         let mut sha = Sha256::new();
         sha.update(DOMAIN);
         sha.update(ENCODING_VERSION.to_le_bytes());
-        sha.update([TAG_VALUE]);
-        sha.update(&bytes);
-        assert_eq!(
-            hash(&big).unwrap(),
-            Digest::from_bytes(sha.finalize().into())
-        );
-        // The same holds for a big raw byte string fed past the buffer.
+        sha.update([tag]);
+        sha.update(body);
+        Digest::from_bytes(sha.finalize().into())
+    }
+
+    fn root(run: &[u8]) -> [u8; 32] {
+        let mut sha = Sha256::new();
+        for chunk in run.chunks(TREE_THRESHOLD) {
+            sha.update(Sha256::digest(chunk));
+        }
+        sha.update((run.len() as u64).to_le_bytes());
+        sha.finalize().into()
+    }
+
+    #[test]
+    fn short_values_are_one_item_and_long_ones_a_tree() {
+        // Just short of a chunk: the version 1 framing.
+        let short: Vec<u8> = vec![5; TREE_THRESHOLD - 4];
+        let bytes = canonical_bytes(&short).unwrap();
+        assert_eq!(bytes.len(), TREE_THRESHOLD - 1);
+        assert_eq!(hash(&short).unwrap(), framed(TAG_VALUE, &bytes));
+        // One more byte: a tree of one chunk.
+        let long: Vec<u8> = vec![5; TREE_THRESHOLD - 3];
+        let bytes = canonical_bytes(&long).unwrap();
+        assert_eq!(bytes.len(), TREE_THRESHOLD);
+        assert_eq!(hash(&long).unwrap(), framed(TAG_VALUE_TREE, &root(&bytes)));
+        // Raw byte strings likewise.
         let raw = vec![7u8; 200_000];
         let mut direct = Hasher::new();
         direct.update_bytes(&raw);
-        let mut sha = Sha256::new();
-        sha.update(DOMAIN);
-        sha.update(ENCODING_VERSION.to_le_bytes());
-        sha.update([TAG_BYTES, 0xc0, 0x9a, 0x0c]);
-        sha.update(&raw);
-        assert_eq!(direct.finalize(), Digest::from_bytes(sha.finalize().into()));
+        let mut body = vec![0xc0, 0x9a, 0x0c];
+        body.extend_from_slice(&raw);
+        assert_eq!(direct.finalize(), framed(TAG_BYTES, &body));
+        let raw = vec![7u8; 2 * TREE_THRESHOLD + 1];
+        let mut direct = Hasher::with_threads(3);
+        direct.update_bytes(&raw);
+        assert_eq!(direct.finalize(), framed(TAG_BYTES_TREE, &root(&raw)));
     }
 }
