@@ -1,7 +1,7 @@
 //! [`Memory`]: where cached results live, and how calls are traced.
 
 use crate::{Cached, Callable, Error};
-use jobcache_store::{FsStore, Limits, Reduction, Store, Wait};
+use jobcache_store::{Durability, FsStore, Limits, Reduction, Store, Wait};
 use jobcache_trace::{Event, EventKind, Journal, LogTracer, Tracer};
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -76,6 +76,7 @@ impl Memory {
             lock_wait: Wait::Timeout(Duration::from_secs(600)),
             reduce_policy: None,
             compress: None,
+            durability: Durability::default(),
         }
     }
 
@@ -287,9 +288,21 @@ pub struct MemoryBuilder {
     lock_wait: Wait,
     reduce_policy: Option<Limits>,
     compress: Option<i32>,
+    durability: Durability,
 }
 
 impl MemoryBuilder {
+    /// How new results are made durable in the file store (see
+    /// [`Durability`]): [`Durability::Checksummed`] by default, no `fsync`
+    /// on a miss, a result torn by a power loss is found by its checksum
+    /// and computed again; [`Durability::Synced`] makes each stored result
+    /// survive a power loss, at the cost of `fsync`s on every miss. Not used
+    /// with [`MemoryBuilder::store`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
     /// Stores new results zstd-compressed at `level` (1–3 are fast; joblib's
     /// `compress=`), the body and every array in independent 1 MiB frames;
     /// blocks that do not shrink are kept raw. Loading needs no option:
@@ -392,10 +405,11 @@ impl MemoryBuilder {
         let store: Arc<dyn Store> = match (self.store, &self.location) {
             (Some(store), _) => store,
             (None, Some(path)) => {
-                Arc::new(FsStore::create(path).map_err(|source| Error::Location {
+                let store = FsStore::create(path).map_err(|source| Error::Location {
                     path: path.clone(),
                     source,
-                })?)
+                })?;
+                Arc::new(store.with_durability(self.durability))
             }
             (None, None) => return Ok(Memory::disabled()),
         };

@@ -5,21 +5,26 @@
 //! - `store/get_small`: µs for a verified hit of a 100-byte entry and its
 //!   payload read; baseline `std::fs::read` of the file that holds the
 //!   payload (small payloads live inside the entry's meta file).
-//! - `store/publish_small`: µs to publish a 100-byte entry; baseline
-//!   creating a 100-byte file, `write_all` and `fsync`.
+//! - `store/publish_small`: µs to publish a 100-byte entry (the default
+//!   durability, no `fsync`); baseline creating a 100-byte file and
+//!   `write_all`. `store/publish_small_synced` (reported only): the same
+//!   with `Durability::Synced`, baseline `write_all` + `fsync`.
 //! - `store/get_256MiB`: GB/s of a verified hit read into a buffer already
 //!   faulted in; baseline `open` + `read_exact` into the same buffer.
 //!   (`store/get_256MiB_unverified`, reported only: the same without the
 //!   payload checksum.)
-//! - `store/publish_256MiB`: GB/s of a publish; baseline `write_all` +
-//!   `fsync` of the same bytes to a new file.
+//! - `store/publish_256MiB`: GB/s of a publish (default durability);
+//!   baseline `write_all` of the same bytes to a new file.
+//!   `store/publish_256MiB_synced` (reported only): with
+//!   `Durability::Synced`, baseline `write_all` + `fsync`.
 
 use jobcache_bench::{gb_per_s, micros, paired, scratch_dir, Group, Row, DEFAULT_REPS};
-use jobcache_store::{FsStore, NewEntry, Store};
+use jobcache_store::{Durability, FsStore, NewEntry, Store};
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{Read, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const NS: &str = "bench::store";
@@ -34,6 +39,89 @@ fn timed(mut f: impl FnMut()) -> Duration {
 
 fn key(i: u64) -> String {
     format!("{i:064x}")
+}
+
+/// Publishes through one store against raw writes into `raw_dir`, with
+/// `fsync` on the raw side exactly when the store syncs.
+struct Publishes<'a> {
+    store: &'a FsStore,
+    sync: bool,
+    meta: &'a NewEntry,
+    raw_dir: &'a Path,
+    next: &'a Cell<u64>,
+}
+
+impl Publishes<'_> {
+    fn bump(&self) -> u64 {
+        self.next.set(self.next.get() + 1);
+        self.next.get()
+    }
+
+    fn raw_write(&self, path: &Path, bytes: &[u8]) {
+        let mut f = File::create(path).ok();
+        if let Some(f) = f.as_mut() {
+            let r = f
+                .write_all(bytes)
+                .and_then(|()| if self.sync { f.sync_all() } else { Ok(()) });
+            assert!(r.is_ok());
+        }
+    }
+
+    /// Time per publish of a new small entry, and per raw write.
+    fn small(&self, bytes: &[u8]) -> (Duration, Duration) {
+        const M: u32 = 50;
+        let (ours, raw) = paired(
+            REPS,
+            || {
+                timed(|| {
+                    for _ in 0..M {
+                        let k = key(self.bump());
+                        let published = self.store.publish_bytes(NS, &k, self.meta, bytes);
+                        assert!(published.is_ok_and(|p| !p.already_present));
+                    }
+                })
+            },
+            || {
+                timed(|| {
+                    for _ in 0..M {
+                        self.raw_write(&self.raw_dir.join(self.bump().to_string()), bytes);
+                    }
+                })
+            },
+        );
+        (ours / M, raw / M)
+    }
+
+    /// Time of a large publish and of a raw write: a fresh key or file each
+    /// time, the previous one removed first (outside the timing). Returns
+    /// the key last published, left in the store.
+    fn large(&self, data: &[u8]) -> (Duration, Duration, u64) {
+        let last_key = Cell::new(0u64);
+        let last_raw = Cell::new(0u64);
+        let (ours, raw) = paired(
+            REPS,
+            || {
+                let _ = self.store.remove(NS, &key(last_key.get()));
+                let k = self.bump();
+                last_key.set(k);
+                timed(|| {
+                    assert!(self
+                        .store
+                        .publish_bytes(NS, &key(k), self.meta, data)
+                        .is_ok())
+                })
+            },
+            || {
+                let _ = std::fs::remove_file(self.raw_dir.join(format!("big{}", last_raw.get())));
+                let n = self.bump();
+                last_raw.set(n);
+                let path = self.raw_dir.join(format!("big{n}"));
+                timed(|| self.raw_write(&path, data))
+            },
+        );
+        let _ = std::fs::remove_file(self.raw_dir.join(format!("big{}", last_raw.get())));
+        (ours, raw, last_key.get())
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -75,79 +163,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         micros(raw / N),
     ));
 
-    // Small publish.
+    // Publishes, small and large, in each durability mode, against the raw
+    // writes that pay the same: no fsync for the default, `fsync` for
+    // `Synced`.
     let next = Cell::new(1_000u64);
-    let bump = || {
-        next.set(next.get() + 1);
-        next.get()
-    };
     let raw_dir = dir.join("raw");
     std::fs::create_dir_all(&raw_dir)?;
-    const M: u32 = 20;
-    let (ours, raw) = paired(
-        REPS,
-        || {
-            timed(|| {
-                for _ in 0..M {
-                    let published = store.publish_bytes(NS, &key(bump()), &meta, &small);
-                    assert!(published.is_ok_and(|p| !p.already_present));
-                }
-            })
-        },
-        || {
-            timed(|| {
-                for _ in 0..M {
-                    let path = raw_dir.join(bump().to_string());
-                    let mut f = File::create(&path).ok();
-                    if let Some(f) = f.as_mut() {
-                        assert!(f.write_all(&small).and_then(|()| f.sync_all()).is_ok());
-                    }
-                }
-            })
-        },
-    );
-    group.push(Row::ratio_lower_is_better(
-        "store/publish_small",
-        micros(ours / M),
-        "us",
-        micros(raw / M),
-    ));
-
-    // Large publish: a fresh key or file each time, the previous one
-    // removed first (outside the timing).
+    let synced = FsStore::open(dir.join("cache"))?.with_durability(Durability::Synced);
     let data: Vec<u8> = (0..BIG).map(|i| (i as u8).wrapping_mul(13)).collect();
-    let last_key = Cell::new(0u64);
-    let last_raw = Cell::new(0u64);
-    let (ours, raw) = paired(
-        REPS,
-        || {
-            let _ = store.remove(NS, &key(last_key.get()));
-            let k = bump();
-            last_key.set(k);
-            timed(|| assert!(store.publish_bytes(NS, &key(k), &meta, &data).is_ok()))
-        },
-        || {
-            let _ = std::fs::remove_file(raw_dir.join(format!("big{}", last_raw.get())));
-            let n = bump();
-            last_raw.set(n);
-            let path = raw_dir.join(format!("big{n}"));
-            timed(|| {
-                let mut f = File::create(&path).ok();
-                if let Some(f) = f.as_mut() {
-                    assert!(f.write_all(&data).and_then(|()| f.sync_all()).is_ok());
-                }
-            })
-        },
-    );
-    group.push(Row::ratio_higher_is_better(
-        "store/publish_256MiB",
-        gb_per_s(BIG as u64, ours),
-        "GB/s",
-        gb_per_s(BIG as u64, raw),
-    ));
+    let mut last_key = 0u64;
+    for (s, sync, suffix) in [(&store, false, ""), (&synced, true, "_synced")] {
+        let p = Publishes {
+            store: s,
+            sync,
+            meta: &meta,
+            raw_dir: &raw_dir,
+            next: &next,
+        };
+        let (ours, raw) = p.small(&small);
+        group.push(Row::ratio_lower_is_better(
+            &format!("store/publish_small{suffix}"),
+            micros(ours),
+            "us",
+            micros(raw),
+        ));
+        let (ours, raw, k) = p.large(&data);
+        last_key = k;
+        group.push(Row::ratio_higher_is_better(
+            &format!("store/publish_256MiB{suffix}"),
+            gb_per_s(BIG as u64, ours),
+            "GB/s",
+            gb_per_s(BIG as u64, raw),
+        ));
+    }
 
     // Large verified hit into a buffer already faulted in.
-    let big_key = key(last_key.get());
+    let big_key = key(last_key);
     let buf = RefCell::new(vec![1u8; BIG]);
     let payload_path = store.entry_dir(NS, &big_key)?.join("payload");
     let (ours, raw) = paired(

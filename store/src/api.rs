@@ -117,6 +117,8 @@ pub struct Entry {
     location: String,
     /// Whether the checksum still has to be checked while reading.
     pending: bool,
+    /// Whether the checksum was checked (by the backend, or while reading).
+    verified: bool,
     hasher: Option<Xxh3>,
     pos: u64,
     on_corrupt: Option<CorruptHook>,
@@ -128,7 +130,7 @@ impl fmt::Debug for Entry {
             .field("meta", &self.meta)
             .field("path", &self.path)
             .field("location", &self.location)
-            .field("verified", &!self.pending)
+            .field("verified", &self.verified)
             .finish()
     }
 }
@@ -194,10 +196,21 @@ impl Entry {
             path: local_path,
             location,
             pending: verify_pending,
+            verified: false,
             hasher: verify_pending.then(Xxh3::new),
             pos: 0,
             on_corrupt: None,
         }
+    }
+
+    /// Records that the backend checked the payload against
+    /// `meta.checksum` before returning the entry (nothing is left
+    /// pending): [`Entry::is_verified`] is then true.
+    pub fn checked(mut self) -> Self {
+        self.pending = false;
+        self.hasher = None;
+        self.verified = true;
+        self
     }
 
     /// Sets what to run when a read finds the payload corrupt (a backend
@@ -251,9 +264,12 @@ impl Entry {
         }
     }
 
-    /// Whether the payload checksum was checked (or need not be).
+    /// Whether the payload checksum was checked: by the lookup, or by a
+    /// read or [`Entry::verify`] since. False for an entry looked up without
+    /// verification (nothing checks it unless [`Entry::verify`] is called)
+    /// and for one whose check is pending until it is read.
     pub fn is_verified(&self) -> bool {
-        !self.pending
+        self.verified
     }
 
     fn corrupt(&mut self, reason: String) -> StoreError {
@@ -276,6 +292,7 @@ impl Entry {
             return Err(self.corrupt(reason));
         }
         self.pending = false;
+        self.verified = true;
         self.hasher = None;
         Ok(())
     }
@@ -337,7 +354,17 @@ impl Entry {
         let src: &mut dyn Read = match &mut self.payload {
             Payload::File(f) => f,
             Payload::Reader(r) => r,
-            Payload::Memory { .. } => return Ok(()),
+            // In memory, but its range is not within its buffer: nothing
+            // can fill `buf`.
+            Payload::Memory { buf: held, range } => {
+                let reason = format!(
+                    "in-memory payload range {}..{} is outside its {}-byte buffer",
+                    range.start,
+                    range.end,
+                    held.len()
+                );
+                return Err(self.corrupt(reason));
+            }
         };
         let read = if verify && buf.len() >= PARALLEL_HASH_MIN {
             read_hashing_in_parallel(src, buf)

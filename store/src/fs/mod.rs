@@ -46,6 +46,29 @@ pub const QUARANTINE_MAX: u64 = 64 << 20;
 const META_FILE: &str = "meta";
 const PAYLOAD_FILE: &str = "payload";
 
+/// How hard a publish works to make an entry survive a power loss
+/// (`LAYOUT.md`, "Durability"). Either way a reader sees a whole entry or
+/// none while the machine runs, and every read checks lengths and checksums,
+/// so an entry torn by a crash is a miss (and recomputed), never wrong data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// No `fsync` on the publish path: the payload and meta files are
+    /// written, and the entry appears by one atomic rename. After a power
+    /// loss or kernel crash, entries published in the last seconds may be
+    /// absent or torn (detected on read: a miss plus a warning). A process
+    /// crash loses nothing that was published. The default: a cache entry
+    /// can always be computed again, and `fsync` costs most of a small miss.
+    #[default]
+    Checksummed,
+    /// `fdatasync` the payload and meta files and `fsync` the temporary
+    /// directory before the rename, and the namespace directory after it:
+    /// an entry whose publish returned survives a power loss on file systems
+    /// that honour `fsync` (ext4, xfs, btrfs). For results too costly to
+    /// compute again.
+    Synced,
+}
+
 /// The store on a local directory: see the crate docs and `LAYOUT.md`.
 #[derive(Debug)]
 pub struct FsStore {
@@ -60,6 +83,7 @@ pub struct FsStore {
     swept: AtomicBool,
     noatime: AtomicBool,
     walk: bool,
+    durability: Durability,
     index: index::Index,
 }
 
@@ -105,6 +129,7 @@ impl FsStore {
             swept: AtomicBool::new(false),
             noatime: AtomicBool::new(true),
             walk: false,
+            durability: Durability::default(),
             index: index::Index::default(),
         }
     }
@@ -141,6 +166,18 @@ impl FsStore {
     pub fn with_recent_protection(mut self, recent: Duration) -> Self {
         self.recent = recent;
         self
+    }
+
+    /// Sets how publishes trade speed for survival of a power loss (default
+    /// [`Durability::Checksummed`]: no `fsync` on the publish path).
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How publishes are made durable ([`FsStore::with_durability`]).
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// Resolves paths beneath the root by opening one component at a time

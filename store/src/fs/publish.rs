@@ -5,7 +5,9 @@ use super::clean::lock_linked;
 use super::index::{self, Op, Record};
 use super::layout::{remove_in_the_way, NS_DIR, TMP_DIR};
 use super::read::open_ns;
-use super::{io_err, is_exists, is_not_followed, temp_name, FsStore, META_FILE, PAYLOAD_FILE};
+use super::{
+    io_err, is_exists, is_not_followed, temp_name, Durability, FsStore, META_FILE, PAYLOAD_FILE,
+};
 use crate::api::{EntryLock, Published, Wait, WriteFn};
 use crate::beneath::Dir;
 use crate::checksum::Xxh3;
@@ -311,8 +313,11 @@ impl FsStore {
         }
         let checksum = w.hasher.digest();
         let spilled = w.file.is_some();
+        let synced = self.durability == Durability::Synced;
         if let Some(f) = w.file.take() {
-            f.sync_data().map_err(io_err("sync payload", &w.path))?;
+            if synced {
+                f.sync_data().map_err(io_err("sync payload", &w.path))?;
+            }
         }
         let inline = (!spilled).then_some(w.buf.as_slice());
         let bytes = meta::encode(entry, created, w.len, checksum, inline);
@@ -322,12 +327,14 @@ impl FsStore {
             .create_file(META_FILE)
             .map_err(io_err("create metadata", &meta_path))?;
         f.write_all(&bytes)
-            .and_then(|()| f.sync_data())
+            .and_then(|()| if synced { f.sync_data() } else { Ok(()) })
             .map_err(io_err("write metadata", &meta_path))?;
         drop(f);
-        temp.dir
-            .sync()
-            .map_err(io_err("sync directory", &tmp_dir_path))?;
+        if synced {
+            temp.dir
+                .sync()
+                .map_err(io_err("sync directory", &tmp_dir_path))?;
+        }
         let mut decoded = meta::decode(&bytes)
             .map_err(|r| StoreError::io("encode metadata", &meta_path, io::Error::other(r)))?
             .meta;
@@ -361,7 +368,9 @@ impl FsStore {
                 Err(e) => return Err(StoreError::io("publish entry", target, e)),
             }
             drop(held);
-            ns_dir.sync().map_err(io_err("sync directory", &parent))?;
+            if synced {
+                ns_dir.sync().map_err(io_err("sync directory", &parent))?;
+            }
             if let Some(id) = index::id_of(namespace, key) {
                 let stored = bytes.len() as u64 + if spilled { w.len } else { 0 };
                 let time = meta::to_nanos(created);

@@ -275,9 +275,10 @@ impl FsStore {
                 return corrupt("inline payload checksum does not match".into());
             }
             let payload = Payload::Memory { buf, range };
-            return Ok(Lookup::Found(Box::new(Entry::new(
-                entry_meta, payload, None, loc_string, false,
-            ))));
+            let entry = Entry::new(entry_meta, payload, None, loc_string, false);
+            // Checked above only if asked: otherwise not verified.
+            let entry = if verify { entry.checked() } else { entry };
+            return Ok(Lookup::Found(Box::new(entry)));
         }
         let payload_rel = format!("{rel_dir}/{PAYLOAD_FILE}");
         let payload_path = self.root.join(&payload_rel);
@@ -316,13 +317,9 @@ impl FsStore {
             }
             let range = 0..data.len();
             let payload = Payload::Memory { buf: data, range };
-            return Ok(Lookup::Found(Box::new(Entry::new(
-                entry_meta,
-                payload,
-                Some(payload_path),
-                loc_string,
-                false,
-            ))));
+            return Ok(Lookup::Found(Box::new(
+                Entry::new(entry_meta, payload, Some(payload_path), loc_string, false).checked(),
+            )));
         }
         // The reader's liveness signal: a shared lock on the payload file
         // for as long as the entry (its descriptor) lives. Eviction skips an
