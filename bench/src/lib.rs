@@ -12,14 +12,30 @@
 //!   "baseline": 2.2, "ratio": 0.95}]
 //! ```
 //!
+//! Besides these contract fields, a row carries its spread: `min`,
+//! `median` and `max` of its repetitions (and `baseline_min`, … for its
+//! baseline), `reps`, and for a row measured as alternated [`pairs`]
+//! `ratio_min` / `ratio_max` with `ratio` the median of the per-pair ratios
+//! (`"ratio_of": "pairs"`). Rows measured against Python also record
+//! `python_versions`. Readers of the five contract fields are unaffected.
+//!
 //! Python baselines (joblib, NumPy) come from [`python_venv`], a virtualenv
-//! created once under `target/bench-venv`; where Python or the package
-//! registry is unavailable it returns `None` and the row is written with a
-//! null baseline instead of failing the run.
+//! created once under `target/bench-venv` with [`PYTHON_PINS`] installed;
+//! a [`PythonWorker`] runs them one repetition at a time so they alternate
+//! with the Rust subject. Where Python or the package registry is
+//! unavailable the row is written with a null baseline, and `cargo xtask
+//! bench` fails if that row has a floor.
 #![deny(missing_docs)]
 
+mod python;
+mod stats;
+
+pub use python::{
+    matches_pins, python_measure, python_venv, python_versions, PythonWorker, PYTHON_PINS,
+};
+pub use stats::{pairs, samples, samples_of, Pairs, Samples, Spread};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Repetitions measured after one warm-up, unless a group asks for more.
@@ -95,6 +111,17 @@ pub struct Row {
     pub baseline: Option<f64>,
     /// Ours relative to the baseline in "higher is better" terms.
     pub ratio: Option<f64>,
+    /// The spread of `value` over the repetitions, when known.
+    pub spread: Option<Spread>,
+    /// The spread of `baseline` over the repetitions, when known.
+    pub baseline_spread: Option<Spread>,
+    /// The spread of the per-pair ratios, when the row was measured as
+    /// alternated pairs (then `ratio` is their median).
+    pub ratio_spread: Option<Spread>,
+    /// How many repetitions the medians are taken over, when known.
+    pub reps: Option<usize>,
+    /// Further fields written as they are (for example `python_versions`).
+    pub extra: Vec<(String, serde_json::Value)>,
 }
 
 impl Row {
@@ -106,6 +133,79 @@ impl Row {
             unit: unit.to_string(),
             baseline: None,
             ratio: None,
+            spread: None,
+            baseline_spread: None,
+            ratio_spread: None,
+            reps: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// A row of times measured as alternated [`Pairs`]: `value` and
+    /// `baseline` are the medians converted by `unit_of` (for example
+    /// [`micros`], or a GB/s rate of the bytes moved), `ratio` the median of
+    /// the per-pair ratios (baseline time ÷ subject time, "higher is better"
+    /// whatever the unit), each with its spread. Without a baseline the row
+    /// has a null baseline and ratio.
+    pub fn from_pairs(
+        name: &str,
+        unit: &str,
+        pairs: &Pairs,
+        unit_of: impl Fn(Duration) -> f64,
+    ) -> Row {
+        let (subject, baseline) = pairs.medians();
+        let ratio_spread = pairs.ratio_spread();
+        Row {
+            baseline: pairs.baseline.as_ref().map(|_| unit_of(baseline)),
+            ratio: ratio_spread.map(|s| s.median),
+            spread: pairs.subject.spread(&unit_of),
+            baseline_spread: pairs.baseline.as_ref().and_then(|b| b.spread(&unit_of)),
+            ratio_spread,
+            reps: Some(pairs.subject.0.len()),
+            ..Row::plain(name, unit_of(subject), unit)
+        }
+    }
+
+    /// A row without baseline from its [`Samples`], with their spread.
+    pub fn from_samples(
+        name: &str,
+        unit: &str,
+        samples: &Samples,
+        unit_of: impl Fn(Duration) -> f64,
+    ) -> Row {
+        Row {
+            spread: samples.spread(&unit_of),
+            reps: Some(samples.0.len()),
+            ..Row::plain(name, unit_of(samples.median()), unit)
+        }
+    }
+
+    /// The same row with the spread of its value.
+    pub fn with_spread(mut self, spread: Option<Spread>) -> Row {
+        self.spread = spread;
+        self
+    }
+
+    /// The same row with the spread of its baseline.
+    pub fn with_baseline_spread(mut self, spread: Option<Spread>) -> Row {
+        self.baseline_spread = spread;
+        self
+    }
+
+    /// The same row with one more JSON field (a field of the contract, or
+    /// one already set, is not replaced).
+    pub fn with_field(mut self, key: &str, value: serde_json::Value) -> Row {
+        self.extra.push((key.to_string(), value));
+        self
+    }
+
+    /// The same row recording the versions of the bench venv's Python and
+    /// pinned packages ([`python_versions`]) as `python_versions`, when the
+    /// venv was set up in this run.
+    pub fn with_python_versions(self) -> Row {
+        match python_versions() {
+            Some(v) => self.with_field("python_versions", v),
+            None => self,
         }
     }
 
@@ -137,13 +237,40 @@ impl Row {
     }
 
     fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "name": self.name,
             "value": self.value,
             "unit": self.unit,
             "baseline": self.baseline,
             "ratio": self.ratio,
-        })
+        });
+        let Some(object) = json.as_object_mut() else {
+            return json;
+        };
+        let spreads = [
+            ("", self.spread),
+            ("baseline_", self.baseline_spread),
+            ("ratio_", self.ratio_spread),
+        ];
+        for (prefix, spread) in spreads {
+            let Some(s) = spread else { continue };
+            object.insert(format!("{prefix}min"), s.min.into());
+            if prefix != "ratio_" {
+                // The ratio's median is `ratio` itself.
+                object.insert(format!("{prefix}median"), s.median.into());
+            }
+            object.insert(format!("{prefix}max"), s.max.into());
+        }
+        if self.ratio_spread.is_some() {
+            object.insert("ratio_of".into(), "pairs".into());
+        }
+        if let Some(reps) = self.reps {
+            object.insert("reps".into(), reps.into());
+        }
+        for (key, value) in &self.extra {
+            object.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        json
     }
 }
 
@@ -155,9 +282,17 @@ pub struct Group {
 }
 
 impl Group {
-    /// Starts the group `name` (for example `hash`).
+    /// Starts the group `name` (for example `hash`) and deletes the JSON
+    /// of its previous run, so that a run that stops early leaves no stale
+    /// figures behind.
     pub fn new(name: &str) -> Group {
         eprintln!("bench group {name}");
+        let old = group_json(&target_dir(), name);
+        match std::fs::remove_file(&old) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!("  cannot remove the old {}: {e}", old.display()),
+        }
         Group {
             name: name.to_string(),
             rows: Vec::new(),
@@ -172,9 +307,8 @@ impl Group {
 
     /// Prints the table and writes `target/bench/GROUP.json`.
     pub fn finish(self) -> std::io::Result<PathBuf> {
-        let dir = output_dir();
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{}.json", self.name));
+        std::fs::create_dir_all(output_dir())?;
+        let path = group_json(&target_dir(), &self.name);
         let json: Vec<serde_json::Value> = self.rows.iter().map(Row::to_json).collect();
         let text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
         std::fs::write(&path, text + "\n")?;
@@ -209,17 +343,38 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// The workspace's target directory (honours `CARGO_TARGET_DIR`).
+/// The workspace's target directory (honours `CARGO_TARGET_DIR`; see
+/// [`target_dir_in`]).
 pub fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => workspace_root().join("target"),
+    target_dir_in(
+        &workspace_root(),
+        std::env::var_os("CARGO_TARGET_DIR")
+            .as_deref()
+            .map(Path::new),
+    )
+}
+
+/// The target directory of the workspace at `root` given the value of
+/// `CARGO_TARGET_DIR`: that directory when set (a relative one taken from
+/// `root`, where `cargo xtask bench` runs cargo; it passes an absolute
+/// one), else `root/target`. The one rule that both the harness, which
+/// writes the JSON, and `cargo xtask bench`, which reads it, follow.
+pub fn target_dir_in(root: &Path, cargo_target_dir: Option<&Path>) -> PathBuf {
+    match cargo_target_dir {
+        Some(dir) if !dir.as_os_str().is_empty() => root.join(dir),
+        _ => root.join("target"),
     }
 }
 
 /// Where groups write their JSON: `target/bench`.
 pub fn output_dir() -> PathBuf {
     target_dir().join("bench")
+}
+
+/// The JSON file of `group` under the target directory `target`:
+/// `target/bench/GROUP.json`.
+pub fn group_json(target: &Path, group: &str) -> PathBuf {
+    target.join("bench").join(format!("{group}.json"))
 }
 
 /// A scratch directory for a group's data files, on the same file system as
@@ -231,68 +386,6 @@ pub fn scratch_dir(group: &str) -> std::io::Result<PathBuf> {
     }
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-/// The Python interpreter of a virtualenv under `target/bench-venv` with
-/// NumPy and joblib installed, created on first use and shared by every
-/// group. `None`, with the reason printed, when Python or the package
-/// registry is unavailable.
-pub fn python_venv() -> Option<PathBuf> {
-    let venv = target_dir().join("bench-venv");
-    let python = venv.join("bin").join("python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", "import numpy, joblib"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ready() {
-        return Some(python);
-    }
-    let steps: [(&str, Vec<&str>); 2] = [
-        ("python3", vec!["-m", "venv", path_str(&venv)?]),
-        (
-            path_str(&python)?,
-            vec!["-m", "pip", "install", "--quiet", "numpy", "joblib"],
-        ),
-    ];
-    for (program, args) in steps {
-        let ok = Command::new(program)
-            .args(&args)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "  python baseline unavailable: `{program} {}` failed",
-                args.join(" ")
-            );
-            return None;
-        }
-    }
-    ready().then_some(python)
-}
-
-fn path_str(path: &Path) -> Option<&str> {
-    path.to_str()
-}
-
-/// Runs a Python snippet with the venv's interpreter and returns the last
-/// line it printed parsed as a number (the snippets print one measurement).
-pub fn python_measure(python: &Path, script: &str) -> Option<f64> {
-    let out = Command::new(python).args(["-c", script]).output().ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "  python baseline failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 #[cfg(test)]
@@ -324,5 +417,81 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(keys.len(), 5);
         assert!(json["baseline"].is_null() && json["ratio"].is_null());
+    }
+
+    #[test]
+    fn paired_rows_carry_spreads_and_the_median_pair_ratio() {
+        let ms = Duration::from_millis;
+        let pairs = Pairs {
+            subject: Samples(vec![ms(10), ms(40), ms(20)]),
+            baseline: Some(Samples(vec![ms(40), ms(40), ms(30)])),
+        };
+        let json = Row::from_pairs("g/p", "ms", &pairs, millis)
+            .with_field("python_versions", serde_json::json!({"joblib": "1"}))
+            .to_json();
+        assert_eq!(json["value"], 20.0);
+        assert_eq!(json["baseline"], 40.0);
+        assert_eq!(json["ratio"], 1.5);
+        assert_eq!(
+            (json["min"].clone(), json["max"].clone()),
+            (10.0.into(), 40.0.into())
+        );
+        assert_eq!(json["baseline_min"], 30.0);
+        assert_eq!(
+            (json["ratio_min"].clone(), json["ratio_max"].clone()),
+            (1.0.into(), 4.0.into())
+        );
+        assert_eq!(json["ratio_of"], "pairs");
+        assert_eq!(json["reps"], 3);
+        assert_eq!(json["python_versions"]["joblib"], "1");
+
+        let alone = Row::from_pairs(
+            "g/q",
+            "ms",
+            &Pairs {
+                baseline: None,
+                ..pairs
+            },
+            millis,
+        );
+        assert_eq!((alone.baseline, alone.ratio), (None, None));
+        assert!(alone.spread.is_some());
+    }
+
+    #[test]
+    fn extra_fields_never_replace_the_contract() {
+        let json = Row::plain("g/x", 1.5, "ms")
+            .with_field("value", 9.0.into())
+            .to_json();
+        assert_eq!(json["value"], 1.5);
+    }
+
+    #[test]
+    fn the_output_dir_follows_cargo_target_dir() {
+        let root = Path::new("/w");
+        assert_eq!(target_dir_in(root, None), Path::new("/w/target"));
+        assert_eq!(
+            target_dir_in(root, Some(Path::new(""))),
+            Path::new("/w/target")
+        );
+        assert_eq!(target_dir_in(root, Some(Path::new("/t"))), Path::new("/t"));
+        assert_eq!(
+            target_dir_in(root, Some(Path::new("t2"))),
+            Path::new("/w/t2")
+        );
+        assert_eq!(
+            group_json(Path::new("/t"), "memo"),
+            Path::new("/t/bench/memo.json")
+        );
+    }
+
+    #[test]
+    fn a_new_group_deletes_its_old_json() {
+        let name = "selftest-stale";
+        let path = group_json(&target_dir(), name);
+        std::fs::create_dir_all(output_dir()).unwrap();
+        std::fs::write(&path, "[]").unwrap();
+        let _group = Group::new(name);
+        assert!(!path.exists());
     }
 }

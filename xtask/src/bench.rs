@@ -3,12 +3,15 @@
 //! Each group is the `[[bench]]` target of the same name in crate
 //! `jobcache-GROUP` (`scale`: in `jobcache-store`; `harness = false`, built
 //! on `jobcache-bench`). The group
-//! writes `target/bench/GROUP.json`; this task then prints every row against
-//! its floor (the limits the issues set, kept here in one table) and fails
-//! when a row misses it.
+//! writes `target/bench/GROUP.json` (the path both sides take from
+//! `jobcache_bench::target_dir_in`, honouring `CARGO_TARGET_DIR`); this
+//! task deletes that file before the run, then prints every row against its
+//! floor (the limits the issues set, kept here in one table) and fails when
+//! a row misses it, when a floored row has no ratio (its baseline could not
+//! be measured), or when a floored row of the group is absent.
 
 use crate::shell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const GROUPS: [&str; 6] = ["hash", "persist", "store", "trace", "memo", "scale"];
 
@@ -62,9 +65,20 @@ pub const FLOORS: &[(&str, Floor)] = &[
     ("trace/append", Floor::MinRatio(0.5)),
     ("trace/summary_1GiB_array", Floor::MaxValue(100.0)),
     ("memo/hit_small", Floor::MinRatio(0.33)),
-    ("memo/hit_small_vs_joblib", Floor::MinRatio(10.0)),
+    ("memo/hit_small_vs_joblib", Floor::MinRatio(25.0)),
+    ("memo/miss_small_vs_joblib", Floor::MinRatio(10.0)),
+    ("memo/hit_small_vs_cached_redb", Floor::MinRatio(0.5)),
+    ("memo/miss_small_vs_cached_redb", Floor::MinRatio(0.5)),
     ("memo/hit_1GiB_array_output", Floor::MinRatio(0.5)),
-    ("memo/pipeline_3x1GiB_all_hits", Floor::MaxValue(50.0)),
+    ("memo/pipeline_3x1GiB_all_hits", Floor::MaxValue(1.0)),
+    (
+        "memo/pipeline_plain_3x1GiB_warm_vs_joblib",
+        Floor::MinRatio(3.0),
+    ),
+    (
+        "memo/pipeline_plain_3x1GiB_cold_overhead_vs_joblib",
+        Floor::MinRatio(2.0),
+    ),
     ("scale/hit_small_1e6", Floor::MinRatio(0.8)),
     ("scale/miss_small_policy_1e6", Floor::MinRatio(0.8)),
     ("scale/ls_1e6", Floor::MinRatio(0.3)),
@@ -95,8 +109,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     };
     let root = shell::root();
+    let target = target_dir(&root);
     let mut rows = Vec::new();
     let mut broken = Vec::new();
+    let mut incomplete = Vec::new();
     for group in groups {
         let krate = format!("jobcache-{}", crate_dir(group));
         let bench_file = root
@@ -112,30 +128,91 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
         // A group that fails to run is reported after the table of the
         // others, so one broken group does not hide every other result.
-        let json = root
-            .join("target")
-            .join("bench")
-            .join(format!("{group}.json"));
-        let result = shell::run(shell::cargo().args(["bench", "-p", &krate, "--bench", group]))
+        let json = jobcache_bench::group_json(&target, group);
+        let result = remove_stale(&json)
+            .and_then(|()| {
+                shell::run(
+                    shell::cargo()
+                        .env("CARGO_TARGET_DIR", &target)
+                        .args(["bench", "-p", &krate, "--bench", group]),
+                )
+            })
             .and_then(|()| read_rows(&json));
         match result {
-            Ok(group_rows) => rows.extend(group_rows),
+            Ok(group_rows) => {
+                let problems = missing_baselines(group, &group_rows);
+                rows.extend(group_rows);
+                if !problems.is_empty() {
+                    eprintln!("bench group `{group}`: {}", problems.join("; "));
+                    incomplete.extend(problems);
+                }
+            }
             Err(e) => {
                 eprintln!("bench group `{group}` failed: {e}");
                 broken.push(group);
             }
         }
     }
-    let table = print_table(&rows);
-    if broken.is_empty() {
-        table
-    } else {
-        Err(format!(
-            "bench groups that did not run: {}{}",
-            broken.join(", "),
-            table.err().map_or(String::new(), |e| format!("; {e}"))
-        ))
+    let mut errors: Vec<String> = print_table(&rows).err().into_iter().collect();
+    if !incomplete.is_empty() {
+        errors.push(format!(
+            "floored rows not judged: {}",
+            incomplete.join("; ")
+        ));
     }
+    if !broken.is_empty() {
+        errors.insert(
+            0,
+            format!("bench groups that did not run: {}", broken.join(", ")),
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// The target directory the bench groups write under: the harness's own
+/// rule, with a relative `CARGO_TARGET_DIR` taken from the directory this
+/// task was started in (as cargo does), made absolute so that the group,
+/// run by cargo from the workspace root, resolves it to the same place.
+fn target_dir(root: &Path) -> PathBuf {
+    let env = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
+    let env = match (env, std::env::current_dir()) {
+        (Some(dir), Ok(cwd)) if dir.is_relative() => Some(cwd.join(dir)),
+        (env, _) => env,
+    };
+    jobcache_bench::target_dir_in(root, env.as_deref())
+}
+
+/// Deletes the JSON of a group's previous run, so that a group that fails
+/// to write it is reported instead of judged on old figures.
+pub fn remove_stale(json: &Path) -> Result<(), String> {
+    match std::fs::remove_file(json) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove the old {}: {e}", json.display())),
+    }
+}
+
+/// What keeps the floored rows of `group` from being judged: a row absent
+/// from the group's JSON, or a ratio floor whose ratio is null (the
+/// baseline could not be measured, e.g. Python was not set up). Each item
+/// names the row and why.
+pub fn missing_baselines(group: &str, rows: &[Row]) -> Vec<String> {
+    let prefix = format!("{group}/");
+    FLOORS
+        .iter()
+        .filter(|(name, _)| name.starts_with(&prefix))
+        .filter_map(|(name, floor)| match rows.iter().find(|r| r.name == *name) {
+            None => Some(format!("`{name}` is absent from the group's JSON")),
+            Some(row) if row.ratio.is_none() && matches!(floor, Floor::MinRatio(_)) => Some(
+                format!("`{name}` has no ratio: its baseline was not measured (see the group's output)"),
+            ),
+            Some(_) => None,
+        })
+        .collect()
 }
 
 fn read_rows(path: &Path) -> Result<Vec<Row>, String> {
@@ -247,5 +324,77 @@ mod tests {
         assert_eq!(meets(&rows[1]), Some(false));
         assert_eq!(meets(&rows[2]), None);
         assert!(parse_rows("{}").is_err());
+    }
+
+    fn row(name: &str, ratio: Option<f64>) -> Row {
+        Row {
+            name: name.into(),
+            value: 1.0,
+            unit: "ms".into(),
+            ratio,
+        }
+    }
+
+    fn every_floored(group: &str) -> Vec<Row> {
+        FLOORS
+            .iter()
+            .filter(|(n, _)| n.starts_with(&format!("{group}/")))
+            .map(|(n, _)| row(n, Some(100.0)))
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_floored_row_fails_naming_it() {
+        let mut rows = every_floored("memo");
+        assert!(missing_baselines("memo", &rows).is_empty());
+        rows.retain(|r| r.name != "memo/miss_small_vs_joblib");
+        let problems = missing_baselines("memo", &rows);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("memo/miss_small_vs_joblib"));
+        assert!(problems[0].contains("absent"));
+    }
+
+    #[test]
+    fn a_floored_row_without_ratio_fails_naming_it() {
+        let mut rows = every_floored("memo");
+        for r in &mut rows {
+            if r.name == "memo/hit_small_vs_joblib" {
+                r.ratio = None;
+            }
+            if r.name == "memo/pipeline_3x1GiB_all_hits" {
+                r.ratio = None; // a value floor needs no ratio
+            }
+        }
+        let problems = missing_baselines("memo", &rows);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("memo/hit_small_vs_joblib") && problems[0].contains("no ratio")
+        );
+        // Other groups' floors are not asked of this group.
+        assert!(missing_baselines("trace", &every_floored("trace")).is_empty());
+    }
+
+    #[test]
+    fn the_stale_json_is_removed_before_a_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("memo.json");
+        std::fs::write(&json, "[]").unwrap();
+        remove_stale(&json).unwrap();
+        assert!(!json.exists());
+        remove_stale(&json).unwrap();
+    }
+
+    #[test]
+    fn xtask_reads_where_the_harness_writes() {
+        let root = Path::new("/w");
+        let json = jobcache_bench::group_json(&target_dir(root), "memo");
+        let expected = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => std::env::current_dir()
+                .unwrap()
+                .join(dir)
+                .join("bench/memo.json"),
+            None => PathBuf::from("/w/target/bench/memo.json"),
+        };
+        assert_eq!(json, expected);
     }
 }
