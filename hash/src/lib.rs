@@ -52,6 +52,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod arrays;
 mod digest;
 mod elements;
 mod encoder;
@@ -112,7 +113,7 @@ pub fn hash<T: Serialize + ?Sized>(value: &T) -> Result<Digest, Error> {
 /// tag and framing). Useful to see what a key is made of, and in tests.
 pub fn canonical_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     let mut encoder = Encoder::to_vec();
-    value.serialize(&mut encoder)?;
+    encoder::encode(&mut encoder, value)?;
     encoder.finish()
 }
 
@@ -171,7 +172,7 @@ impl Hasher {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let mut encoder = Encoder::to_sha(&mut self.sha, buf, self.threads);
-        value.serialize(&mut encoder)?;
+        encoder::encode(&mut encoder, value)?;
         let buf = encoder.finish()?;
         // A buffer grown to a chunk by a long value is not kept.
         if buf.capacity() <= KEPT_BUFFER {
