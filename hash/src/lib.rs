@@ -14,6 +14,13 @@
 //! Fortran-order copy and a strided view of the same elements give one
 //! digest.
 //!
+//! A value whose encoding reaches 1 MiB ([`TREE_THRESHOLD`]) is hashed as a
+//! tree of 1 MiB chunks (encoding version 2), the chunks on every core the
+//! process may use ([`Hasher::with_threads`] sets how many; the digest does
+//! not depend on it). Arrays of `f64` and `f32` are read straight from
+//! memory: a C-contiguous one is hashed in place, a Fortran-order one is
+//! copied into contiguous blocks as it is hashed.
+//!
 //! ```
 //! use jobcache_hash::{hash, Digest, Hasher};
 //! use std::collections::HashMap;
@@ -49,6 +56,16 @@
 //!   that mix types in one key space hash a type tag in too.
 //! - A `Serialize` implementation that returns an error makes [`hash`] return
 //!   [`Error::Serialize`].
+//! - Only arrays of `f64` and `f32` (owned, views, `ArcArray`, or references
+//!   to them; 1 to 4 dimensions or `IxDyn`) take the fast path from memory,
+//!   and only where they are a whole value, a tuple element, a struct field
+//!   or an `Option`/newtype's content; elsewhere (other element types,
+//!   arrays inside a `Vec` or a map) they go through ndarray's `Serialize`,
+//!   element by element: the same digest, more slowly.
+//! - A non-contiguous array other than a 2-D column-wise one is copied in
+//!   logical order element by element.
+//! - Keys changed with encoding version 2: entries cached by an earlier
+//!   version are misses.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 

@@ -10,8 +10,8 @@
 //! does not depend on the number of threads or on which thread hashed what.
 
 use sha2::{Digest as _, Sha256};
-use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
