@@ -94,6 +94,21 @@ impl<'s> Encoder<'s> {
         Ok(buf)
     }
 
+    /// The buffer, for [`crate::arrays`] to write encoded bytes into.
+    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Bytes that still fit before the buffer is cut into a chunk.
+    pub(crate) fn room(&self) -> usize {
+        self.cut_at.saturating_sub(self.buf.len())
+    }
+
+    /// Cuts the buffer into chunks if it is full and may be cut.
+    pub(crate) fn cut_if_full(&mut self) {
+        self.maybe_cut();
+    }
+
     /// The bytes kept (by an encoder from [`Encoder::to_vec`]).
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.buf
@@ -176,6 +191,20 @@ impl<'s> Encoder<'s> {
     fn variant(&mut self, index: u32) {
         self.varint(u128::from(index));
     }
+}
+
+/// Encodes one value: an ndarray array of floats from its memory
+/// ([`crate::arrays`]), anything else through its `Serialize`.
+///
+/// Called for whole values, tuple elements, struct fields and newtype or
+/// `Some` contents; not for sequence elements or map entries, which are
+/// rarely arrays and are the hot loop of small elements.
+#[inline]
+pub(crate) fn encode<T: Serialize + ?Sized>(enc: &mut Encoder<'_>, value: &T) -> Result<(), Error> {
+    if crate::arrays::encode(enc, value)? {
+        return Ok(());
+    }
+    value.serialize(enc)
 }
 
 impl<'a, 's> ser::Serializer for &'a mut Encoder<'s> {
@@ -277,7 +306,7 @@ impl<'a, 's> ser::Serializer for &'a mut Encoder<'s> {
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
         self.buf.push(1);
-        value.serialize(self)
+        encode(self, value)
     }
     fn serialize_unit(self) -> Result<(), Error> {
         Ok(())
@@ -299,7 +328,7 @@ impl<'a, 's> ser::Serializer for &'a mut Encoder<'s> {
         _name: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        value.serialize(self)
+        encode(self, value)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -309,7 +338,7 @@ impl<'a, 's> ser::Serializer for &'a mut Encoder<'s> {
         value: &T,
     ) -> Result<(), Error> {
         self.variant(index);
-        value.serialize(self)
+        encode(self, value)
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqEncoder<'a, 's>, Error> {
         let unknown_from = match len {
@@ -453,7 +482,7 @@ macro_rules! in_order {
 
             #[inline]
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-                value.serialize(&mut **self)?;
+                encode(self, value)?;
                 self.maybe_cut();
                 Ok(())
             }
@@ -480,7 +509,7 @@ macro_rules! fields_in_order {
                 _key: &'static str,
                 value: &T,
             ) -> Result<(), Error> {
-                value.serialize(&mut **self)
+                encode(self, value)
             }
 
             fn end(self) -> Result<(), Error> {

@@ -14,6 +14,13 @@
 //! Fortran-order copy and a strided view of the same elements give one
 //! digest.
 //!
+//! A value whose encoding reaches 1 MiB ([`TREE_THRESHOLD`]) is hashed as a
+//! tree of 1 MiB chunks (encoding version 2), the chunks on every core the
+//! process may use ([`Hasher::with_threads`] sets how many; the digest does
+//! not depend on it). Arrays of `f64` and `f32` are read straight from
+//! memory: a C-contiguous one is hashed in place, a Fortran-order one is
+//! copied into contiguous blocks as it is hashed.
+//!
 //! ```
 //! use jobcache_hash::{hash, Digest, Hasher};
 //! use std::collections::HashMap;
@@ -49,9 +56,20 @@
 //!   that mix types in one key space hash a type tag in too.
 //! - A `Serialize` implementation that returns an error makes [`hash`] return
 //!   [`Error::Serialize`].
+//! - Only arrays of `f64` and `f32` (owned, views, `ArcArray`, or references
+//!   to them; 1 to 4 dimensions or `IxDyn`) take the fast path from memory,
+//!   and only where they are a whole value, a tuple element, a struct field
+//!   or an `Option`/newtype's content; elsewhere (other element types,
+//!   arrays inside a `Vec` or a map) they go through ndarray's `Serialize`,
+//!   element by element: the same digest, more slowly.
+//! - A non-contiguous array other than a 2-D column-wise one is copied in
+//!   logical order element by element.
+//! - Keys changed with encoding version 2: entries cached by an earlier
+//!   version are misses.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod arrays;
 mod digest;
 mod elements;
 mod encoder;
@@ -112,7 +130,7 @@ pub fn hash<T: Serialize + ?Sized>(value: &T) -> Result<Digest, Error> {
 /// tag and framing). Useful to see what a key is made of, and in tests.
 pub fn canonical_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     let mut encoder = Encoder::to_vec();
-    value.serialize(&mut encoder)?;
+    encoder::encode(&mut encoder, value)?;
     encoder.finish()
 }
 
@@ -171,7 +189,7 @@ impl Hasher {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let mut encoder = Encoder::to_sha(&mut self.sha, buf, self.threads);
-        value.serialize(&mut encoder)?;
+        encoder::encode(&mut encoder, value)?;
         let buf = encoder.finish()?;
         // A buffer grown to a chunk by a long value is not kept.
         if buf.capacity() <= KEPT_BUFFER {

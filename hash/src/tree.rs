@@ -10,6 +10,7 @@
 //! does not depend on the number of threads or on which thread hashed what.
 
 use sha2::{Digest as _, Sha256};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -121,40 +122,63 @@ impl Tree {
     }
 
     /// Adds the chunks of `data` (whole chunks, but for the last piece of a
-    /// run), hashed in place on up to `threads` threads.
+    /// run), hashed in place on up to `threads` threads. Each thread takes
+    /// the next chunk not yet taken, so a thread slowed down by the machine
+    /// does not hold the others up.
     pub(crate) fn push_slice(&mut self, data: &[u8]) {
         let first = self.digests.len();
         self.len += data.len() as u64;
         let chunks: Vec<&[u8]> = data.chunks(CHUNK).collect();
-        let groups = self.threads.min(chunks.len()).max(1);
-        let per = chunks.len().div_ceil(groups);
-        if groups == 1 {
-            self.digests.extend(chunks.iter().map(|c| digest(c)));
+        self.digests.resize(first + chunks.len(), [0; 32]);
+        let helpers = self.threads.min(chunks.len()).saturating_sub(1);
+        if helpers == 0 {
+            for (slot, chunk) in self.digests[first..].iter_mut().zip(&chunks) {
+                *slot = digest(chunk);
+            }
             return;
         }
-        let hash_group = |group: &[&[u8]]| group.iter().map(|c| digest(c)).collect::<Vec<_>>();
-        let results: Vec<Vec<ChunkDigest>> = std::thread::scope(|scope| {
-            let mut parts = chunks.chunks(per);
-            let mine = parts.next().unwrap_or_default();
-            let handles: Vec<_> = parts
-                .map(|group| {
-                    let spawned = std::thread::Builder::new()
+        let next = AtomicUsize::new(0);
+        let take = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(chunk) = chunks.get(i) else {
+                    return done;
+                };
+                done.push((i, digest(chunk)));
+            }
+        };
+        let results: Vec<(usize, ChunkDigest)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..helpers)
+                .filter_map(|_| {
+                    std::thread::Builder::new()
                         .name("jobcache-hash".into())
-                        .spawn_scoped(scope, move || hash_group(group));
-                    (group, spawned)
+                        .spawn_scoped(scope, take)
+                        .ok()
                 })
                 .collect();
-            let mut results = vec![hash_group(mine)];
-            for (group, spawned) in handles {
-                // A thread that could not start or did not finish: its
-                // chunks are hashed here.
-                let done = spawned.ok().and_then(|h| h.join().ok());
-                results.push(done.unwrap_or_else(|| hash_group(group)));
+            // This thread takes chunks too, until none is left; a helper
+            // that could not start simply takes none.
+            let mut results = take();
+            for handle in handles {
+                // A helper that panicked: the chunks it took are hashed
+                // again below.
+                if let Ok(done) = handle.join() {
+                    results.extend(done);
+                }
             }
             results
         });
-        self.digests.extend(results.into_iter().flatten());
-        debug_assert_eq!(self.digests.len() - first, chunks.len());
+        let mut hashed = vec![false; chunks.len()];
+        for (i, d) in results {
+            self.digests[first + i] = d;
+            hashed[i] = true;
+        }
+        for (i, chunk) in chunks.iter().enumerate() {
+            if !hashed[i] {
+                self.digests[first + i] = digest(chunk);
+            }
+        }
     }
 
     /// Adds the last, possibly short, piece of the run (if any), waits for

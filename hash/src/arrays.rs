@@ -1,0 +1,188 @@
+//! ndarray arrays of `f64` and `f32`, encoded from their memory in blocks.
+//!
+//! ndarray's serde form hands an array's elements over one at a time, in
+//! logical (row-major) order: for a large array that costs more than hashing
+//! its bytes, and for a Fortran-order array each step jumps a whole column
+//! ahead in memory. When the value being encoded *is* such an array (or a
+//! reference to one), recognised by its type, the encoder writes the very
+//! same canonical bytes (ENCODING.md: the struct `v`, `dim`, `data`) straight
+//! from memory instead:
+//!
+//! - a C-contiguous array is one byte string, hashed in place (no copy);
+//! - a 2-D array whose rows are closer in memory than its columns (Fortran
+//!   order, or a view of one) is copied band by band into the chunk buffer,
+//!   reading each column's part of the band contiguously;
+//! - any other layout is copied element by element in logical order.
+//!
+//! The digest is the one the serde path gives: `tests/props.rs` checks it
+//! for every layout.
+
+use ndarray::{ArcArray, Array, ArrayBase, ArrayView, Data, Dimension, Ix2, IxDyn};
+use ndarray::{Ix1, Ix3, Ix4};
+use serde::Serialize;
+
+use crate::encoder::Encoder;
+use crate::Error;
+
+/// An element whose canonical encoding is its little-endian bytes.
+pub(crate) trait Raw: Copy + 'static {
+    const SIZE: usize;
+    fn write_le(self, out: &mut [u8]);
+}
+
+impl Raw for f64 {
+    const SIZE: usize = 8;
+    #[inline]
+    fn write_le(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Raw for f32 {
+    const SIZE: usize = 4;
+    #[inline]
+    fn write_le(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+/// The bytes of a slice of floats as they lie in memory: their canonical
+/// encoding on a little-endian machine.
+#[cfg(target_endian = "little")]
+fn as_le_bytes<A: Raw>(slice: &[A]) -> Option<&[u8]> {
+    // SAFETY: `A` is f64 or f32 (the only `Raw` types): plain data with no
+    // padding, every byte initialised; u8 has alignment 1 and the length is
+    // the slice's size in bytes, so the byte slice covers exactly the same
+    // memory, borrowed for as long as `slice`.
+    Some(unsafe { std::slice::from_raw_parts(slice.as_ptr().cast::<u8>(), size_of_val(slice)) })
+}
+
+#[cfg(not(target_endian = "little"))]
+fn as_le_bytes<A: Raw>(_: &[A]) -> Option<&[u8]> {
+    None
+}
+
+/// Encodes `value` if its type is an array (or a reference to one) with a
+/// fast path, returning whether it did; the caller serializes it otherwise.
+#[inline]
+pub(crate) fn encode<T: ?Sized>(enc: &mut Encoder<'_>, value: &T) -> Result<bool, Error> {
+    macro_rules! arrays_of {
+        (@one $ty:ty) => {
+            // Type ids compare as constants once this is monomorphised:
+            // every branch but one (or all) folds away.
+            if typeid::of::<T>() == typeid::of::<$ty>() {
+                // SAFETY: `T` is `$ty` up to lifetimes (typeid ignores
+                // them), so the pointer cast keeps the value's type and
+                // layout. The array is only read, inside this call, while
+                // `value` is borrowed; the 'static in `$ty` never lets a
+                // reference escape.
+                let array: &$ty = unsafe { &*(value as *const T).cast::<$ty>() };
+                encode_array(enc, array)?;
+                return Ok(true);
+            }
+        };
+        (@dims $elem:ty; $($dim:ty),*) => {$(
+            arrays_of!(@one Array<$elem, $dim>);
+            arrays_of!(@one ArrayView<'static, $elem, $dim>);
+            arrays_of!(@one ArcArray<$elem, $dim>);
+            arrays_of!(@one &'static Array<$elem, $dim>);
+            arrays_of!(@one &'static ArrayView<'static, $elem, $dim>);
+            arrays_of!(@one &'static ArcArray<$elem, $dim>);
+        )*};
+        ($($elem:ty),*) => {$(
+            arrays_of!(@dims $elem; Ix1, Ix2, Ix3, Ix4, IxDyn);
+        )*};
+    }
+    arrays_of!(f64, f32);
+    Ok(false)
+}
+
+/// Something that derefs to an array: the array itself or a reference.
+trait AsArray {
+    type Elem: Raw;
+    type Dim: Dimension + Serialize;
+    fn as_view(&self) -> ArrayView<'_, Self::Elem, Self::Dim>;
+}
+
+impl<A: Raw, S: Data<Elem = A>, D: Dimension + Serialize> AsArray for ArrayBase<S, D> {
+    type Elem = A;
+    type Dim = D;
+    fn as_view(&self) -> ArrayView<'_, A, D> {
+        self.view()
+    }
+}
+
+impl<T: AsArray> AsArray for &T {
+    type Elem = T::Elem;
+    type Dim = T::Dim;
+    fn as_view(&self) -> ArrayView<'_, T::Elem, T::Dim> {
+        (**self).as_view()
+    }
+}
+
+/// ndarray's serde form, `{ v: 1u8, dim, data: [elements] }`, written from
+/// memory.
+fn encode_array<T: AsArray>(enc: &mut Encoder<'_>, array: &T) -> Result<(), Error> {
+    /// The `v` field of ndarray's serde form.
+    const ARRAY_FORMAT_VERSION: u8 = 1;
+    let view = array.as_view();
+    enc.buf_mut().push(ARRAY_FORMAT_VERSION);
+    view.raw_dim().serialize(&mut *enc)?;
+    enc.varint(view.len() as u128);
+    if let Some(bytes) = view.as_slice().and_then(as_le_bytes) {
+        enc.raw(bytes);
+        return Ok(());
+    }
+    if let Ok(two) = view.view().into_dimensionality::<Ix2>() {
+        let strides = two.strides();
+        if strides[0].unsigned_abs() < strides[1].unsigned_abs() {
+            by_bands(enc, two);
+            return Ok(());
+        }
+    }
+    in_logical_order(enc, view.into_dyn());
+    Ok(())
+}
+
+/// A 2-D array stored column-wise: the rows are copied in bands that fill
+/// the chunk buffer, a cache line's worth of columns at a time.
+fn by_bands<A: Raw>(enc: &mut Encoder<'_>, array: ArrayView<'_, A, Ix2>) {
+    let (rows, cols) = array.dim();
+    let row_bytes = cols * A::SIZE;
+    if row_bytes == 0 {
+        return;
+    }
+    let lane = (64 / A::SIZE).max(1);
+    let mut row = 0;
+    while row < rows {
+        let band = (enc.room() / row_bytes).clamp(1, rows - row);
+        let buf = enc.buf_mut();
+        let start = buf.len();
+        buf.resize(start + band * row_bytes, 0);
+        let out = &mut buf[start..];
+        // A few columns at a time, down the whole band: their memory pages
+        // stay in the TLB, and each write fills part of one cache line.
+        for c0 in (0..cols).step_by(lane) {
+            let c1 = (c0 + lane).min(cols);
+            for r in 0..band {
+                let line = &mut out[(r * cols + c0) * A::SIZE..(r * cols + c1) * A::SIZE];
+                for (c, bytes) in (c0..c1).zip(line.chunks_exact_mut(A::SIZE)) {
+                    array[[row + r, c]].write_le(bytes);
+                }
+            }
+        }
+        row += band;
+        enc.cut_if_full();
+    }
+}
+
+/// Any other layout: element by element in logical order, into the chunk
+/// buffer.
+fn in_logical_order<A: Raw>(enc: &mut Encoder<'_>, array: ArrayView<'_, A, IxDyn>) {
+    let mut bytes = [0u8; 8];
+    for &x in array.iter() {
+        x.write_le(&mut bytes[..A::SIZE]);
+        enc.buf_mut().extend_from_slice(&bytes[..A::SIZE]);
+        enc.cut_if_full();
+    }
+}
