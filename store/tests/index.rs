@@ -239,3 +239,49 @@ fn eviction_ends_while_others_keep_publishing() {
         assert!(r.removed.len() >= 20, "{}", r.removed.len());
     });
 }
+
+#[test]
+fn eviction_in_batches_removes_exactly_the_oldest_and_makes_no_lock_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    fill(&s, 0..300);
+    // A lock held by a live computation keeps its entry.
+    let held = s.lock(NS, &key(5), jobcache_store::Wait::NoWait).unwrap();
+    assert!(held.is_acquired());
+    let r = s
+        .reduce_size(
+            &Limits {
+                max_items: Some(100),
+                ..Limits::default()
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(r.removed.len(), 200);
+    assert_eq!(r.skipped_entries.len(), 1);
+    assert_eq!(s.indexed_totals().unwrap(), listed_totals(&s));
+    assert_eq!(listed_totals(&s).0, 100);
+    let mut left: Vec<String> = s.entries(NS).unwrap().into_iter().map(|e| e.key).collect();
+    left.sort();
+    let mut expected: Vec<String> = (201..300).map(key).collect();
+    expected.push(key(5));
+    expected.sort();
+    assert_eq!(left, expected);
+    drop(held);
+    let ns_dir = dir
+        .path()
+        .join("cache/ns")
+        .join(jobcache_store::encode_namespace(NS).unwrap());
+    let locks: Vec<_> = fs::read_dir(&ns_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+        .map(|e| e.file_name())
+        .collect();
+    // Only the lock file the test made is left; eviction made none.
+    assert!(locks.len() <= 1, "{locks:?}");
+    assert!(fs::read_dir(dir.path().join("cache/tmp"))
+        .unwrap()
+        .next()
+        .is_none());
+}

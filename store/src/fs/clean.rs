@@ -15,6 +15,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 const CORRUPT: &str = "corrupt-";
+/// Threads that delete entries moved away by one eviction.
+const DELETERS: usize = 16;
+
+/// An entry moved into `tmp/` by a removal, locked through `_dir` until it
+/// is deleted.
+#[must_use]
+pub(super) struct Moved {
+    tmp: Dir,
+    name: String,
+    _dir: Dir,
+}
 
 /// What must still be in place for a quarantine to go ahead, so that an
 /// entry published meanwhile under the same key is left alone.
@@ -294,6 +305,106 @@ impl FsStore {
             self.index_append(&[Record::new(Op::Remove, id, 0, 0)]);
         }
         Ok(freed)
+    }
+
+    /// Moves an entry into `tmp/del-*` (readers then see it gone) and
+    /// returns it, still locked, for [`FsStore::delete_moved`]; `None` if
+    /// there was nothing to move (a planted non-directory is unlinked).
+    pub(super) fn move_entry_away(&self, namespace: &str, key: &str) -> Result<Option<Moved>> {
+        validate_key(key)?;
+        let enc = encode_namespace(namespace)?;
+        let Some((ns, tmp)) = self.dirs_for_removal()? else {
+            return Ok(None);
+        };
+        let ns_path = self.root.join(NS_DIR).join(&enc);
+        let Some(from) = open_ns(&ns, &enc, &ns_path)? else {
+            return Ok(None);
+        };
+        let shown = ns_path.join(key);
+        match from.stat(key) {
+            Ok(i) if i.kind == Kind::Dir => {}
+            Ok(_) => {
+                return match from.unlink(key) {
+                    Ok(()) => Ok(None),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(StoreError::io("remove", shown, e)),
+                };
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("remove", shown, e)),
+        }
+        for _ in 0..16 {
+            let dir = match from.open_dir(key) {
+                Ok(d) => d,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(StoreError::io("remove", shown, e)),
+            };
+            // Locked through this descriptor until it is closed, once
+            // deleted: a sweep of `tmp/` leaves it alone meanwhile.
+            let _ = lock::try_exclusive(dir.file());
+            if !from
+                .stat(key)
+                .is_ok_and(|i| dir.fstat().is_ok_and(|d| d.same(&i)))
+            {
+                continue;
+            }
+            let del = temp_name("del");
+            return match from.rename(key, &tmp, &del) {
+                Ok(()) => Ok(Some(Moved {
+                    tmp,
+                    name: del,
+                    _dir: dir,
+                })),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(StoreError::io("remove", shown, e)),
+            };
+        }
+        Err(StoreError::io(
+            "remove",
+            shown,
+            io::Error::other("it keeps being replaced"),
+        ))
+    }
+
+    /// Deletes entries moved away, on up to [`DELETERS`] threads (freeing a
+    /// file's blocks waits on the device: deletions overlap well); returns
+    /// the bytes freed. A failure is logged: the leftover is swept later.
+    pub(super) fn delete_moved(&self, batch: Vec<Moved>) -> u64 {
+        let delete = |m: Moved| -> u64 {
+            let bytes = m.tmp.tree_bytes(&m.name);
+            match m.tmp.remove_tree(&m.name) {
+                Ok(()) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => bytes,
+                Err(e) => {
+                    let path = self.root.join(TMP_DIR).join(&m.name);
+                    log::warn!("{}: {e}", path.display());
+                    0
+                }
+            }
+        };
+        if batch.len() <= 1 {
+            return batch.into_iter().map(delete).sum();
+        }
+        let threads = batch.len().min(DELETERS);
+        let queue = std::sync::Mutex::new(batch);
+        let next = || match queue.lock() {
+            Ok(mut q) => q.pop(),
+            Err(poisoned) => poisoned.into_inner().pop(),
+        };
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut freed = 0;
+                        while let Some(m) = next() {
+                            freed += delete(m);
+                        }
+                        freed
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+        })
     }
 
     fn remove_entry_dir(&self, namespace: &str, key: &str) -> Result<u64> {

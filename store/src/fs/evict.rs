@@ -2,15 +2,39 @@
 //! "Removal, eviction, cleaning" and "Index"): no meta file is read to find
 //! what goes, and a policy check within the limits costs no scan.
 
+use super::clean::{lock_linked, Moved};
 use super::index::{Id, NsId, Op, Record};
 use super::layout::INDEX_DIR;
 use super::FsStore;
-use crate::api::{Limits, LockState, Lookup, Reduction, SkipReason, Store, Wait};
+use crate::api::{Limits, Lookup, Reduction, SkipReason, Store};
 use crate::error::{Result, StoreError};
+use crate::lock;
 use crate::meta::to_nanos;
 use crate::names::encode_namespace;
 use std::collections::HashMap;
 use std::time::SystemTime;
+
+/// Entries moved away before they are deleted together (in parallel) and
+/// their removal appended to the index in one write.
+const BATCH: usize = 64;
+
+/// Removals not yet deleted nor in the index.
+#[derive(Default)]
+struct Pending {
+    moved: Vec<Moved>,
+    records: Vec<Record>,
+}
+
+impl Pending {
+    /// Deletes what was moved and records the removals; the bytes freed.
+    fn flush(&mut self, store: &FsStore) -> u64 {
+        let freed = store.delete_moved(std::mem::take(&mut self.moved));
+        if !self.records.is_empty() {
+            store.index_append(&std::mem::take(&mut self.records));
+        }
+        freed
+    }
+}
 
 fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -29,6 +53,22 @@ impl FsStore {
     /// Removes least recently used entries while a limit is exceeded,
     /// skipping those in use; with `dry_run`, only reports.
     pub(super) fn evict(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
+        let mut pending = Pending::default();
+        let report = self.evict_with(limits, dry_run, &mut pending);
+        // Deleted and recorded even when the walk stopped on an error.
+        let freed = pending.flush(self);
+        report.map(|mut r| {
+            r.freed_bytes += freed;
+            r
+        })
+    }
+
+    fn evict_with(
+        &self,
+        limits: &Limits,
+        dry_run: bool,
+        pending: &mut Pending,
+    ) -> Result<Reduction> {
         let path = self.root().join(INDEX_DIR);
         let ioerr = |e| StoreError::io("read index", &path, e);
         let now = to_nanos(SystemTime::now());
@@ -40,7 +80,8 @@ impl FsStore {
         };
         let mut cursor: Option<(u64, Id)> = None;
         let mut names: Option<HashMap<NsId, String>> = None;
-        // What a dry run would have removed so far.
+        // Removed (or, in a dry run, that would be) but not yet in the
+        // index this loop reads.
         let (mut gone_items, mut gone_bytes) = (0usize, 0u64);
         loop {
             let next = {
@@ -89,11 +130,10 @@ impl FsStore {
                 report.skip(info, SkipReason::Recent);
                 continue;
             }
-            let guard = self.lock(&namespace, &key, Wait::NoWait)?;
-            if guard.state() == LockState::TimedOut {
+            let Some(guard) = self.hold_lock_if_any(&namespace, &key) else {
                 report.skip(info, SkipReason::Locked);
                 continue;
-            }
+            };
             if self.is_being_read(&namespace, &key) {
                 report.skip(info, SkipReason::Reading);
                 continue;
@@ -104,28 +144,60 @@ impl FsStore {
                 Lookup::Missing => {
                     // Removed behind the index's back: forget it.
                     forget();
-                    if guard.is_acquired() {
+                    if guard.is_some() {
                         self.unlink_lock(&namespace, &key);
                     }
                     continue;
                 }
             };
-            let freed = if dry_run {
-                gone_items += 1;
-                gone_bytes += known.bytes;
-                known.bytes
+            gone_items += 1;
+            gone_bytes += known.bytes;
+            if dry_run {
+                report.freed_bytes += known.bytes;
             } else {
-                let freed = self.remove(&namespace, &key)?;
-                if guard.is_acquired() {
+                if let Some(moved) = self.move_entry_away(&namespace, &key)? {
+                    pending.moved.push(moved);
+                }
+                pending.records.push(Record::new(Op::Remove, id, 0, 0));
+                if guard.is_some() {
                     self.unlink_lock(&namespace, &key);
                 }
-                freed
-            };
+                if pending.moved.len() >= BATCH {
+                    report.freed_bytes += pending.flush(self);
+                    // The index now says they are gone.
+                    (gone_items, gone_bytes) = (0, 0);
+                }
+            }
             drop(guard);
-            report.freed_bytes += freed;
             report.removed.push(info);
         }
         Ok(report)
+    }
+
+    /// The entry's lock, held, if its lock file exists; `Some(None)` if it
+    /// does not (nobody holds it, and none is made just to look); `None` if
+    /// a live process holds it. Where the file system cannot lock, free.
+    fn hold_lock_if_any(&self, namespace: &str, key: &str) -> Option<Option<lock::Held>> {
+        let enc = encode_namespace(namespace).ok()?;
+        let rel = format!("{}/{enc}/{key}.lock", super::layout::NS_DIR);
+        let root = self.handle();
+        for _ in 0..4 {
+            let file = match root.open_file(&rel, false) {
+                Ok(f) => f,
+                Err(_) => return Some(None),
+            };
+            match lock::try_exclusive(&file) {
+                Ok(lock::Try::Locked) => {}
+                Ok(lock::Try::Busy) => return None,
+                Ok(lock::Try::Unsupported) | Err(_) => return Some(None),
+            }
+            // Unlinked by a cleaner before we locked it: look again.
+            if lock_linked(&root, &rel, &file).unwrap_or(false) {
+                return Some(Some(lock::Held(file)));
+            }
+            lock::unlock(&file);
+        }
+        None
     }
 
     /// Unlinks the lock file of an entry just removed, while its lock is
