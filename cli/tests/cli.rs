@@ -941,3 +941,50 @@ fn ls_and_report_count_calls_alike() {
     assert_eq!(problems[0]["count"], 2);
     assert_eq!(problems[0]["kind"], "failed");
 }
+
+/// Compresses well, but not into an inline payload: 16 distinct values.
+fn zeros_then_ramp(n: usize) -> Array1<f64> {
+    Array1::from_shape_fn(n, |i| {
+        ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as f64
+    })
+}
+
+#[test]
+fn ls_shows_stored_and_logical_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    let mem = Memory::builder(&dir).verbose(0).build().unwrap();
+    // One function compressed, one raw, one inline.
+    mem.cache(zeros_then_ramp).compress(3).call(500_000);
+    mem.cache(ramp).call(4096);
+    mem.cache(square).call(2);
+
+    let v = json(&dir, &["ls", "--json"]);
+    let f = v["functions"].as_array().unwrap();
+    let row = |name: &str| f.iter().find(|r| r["function"] == name).unwrap().clone();
+    let packed = row("cli::zeros_then_ramp");
+    let stored = packed["bytes"].as_u64().unwrap();
+    let logical = packed["logical_bytes"].as_u64().unwrap();
+    assert!(stored < 2_000_000 && logical >= 4_000_000, "{packed}");
+    for plain in [row(RAMP), row(SQUARE)] {
+        assert_eq!(plain["bytes"], plain["logical_bytes"], "{plain}");
+    }
+    let total = v["logical_bytes"].as_u64().unwrap();
+    assert!(total > v["bytes"].as_u64().unwrap());
+
+    let v = json(&dir, &["ls", "zeros_then_ramp", "--json"]);
+    let e = &v["entries"][0];
+    assert_eq!(e["bytes"].as_u64().unwrap(), stored);
+    assert_eq!(e["logical_bytes"].as_u64().unwrap(), logical);
+
+    let o = run(&dir, &["ls"]);
+    code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("STORED") && text.contains("LOGICAL"),
+        "{text}"
+    );
+    assert!(text.contains("logical) in"), "{text}");
+    let o = run(&dir, &["ls", "zeros_then_ramp"]);
+    assert!(stdout(&o).contains("3.8 MiB"), "{}", stdout(&o));
+}

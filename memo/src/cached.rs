@@ -60,6 +60,9 @@ pub struct Cached<F> {
     version: Option<String>,
     expires_after: Option<Duration>,
     validator: Option<Validator>,
+    /// This function's zstd level (`Some(None)`: uncompressed), overriding
+    /// the memory's ([`MemoryBuilder::compress`](crate::MemoryBuilder::compress)).
+    compress: Option<Option<i32>>,
     /// The resolved identity, computed once.
     identity: OnceLock<Resolved>,
 }
@@ -99,6 +102,7 @@ impl<F: Clone> Clone for Cached<F> {
             version: self.version.clone(),
             expires_after: self.expires_after,
             validator: self.validator.clone(),
+            compress: self.compress,
             identity: self.identity.clone(),
         }
     }
@@ -161,6 +165,7 @@ impl<F> Cached<F> {
             version: None,
             expires_after: None,
             validator: None,
+            compress: None,
             identity: OnceLock::new(),
         }
     }
@@ -189,6 +194,34 @@ impl<F> Cached<F> {
     pub fn validate(mut self, valid: impl Fn(&EntryMeta) -> bool + Send + Sync + 'static) -> Self {
         self.validator = Some(Arc::new(valid));
         self
+    }
+
+    /// Stores this function's new results zstd-compressed at `level`,
+    /// whatever the memory's own setting
+    /// ([`MemoryBuilder::compress`](crate::MemoryBuilder::compress)): for a
+    /// function whose results are large and compressible (masks, labels,
+    /// sparse data) in a memory that stores the rest raw. Level 1 (or a
+    /// negative level) for speed, 3 for size. Stored results are read
+    /// whatever their codec; a compressed result cannot be mapped
+    /// (`call_mapped` loads it instead). Keys do not depend on it.
+    #[must_use]
+    pub fn compress(mut self, level: i32) -> Self {
+        self.compress = Some(Some(level));
+        self
+    }
+
+    /// Stores this function's new results uncompressed even if the memory
+    /// compresses, so that `call_mapped` can map them in place.
+    #[must_use]
+    pub fn uncompressed(mut self) -> Self {
+        self.compress = Some(None);
+        self
+    }
+
+    /// The zstd level this function's new results are stored with, if
+    /// compressed: its own setting, else the memory's.
+    pub fn compression(&self) -> Option<i32> {
+        self.compress.unwrap_or(self.memory.inner.compress)
     }
 
     /// The wrapped function.
@@ -796,7 +829,7 @@ impl<F> Cached<F> {
                 self.warn_entry(EventKind::StorageError, name, key, e.to_string());
             }
         }
-        let level = self.memory().inner.compress;
+        let level = self.compression();
         let published = store.publish(name, key, &entry, &mut |w| codec::encode(w, &value, level));
         let event = Event::new(EventKind::Computed, name)
             .args(key, summary)

@@ -116,6 +116,45 @@ fn compressed_results_round_trip_and_mapped_calls_fall_back_to_owned_loads() {
     assert_eq!(SMOOTH.load(Ordering::SeqCst), 2);
 }
 
+fn smooth_too(n: &usize) -> Array1<f64> {
+    Array1::from_shape_fn(*n, |i| ((i / 100) as f64 * 0.25).round())
+}
+
+#[test]
+fn a_function_overrides_the_memory_compression_either_way() {
+    let expected = smooth_too(&300_000);
+    // A raw memory, one function compressed.
+    let dir = tempfile::tempdir().unwrap();
+    let memory = Memory::builder(dir.path())
+        .verbose(0)
+        .mmap(true)
+        .build()
+        .unwrap();
+    let f = memory.cache(smooth_too).compress(1);
+    assert_eq!(f.compression(), Some(1));
+    assert_eq!(f.call(&300_000), expected);
+    assert!(walk(dir.path()) < 1_000_000, "stored compressed");
+    let hit = f.call_mapped(&300_000);
+    assert!(!hit.is_mapped());
+    assert_eq!(hit.into_owned(), expected);
+    // A compressing memory, one function raw: its results map in place.
+    let dir = tempfile::tempdir().unwrap();
+    let memory = Memory::builder(dir.path())
+        .verbose(0)
+        .mmap(true)
+        .compress(3)
+        .build()
+        .unwrap();
+    assert_eq!(memory.cache(smooth_too).compression(), Some(3));
+    let g = memory.cache(smooth_too).uncompressed();
+    assert_eq!(g.compression(), None);
+    assert_eq!(g.call(&300_000), expected);
+    assert!(walk(dir.path()) > 2_400_000, "stored raw");
+    let hit = g.call_mapped(&300_000);
+    assert!(hit.is_mapped(), "a raw entry maps");
+    assert_eq!(hit.into_owned(), expected);
+}
+
 fn walk(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
         .unwrap()

@@ -4,8 +4,10 @@
 //! one u32 per block. Blocks are compressed and decompressed on the threads
 //! the raw paths use; checksums cover the logical (uncompressed) bytes.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::format::Entry;
@@ -15,19 +17,38 @@ use crate::io::{combine, on_threads, threads_for, SegmentHasher, Source, CHUNK};
 const ZSTD_FLAG: u32 = 1 << 31;
 /// A block is compressed only if it shrinks to this many 1/100ths or less.
 const KEEP_PERCENT: usize = 97;
-/// Blocks compressed per thread in one batch of the parallel path.
-const BATCH_PER_THREAD: usize = 4;
+/// Compressed blocks waiting to be written, per compressing thread.
+const QUEUE_PER_THREAD: usize = 4;
+/// The probe of a block: this many slices of [`PROBE_SLICE`] bytes, spread
+/// over the block, compressed together before the block itself.
+const PROBE_SLICES: usize = 4;
+/// Bytes in one slice of the probe.
+const PROBE_SLICE: usize = 4096;
+/// A probe that does not shrink to this many 1/100ths marks its block as
+/// incompressible: it is stored raw without compressing it whole.
+const PROBE_KEEP_PERCENT: usize = 99;
 
-/// Compresses one block: the directory word and the bytes to store.
-fn encode_block(c: &mut zstd::bulk::Compressor<'_>, block: &[u8]) -> (u32, Vec<u8>) {
-    match c.compress(block) {
-        Ok(frame) if frame.len() * 100 <= block.len() * KEEP_PERCENT => {
-            (frame.len() as u32 | ZSTD_FLAG, frame)
+/// Compresses one block: `Some(frame)` when it shrinks enough, `None` to
+/// store it raw. A block whose probe (a few KiB sampled across it) does not
+/// shrink at all is stored raw at once, so incompressible data (random
+/// floats, already-compressed bytes) costs a small fraction of a full
+/// compression.
+fn encode_block(c: &mut zstd::bulk::Compressor<'_>, block: &[u8]) -> Option<Vec<u8>> {
+    if block.len() >= 4 * PROBE_SLICES * PROBE_SLICE {
+        let step = block.len() / PROBE_SLICES;
+        let mut probe = Vec::with_capacity(PROBE_SLICES * PROBE_SLICE);
+        for k in 0..PROBE_SLICES {
+            probe.extend_from_slice(&block[k * step..k * step + PROBE_SLICE]);
         }
-        // A block that does not shrink (or that the library refuses) is
-        // stored raw.
-        _ => (block.len() as u32, block.to_vec()),
+        match c.compress(&probe) {
+            Ok(frame) if frame.len() * 100 < probe.len() * PROBE_KEEP_PERCENT => {}
+            _ => return None,
+        }
     }
+    // A block that does not shrink (or that the library refuses) is stored
+    // raw.
+    let frame = c.compress(block).ok()?;
+    (frame.len() * 100 <= block.len() * KEEP_PERCENT).then_some(frame)
 }
 
 /// Streams one segment's logical (little-endian) bytes as zstd blocks.
@@ -56,7 +77,13 @@ impl BlockWriter {
         zstd::bulk::Compressor::new(self.level)
     }
 
-    fn emit(&mut self, out: &mut dyn Write, word: u32, bytes: &[u8]) -> io::Result<()> {
+    /// Writes one block (its frame, or the block itself when `frame` is
+    /// `None`) and records it in the directory.
+    fn emit(&mut self, out: &mut dyn Write, block: &[u8], frame: Option<&[u8]>) -> io::Result<()> {
+        let (word, bytes) = match frame {
+            Some(f) => (f.len() as u32 | ZSTD_FLAG, f),
+            None => (block.len() as u32, block),
+        };
         out.write_all(bytes)?;
         self.directory.push(word);
         self.stored += bytes.len() as u64;
@@ -64,45 +91,97 @@ impl BlockWriter {
     }
 
     /// Appends logical bytes; whole blocks of large inputs are compressed
-    /// on several threads.
+    /// on several threads while this one writes them out in order.
     pub(crate) fn write(&mut self, out: &mut dyn Write, mut bytes: &[u8]) -> io::Result<()> {
-        self.hasher.update(bytes);
         self.logical += bytes.len() as u64;
         if !self.pending.is_empty() {
             let take = (CHUNK - self.pending.len()).min(bytes.len());
+            self.hasher.update(&bytes[..take]);
             self.pending.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             if self.pending.len() == CHUNK {
                 let block = std::mem::take(&mut self.pending);
-                let (word, stored) = encode_block(&mut self.compressor()?, &block);
-                self.emit(out, word, &stored)?;
+                let frame = encode_block(&mut self.compressor()?, &block);
+                self.emit(out, &block, frame.as_deref())?;
             }
         }
         let whole = bytes.len() / CHUNK * CHUNK;
         let (blocks, rest) = bytes.split_at(whole);
-        let threads = threads_for(blocks.len());
-        let batch = threads * BATCH_PER_THREAD * CHUNK;
-        for run in blocks.chunks(batch) {
-            let per_thread = run.len().div_ceil(CHUNK).div_ceil(threads).max(1) * CHUNK;
-            let parts: Vec<&[u8]> = run.chunks(per_thread).collect();
-            let mut results: Vec<Vec<(u32, Vec<u8>)>> = vec![Vec::new(); parts.len()];
-            let level = self.level;
-            let jobs: Vec<_> = parts.into_iter().zip(results.iter_mut()).collect();
-            on_threads(jobs, Path::new(""), |(part, result)| {
-                let mut c = zstd::bulk::Compressor::new(level)
-                    .map_err(|e| Error::io(Path::new(""), "starting zstd", e))?;
-                for block in part.chunks(CHUNK) {
-                    result.push(encode_block(&mut c, block));
-                }
-                Ok(())
-            })
-            .map_err(io::Error::other)?;
-            for (word, stored) in results.into_iter().flatten() {
-                self.emit(out, word, &stored)?;
+        if threads_for(blocks.len()) > 1 {
+            self.write_parallel(out, blocks)?;
+        } else {
+            let mut c = self.compressor()?;
+            for block in blocks.chunks(CHUNK) {
+                self.hasher.update(block);
+                let frame = encode_block(&mut c, block);
+                self.emit(out, block, frame.as_deref())?;
             }
         }
+        self.hasher.update(rest);
         self.pending.extend_from_slice(rest);
         Ok(())
+    }
+
+    /// Whole blocks on several threads: each thread takes the next block,
+    /// digests and compresses it, and queues the result; this thread writes
+    /// the results in block order as they come, so compressing and writing
+    /// overlap and no thread waits for a batch to end.
+    fn write_parallel(&mut self, out: &mut dyn Write, blocks: &[u8]) -> io::Result<()> {
+        type Done = io::Result<(usize, u64, Option<Vec<u8>>)>;
+        let n = blocks.len() / CHUNK;
+        let threads = threads_for(blocks.len());
+        let next = AtomicUsize::new(0);
+        let level = self.level;
+        std::thread::scope(|scope| -> io::Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Done>(threads * QUEUE_PER_THREAD);
+            for _ in 0..threads {
+                let (tx, next) = (tx.clone(), &next);
+                scope.spawn(move || {
+                    let mut c = match zstd::bulk::Compressor::new(level) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(block) = blocks.get(i * CHUNK..(i + 1) * CHUNK) else {
+                            return;
+                        };
+                        let digest = xxhash_rust::xxh3::xxh3_64(block);
+                        let frame = encode_block(&mut c, block);
+                        if tx.send(Ok((i, digest, frame))).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut waiting = BTreeMap::new();
+            let mut want = 0;
+            let written = (|| {
+                for done in &rx {
+                    let (i, digest, frame) = done?;
+                    waiting.insert(i, (digest, frame));
+                    while let Some((digest, frame)) = waiting.remove(&want) {
+                        self.hasher.push_block_digest(digest);
+                        let block = &blocks[want * CHUNK..(want + 1) * CHUNK];
+                        self.emit(out, block, frame.as_deref())?;
+                        want += 1;
+                    }
+                }
+                if want == n {
+                    Ok(())
+                } else {
+                    Err(io::Error::other("a compressing thread stopped early"))
+                }
+            })();
+            // On an error, the threads stop at their next block (the
+            // receiver is dropped when this closure returns).
+            next.store(n, Ordering::Relaxed);
+            written
+        })
     }
 
     /// Writes the last block and the directory; returns the stored length
@@ -111,8 +190,8 @@ impl BlockWriter {
     pub(crate) fn finish(mut self, out: &mut dyn Write) -> io::Result<(u64, u64, u64)> {
         if !self.pending.is_empty() {
             let block = std::mem::take(&mut self.pending);
-            let (word, stored) = encode_block(&mut self.compressor()?, &block);
-            self.emit(out, word, &stored)?;
+            let frame = encode_block(&mut self.compressor()?, &block);
+            self.emit(out, &block, frame.as_deref())?;
         }
         let pad = (crate::format::align_up(self.logical) - self.logical) as usize;
         self.hasher.update(&[0u8; 64][..pad]);

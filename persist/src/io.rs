@@ -515,6 +515,13 @@ impl SegmentHasher {
         }
     }
 
+    /// Records the digest of a whole block hashed elsewhere (another
+    /// thread); the stream must be at a block boundary.
+    pub(crate) fn push_block_digest(&mut self, digest: u64) {
+        debug_assert_eq!(self.in_block, 0, "a block digest pushed mid-block");
+        self.digests.update(&digest.to_le_bytes());
+    }
+
     pub(crate) fn digest(&self) -> u64 {
         let mut digests = self.digests.clone();
         if self.in_block > 0 {

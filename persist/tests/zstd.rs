@@ -201,3 +201,124 @@ fn a_corrupted_compressed_block_is_a_checksum_or_format_error() {
         );
     }
 }
+
+/// Arrays of every element type whose values repeat (so every segment is
+/// really zstd-compressed, not stored raw), from a small alphabet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Compressible {
+    b: Array1<bool>,
+    i8: Array1<i8>,
+    i16: Array1<i16>,
+    i32: Array2<i32>,
+    i64: Array1<i64>,
+    u8: Array1<u8>,
+    u16: Array1<u16>,
+    u32: Array1<u32>,
+    u64: Array1<u64>,
+    f32: Array1<f32>,
+    f64: Array1<f64>,
+}
+
+fn arb_compressible() -> impl Strategy<Value = Compressible> {
+    (
+        prop::collection::vec(any::<u8>(), 1..8),
+        5_000usize..20_000,
+        1usize..4,
+    )
+        .prop_map(|(alphabet, n, run)| {
+            let at = |i: usize| alphabet[(i / run) % alphabet.len()];
+            Compressible {
+                b: Array1::from_shape_fn(n, |i| at(i) % 2 == 0),
+                i8: Array1::from_shape_fn(n, |i| at(i) as i8),
+                i16: Array1::from_shape_fn(n, |i| i16::from(at(i)) * -129),
+                i32: Array2::from_shape_fn((n / 4, 4), |(i, j)| i32::from(at(i + j)) << 20),
+                i64: Array1::from_shape_fn(n, |i| -(i64::from(at(i)) << 40)),
+                u8: Array1::from_shape_fn(n, at),
+                u16: Array1::from_shape_fn(n, |i| u16::from(at(i)) * 257),
+                u32: Array1::from_shape_fn(n, |i| u32::from(at(i)) * 65_537),
+                u64: Array1::from_shape_fn(n, |i| u64::from(at(i)) << 56),
+                f32: Array1::from_shape_fn(n, |i| f32::from(at(i)) / 7.0),
+                f64: Array1::from_shape_fn(n, |i| f64::from(at(i)) * -1.5e300),
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn prop_compressed_segments_of_every_element_type_round_trip(
+        v in arb_compressible(),
+        level in prop::sample::select(vec![-5, -1, 1, 3, 9]),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.jcp");
+        save_with(&path, &v, &zstd(level)).unwrap();
+        let info = inspect(&path).unwrap();
+        prop_assert_eq!(info.arrays.len(), 11);
+        for a in &info.arrays {
+            prop_assert!(a.zstd && a.stored_len < a.byte_len, "{:?}", a);
+        }
+        prop_assert_eq!(load::<Compressible>(&path).unwrap(), v.clone());
+        // SAFETY: the file is not modified while mapped.
+        let mapped = unsafe { Mapped::open(&path) }.unwrap();
+        prop_assert_eq!(mapped.load::<Compressible>().unwrap(), v);
+    }
+}
+
+/// A compressed file of one array and where its first zstd frame starts.
+fn one_frame_file() -> (Vec<u8>, usize) {
+    let mut bytes = Vec::new();
+    to_writer_with(&mut bytes, &compressible(100_000), &zstd(3)).unwrap();
+    let magic = [0x28, 0xB5, 0x2F, 0xFD];
+    let at = bytes
+        .windows(4)
+        .position(|w| w == magic)
+        .expect("a zstd frame");
+    (bytes, at)
+}
+
+#[test]
+fn a_frame_whose_header_claims_a_huge_size_is_refused_before_decoding() {
+    let (mut bytes, at) = one_frame_file();
+    // Frame header descriptor: bits 7-6 give the content-size field's
+    // width, bit 5 says whether a window descriptor byte comes first.
+    let fhd = bytes[at + 4];
+    let width = [0usize, 2, 4, 8][usize::from(fhd >> 6)];
+    assert!(width >= 4, "the frame records its content size");
+    let field = at + 5 + usize::from(fhd & 0x20 == 0);
+    for b in &mut bytes[field..field + width] {
+        *b = 0xFF; // 4 GiB or 16 EiB
+    }
+    let err = from_bytes::<Array1<f64>>(&bytes).unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err}");
+    assert!(err.to_string().contains("zstd frame"), "{err}");
+}
+
+#[test]
+fn a_truncated_frame_or_directory_is_an_error() {
+    let (bytes, at) = one_frame_file();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.jcp");
+    for cut in [at + 2, at + 100, bytes.len() - 70, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        assert!(load::<Array1<f64>>(&path).is_err(), "cut at {cut}");
+        assert!(from_bytes::<Array1<f64>>(&bytes[..cut]).is_err());
+    }
+}
+
+#[test]
+fn every_single_bit_flip_in_a_frame_is_detected() {
+    let (bytes, at) = one_frame_file();
+    let original: Array1<f64> = from_bytes(&bytes).unwrap();
+    for i in (at..bytes.len()).step_by(97) {
+        for bit in [0, 3, 7] {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1 << bit;
+            // Whatever loads is the original value, never another one.
+            if let Ok(v) = from_bytes::<Array1<f64>>(&bad) {
+                assert_eq!(v, original, "flip at {i} bit {bit}");
+            }
+        }
+    }
+}

@@ -1,9 +1,9 @@
 //! `jobcache ls [FUNCTION]`.
 
-use crate::cache::{short, Cache, FIELD_ARGS, FIELD_VERSION};
+use crate::cache::{short, Cache, FIELD_ARGS, FIELD_VERSION, PAYLOAD_FILE};
 use crate::error::Result;
 use crate::style::{ago, clip, count, emit, rfc3339, table, Align, Style};
-use jobcache_store::Store;
+use jobcache_store::{EntryInfo, Store};
 use jobcache_trace::report::{human_bytes, human_duration, totals, FunctionTotals};
 use jobcache_trace::Filter;
 use serde_json::json;
@@ -39,22 +39,25 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
         .collect();
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
-    let (mut all_entries, mut all_bytes) = (0usize, 0u64);
+    let (mut all_entries, mut all_bytes, mut all_logical) = (0usize, 0u64, 0u64);
     let busy = super::busy::Busy::start("listing entries");
     for ns in cache.store.namespaces()? {
         busy.say(&format!("listing entries of {ns}"));
         let entries = cache.store.entries(&ns)?;
         let bytes: u64 = entries.iter().map(|e| e.stored_bytes).sum();
+        let logical: u64 = entries.iter().map(|e| logical_bytes(cache, &ns, e)).sum();
         let last = entries.iter().map(|e| e.last_access).max();
         let t = stats.get(&ns).cloned().unwrap_or_default();
         let (hits, calls) = (t.hits, t.calls);
         let rate = (calls > 0).then(|| hits as f64 / calls as f64);
         all_entries += entries.len();
         all_bytes += bytes;
+        all_logical += logical;
         rows.push(vec![
             ns.clone(),
             entries.len().to_string(),
             human_bytes(bytes),
+            human_bytes(logical),
             last.map_or("-".into(), ago),
             calls.to_string(),
             rate.map_or("-".into(), |r| format!("{:.0}%", r * 100.0)),
@@ -63,6 +66,7 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
             "function": ns,
             "entries": entries.len(),
             "bytes": bytes,
+            "logical_bytes": logical,
             "last_access": last.map(rfc3339),
             "calls": calls,
             "hits": hits,
@@ -78,6 +82,7 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
             "functions": json_rows,
             "entries": all_entries,
             "bytes": all_bytes,
+            "logical_bytes": all_logical,
         })));
         return Ok(());
     }
@@ -89,10 +94,11 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
     let mut out = table(
         style,
         &[
-            "FUNCTION", "ENTRIES", "SIZE", "LAST USE", "CALLS", "HIT RATE",
+            "FUNCTION", "ENTRIES", "STORED", "LOGICAL", "LAST USE", "CALLS", "HIT RATE",
         ],
         &[
             Align::Left,
+            Align::Right,
             Align::Right,
             Align::Right,
             Align::Right,
@@ -102,10 +108,11 @@ fn functions(cache: &Cache, as_json: bool) -> Result<()> {
         &rows,
     );
     out.push_str(&style.dim(&format!(
-        "{}, {}, {} in {}\n",
+        "{}, {}, {} stored ({} logical) in {}\n",
         count(rows.len(), "function", "functions"),
         count(all_entries, "entry", "entries"),
         human_bytes(all_bytes),
+        human_bytes(all_logical),
         cache.dir.display()
     )));
     emit(&out);
@@ -123,13 +130,19 @@ fn entries(cache: &Cache, name: &str, as_json: bool) -> Result<()> {
             e.key.clone(),
         )
     });
+    let logical: Vec<u64> = entries
+        .iter()
+        .map(|e| logical_bytes(cache, &ns, e))
+        .collect();
     if as_json {
         let rows: Vec<_> = entries
             .iter()
-            .map(|e| match &e.meta {
+            .zip(&logical)
+            .map(|(e, &logical)| match &e.meta {
                 Ok(m) => json!({
                     "key": e.key,
                     "bytes": e.stored_bytes,
+                    "logical_bytes": logical,
                     "payload_bytes": m.payload_len,
                     "created": rfc3339(m.created),
                     "last_access": rfc3339(e.last_access),
@@ -141,6 +154,7 @@ fn entries(cache: &Cache, name: &str, as_json: bool) -> Result<()> {
                 Err(reason) => json!({
                     "key": e.key,
                     "bytes": e.stored_bytes,
+                    "logical_bytes": logical,
                     "payload_bytes": null,
                     "created": null,
                     "last_access": rfc3339(e.last_access),
@@ -161,10 +175,12 @@ fn entries(cache: &Cache, name: &str, as_json: bool) -> Result<()> {
     let style = Style::detect();
     let rows: Vec<Vec<String>> = entries
         .iter()
-        .map(|e| match &e.meta {
+        .zip(&logical)
+        .map(|(e, &logical)| match &e.meta {
             Ok(m) => vec![
                 short(&e.key).to_string(),
                 human_bytes(e.stored_bytes),
+                human_bytes(logical),
                 ago(m.created),
                 ago(e.last_access),
                 human_duration(m.compute_duration),
@@ -173,6 +189,7 @@ fn entries(cache: &Cache, name: &str, as_json: bool) -> Result<()> {
             Err(reason) => vec![
                 short(&e.key).to_string(),
                 human_bytes(e.stored_bytes),
+                human_bytes(logical),
                 "-".into(),
                 ago(e.last_access),
                 "-".into(),
@@ -181,12 +198,14 @@ fn entries(cache: &Cache, name: &str, as_json: bool) -> Result<()> {
         })
         .collect();
     let total: u64 = entries.iter().map(|e| e.stored_bytes).sum();
+    let total_logical: u64 = logical.iter().sum();
     let mut out = format!("{}\n", style.bold(&ns));
     out.push_str(&table(
         style,
         &[
             "DIGEST",
-            "SIZE",
+            "STORED",
+            "LOGICAL",
             "CREATED",
             "LAST ACCESS",
             "COMPUTE",
@@ -198,15 +217,40 @@ fn entries(cache: &Cache, name: &str, as_json: bool) -> Result<()> {
             Align::Right,
             Align::Right,
             Align::Right,
+            Align::Right,
             Align::Left,
         ],
         &rows,
     ));
     out.push_str(&style.dim(&format!(
-        "{}, {}\n",
+        "{}, {} stored ({} logical)\n",
         count(entries.len(), "entry", "entries"),
-        human_bytes(total)
+        human_bytes(total),
+        human_bytes(total_logical)
     )));
     emit(&out);
     Ok(())
+}
+
+/// An entry's size once its payload is decompressed: the stored size, plus
+/// what its zstd-compressed arrays grow by (read from the payload's
+/// tables, not its data). An inline payload, or one that cannot be
+/// inspected, counts as stored.
+fn logical_bytes(cache: &Cache, ns: &str, entry: &EntryInfo) -> u64 {
+    let payload = cache
+        .store
+        .entry_dir(ns, &entry.key)
+        .map(|dir| dir.join(PAYLOAD_FILE));
+    let growth = payload
+        .ok()
+        .filter(|p| p.is_file())
+        .and_then(|p| jobcache_persist::inspect(p).ok())
+        .map_or(0, |i| {
+            i.arrays
+                .iter()
+                .filter(|a| a.zstd)
+                .map(|a| a.byte_len.saturating_sub(a.stored_len))
+                .sum()
+        });
+    entry.stored_bytes.saturating_add(growth)
 }
