@@ -16,7 +16,9 @@
 //! - [`Store::lock`] takes a per-entry compute lock ([`EntryLock`], waiting as
 //!   [`Wait`] says) so concurrent callers compute once.
 //! - [`Store::publish`] writes the payload through a writer and makes the
-//!   entry appear atomically.
+//!   entry appear atomically; on [`FsStore`], without `fsync` unless
+//!   [`Durability::Synced`] is chosen (an entry torn by a power loss is
+//!   then caught by its checksums on read, a miss, never a value).
 //! - Listing, [`Store::verify_all`], removal and [`Store::reduce_size`]
 //!   (least recently used first) serve the command-line tool.
 //!   [`Store::apply_limits`] applies a size policy after a publish; on

@@ -110,11 +110,15 @@ pub(crate) fn exclusive(file: &File) -> io::Result<Guard<'_>> {
 /// Takes the lock of the file that `open` opens (creating it if needed,
 /// and its directory if a namespace removal took it away meanwhile);
 /// `linked` tells whether the path still names the file that was locked.
+///
+/// `keep` turns the locked file into what the guard holds (it must unlock
+/// the file when dropped, as [`Held`] does).
 pub(crate) fn acquire(
     shown: &Path,
     wait: Wait,
     open: &dyn Fn() -> io::Result<File>,
     linked: &dyn Fn(&File) -> io::Result<bool>,
+    keep: &dyn Fn(File) -> Box<dyn std::any::Any + Send + Sync>,
 ) -> io::Result<EntryLock> {
     let start = Instant::now();
     let deadline = match wait {
@@ -131,11 +135,10 @@ pub(crate) fn acquire(
         match got {
             Ok(true) => {
                 if linked(&file)? {
-                    let held: Box<dyn std::any::Any + Send + Sync> = Box::new(Held(file));
                     return Ok(EntryLock::new(
                         LockState::Acquired,
                         start.elapsed(),
-                        Some(held),
+                        Some(keep(file)),
                     ));
                 }
                 // Unlinked by a cleaner: retry on the current file.

@@ -92,6 +92,25 @@ fn claim(tmp: &Dir, what: &str, tmp_path: &Path) -> Result<Claimed> {
     ))
 }
 
+/// A held entry lock. On release its lock file is unlinked while still
+/// locked, if the name still names it, so lock files cost no inode once
+/// their computation is done (`LAYOUT.md`, "Locks"); a process waiting on
+/// it finds it unlinked after its `flock` and starts over on a fresh file.
+struct LockFile {
+    held: lock::Held,
+    root: Arc<Dir>,
+    rel: String,
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        if lock_linked(&self.root, &self.rel, &self.held.0).unwrap_or(false) {
+            let _ = self.root.unlink(&self.rel);
+        }
+        // `held` unlocks when dropped, after this.
+    }
+}
+
 /// Whether `dir` still is `ns/<enc>` (not moved away by a removal).
 fn is_live(ns: &Dir, enc: &str, dir: &Dir) -> bool {
     ns.stat(enc)
@@ -415,7 +434,14 @@ impl FsStore {
             Err(io::Error::other("the lock file keeps vanishing"))
         };
         let linked = |f: &File| lock_linked(&self.handle(), &rel, f);
-        lock::acquire(&shown, wait, &open, &linked)
+        let keep = |f: File| -> Box<dyn std::any::Any + Send + Sync> {
+            Box::new(LockFile {
+                held: lock::Held(f),
+                root: self.handle(),
+                rel: rel.clone(),
+            })
+        };
+        lock::acquire(&shown, wait, &open, &linked, &keep)
             .map_err(|e| StoreError::io("lock", shown.clone(), e))
     }
 }
