@@ -147,13 +147,18 @@ fn encode_array<T: AsArray>(enc: &mut Encoder<'_>, array: &T) -> Result<(), Erro
 /// Rows × columns of the tile a column-wise band is transposed through.
 const TILE_ROWS: usize = 8;
 const TILE_COLS: usize = 64;
+/// Bytes of one band of rows: tall bands read more of each column's memory
+/// page per visit (a page walk per column per band is what a transpose of a
+/// large array pays most), while the band stays in the L2 cache and TLB.
+const BAND_BYTES: usize = 4 << 20;
 
-/// A 2-D array stored column-wise: the rows are copied in bands that fill
-/// the chunk buffer. A band is transposed through a small tile, a block of
-/// columns at a time: the tile is filled reading each column's part of the
-/// band contiguously, then its rows are copied out whole. (Writing each
-/// element straight to its row would touch a cache line per element, all in
-/// one cache set when the row length is a power of two.)
+/// A 2-D array stored column-wise: the rows are copied in bands (into the
+/// chunk buffers, hashed on other threads while the next band is copied).
+/// A band is transposed through a small tile, a block of columns at a time:
+/// the tile is filled reading each column's part of the band contiguously,
+/// then its rows are copied out whole. (Writing each element straight to its
+/// row would touch a cache line per element, all in one cache set when the
+/// row length is a power of two.)
 fn by_bands<A: Raw>(enc: &mut Encoder<'_>, array: ArrayView<'_, A, Ix2>) {
     let (rows, cols) = array.dim();
     // Fortran order proper: one slice, element (r, c) at r + c × rows.
@@ -170,17 +175,16 @@ fn transpose_in_bands<A: Raw>(
     at: impl Fn(usize, usize) -> A,
 ) {
     let row_bytes = cols * A::SIZE;
-    if row_bytes == 0 {
+    if row_bytes == 0 || rows == 0 {
         return;
     }
+    let band_rows = (BAND_BYTES / row_bytes).clamp(1, rows);
+    let mut stage = vec![0u8; band_rows * row_bytes];
     let mut tile = [[0u8; TILE_COLS * 8]; TILE_ROWS];
     let mut row = 0;
     while row < rows {
-        let band = (enc.room() / row_bytes).clamp(1, rows - row);
-        let buf = enc.buf_mut();
-        let start = buf.len();
-        buf.resize(start + band * row_bytes, 0);
-        let out = &mut buf[start..];
+        let band = band_rows.min(rows - row);
+        let out = &mut stage[..band * row_bytes];
         for c0 in (0..cols).step_by(TILE_COLS) {
             let c1 = (c0 + TILE_COLS).min(cols);
             let width = (c1 - c0) * A::SIZE;
@@ -198,8 +202,8 @@ fn transpose_in_bands<A: Raw>(
                 }
             }
         }
+        enc.copy_in(out);
         row += band;
-        enc.cut_if_full();
     }
 }
 
