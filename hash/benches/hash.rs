@@ -37,6 +37,20 @@ fn time_raw_sha(bytes: &[u8]) -> Duration {
     start.elapsed()
 }
 
+/// One SHA-256 per core over equal parts of `bytes`, with std threads only:
+/// the most that hashing on every core can give on the machine as loaded
+/// during the run.
+fn time_raw_sha_every_core(bytes: &[u8]) -> Duration {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for part in bytes.chunks(bytes.len().div_ceil(cores).max(1)) {
+            scope.spawn(move || black_box(Sha256::digest(black_box(part))));
+        }
+    });
+    start.elapsed()
+}
+
 /// A row of `value` (whose logical content is `raw`) against raw SHA-256 of
 /// `raw`, alternating.
 fn vs_raw_sha<T: Serialize + ?Sized>(name: &str, value: &T, raw: &[u8]) -> Result<Row, Error> {
@@ -68,6 +82,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let array: Array1<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
     let raw: Vec<u8> = array.iter().flat_map(|x| x.to_le_bytes()).collect();
     group.push(vs_raw_sha("hash/ndarray_f64_256MiB", &array, &raw)?);
+    // A control without a floor: plain SHA-256 on every core against one
+    // core, in the same run. Near 1.0 means the machine had no core to
+    // spare while the group ran, and the parallel rows cannot pass.
+    let (every_core, one_core) = paired(
+        REPS,
+        || time_raw_sha_every_core(&raw),
+        || time_raw_sha(&raw),
+    );
+    group.push(Row::ratio_higher_is_better(
+        "hash/control_raw_sha256_every_core_256MiB",
+        gb_per_s(BYTES as u64, every_core),
+        "GB/s",
+        gb_per_s(BYTES as u64, one_core),
+    ));
     drop(array);
 
     // The same logical elements in Fortran order: the bytes hashed are

@@ -144,35 +144,66 @@ fn encode_array<T: AsArray>(enc: &mut Encoder<'_>, array: &T) -> Result<(), Erro
     Ok(())
 }
 
-/// A 2-D array stored column-wise: the rows are copied in bands that fill
-/// the chunk buffer, a cache line's worth of columns at a time.
+/// Rows × columns of the tile a column-wise band is transposed through.
+const TILE_ROWS: usize = 8;
+const TILE_COLS: usize = 64;
+/// Bytes of one band of rows: tall bands read more of each column's memory
+/// page per visit (a page walk per column per band is what a transpose of a
+/// large array pays most), while the band stays in the L2 cache and TLB.
+const BAND_BYTES: usize = 4 << 20;
+
+/// A 2-D array stored column-wise: the rows are copied in bands (into the
+/// chunk buffers, hashed on other threads while the next band is copied).
+/// A band is transposed through a small tile, a block of columns at a time:
+/// the tile is filled reading each column's part of the band contiguously,
+/// then its rows are copied out whole. (Writing each element straight to its
+/// row would touch a cache line per element, all in one cache set when the
+/// row length is a power of two.)
 fn by_bands<A: Raw>(enc: &mut Encoder<'_>, array: ArrayView<'_, A, Ix2>) {
     let (rows, cols) = array.dim();
+    // Fortran order proper: one slice, element (r, c) at r + c × rows.
+    match array.t().to_slice() {
+        Some(memory) => transpose_in_bands(enc, rows, cols, |r, c| memory[r + c * rows]),
+        None => transpose_in_bands(enc, rows, cols, |r, c| array[[r, c]]),
+    }
+}
+
+fn transpose_in_bands<A: Raw>(
+    enc: &mut Encoder<'_>,
+    rows: usize,
+    cols: usize,
+    at: impl Fn(usize, usize) -> A,
+) {
     let row_bytes = cols * A::SIZE;
-    if row_bytes == 0 {
+    if row_bytes == 0 || rows == 0 {
         return;
     }
-    let lane = (64 / A::SIZE).max(1);
+    let band_rows = (BAND_BYTES / row_bytes).clamp(1, rows);
+    let mut stage = vec![0u8; band_rows * row_bytes];
+    let mut tile = [[0u8; TILE_COLS * 8]; TILE_ROWS];
     let mut row = 0;
     while row < rows {
-        let band = (enc.room() / row_bytes).clamp(1, rows - row);
-        let buf = enc.buf_mut();
-        let start = buf.len();
-        buf.resize(start + band * row_bytes, 0);
-        let out = &mut buf[start..];
-        // A few columns at a time, down the whole band: their memory pages
-        // stay in the TLB, and each write fills part of one cache line.
-        for c0 in (0..cols).step_by(lane) {
-            let c1 = (c0 + lane).min(cols);
-            for r in 0..band {
-                let line = &mut out[(r * cols + c0) * A::SIZE..(r * cols + c1) * A::SIZE];
-                for (c, bytes) in (c0..c1).zip(line.chunks_exact_mut(A::SIZE)) {
-                    array[[row + r, c]].write_le(bytes);
+        let band = band_rows.min(rows - row);
+        let out = &mut stage[..band * row_bytes];
+        for c0 in (0..cols).step_by(TILE_COLS) {
+            let c1 = (c0 + TILE_COLS).min(cols);
+            let width = (c1 - c0) * A::SIZE;
+            for r0 in (0..band).step_by(TILE_ROWS) {
+                let r1 = (r0 + TILE_ROWS).min(band);
+                for c in c0..c1 {
+                    let x = (c - c0) * A::SIZE;
+                    for r in r0..r1 {
+                        at(row + r, c).write_le(&mut tile[r - r0][x..x + A::SIZE]);
+                    }
+                }
+                for r in r0..r1 {
+                    let from = (r * cols + c0) * A::SIZE;
+                    out[from..from + width].copy_from_slice(&tile[r - r0][..width]);
                 }
             }
         }
+        enc.copy_in(out);
         row += band;
-        enc.cut_if_full();
     }
 }
 

@@ -104,6 +104,22 @@ impl<'s> Encoder<'s> {
         self.cut_at.saturating_sub(self.buf.len())
     }
 
+    /// Copies `bytes` into the chunk buffers (hashed by the pool as each
+    /// fills), never in place: the caller reuses its memory.
+    pub(crate) fn copy_in(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            // Inside a map nothing is cut: take it all at once.
+            let n = if self.held > 0 {
+                bytes.len()
+            } else {
+                self.room().clamp(1, bytes.len())
+            };
+            self.buf.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            self.maybe_cut();
+        }
+    }
+
     /// Cuts the buffer into chunks if it is full and may be cut.
     pub(crate) fn cut_if_full(&mut self) {
         self.maybe_cut();

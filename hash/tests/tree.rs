@@ -188,3 +188,30 @@ fn long_values_inside_maps_and_unknown_length_sequences() {
         assert_eq!(with_threads(&long, threads), expected);
     }
 }
+
+#[test]
+fn fortran_arrays_larger_than_one_band_hash_as_their_c_order_twin() {
+    // 5.3 MB of f64: the column-wise copy takes two bands, the second short.
+    let c = Array2::from_shape_fn((1100, 601), |(i, j)| (i * 601 + j) as f64);
+    let mut fortran = Array2::<f64>::zeros((1100, 601).f());
+    fortran.assign(&c);
+    let expected = with_threads(&ViaSerde(&c), 1);
+    for threads in [1, 2, 3] {
+        assert_eq!(with_threads(&fortran, threads), expected);
+        assert_eq!(with_threads(&c, threads), expected);
+    }
+    let c32 = c.mapv(|x| x as f32);
+    let mut f32_fortran = Array2::<f32>::zeros((1100, 601).f());
+    f32_fortran.assign(&c32);
+    assert_eq!(
+        with_threads(&f32_fortran, 2),
+        with_threads(&ViaSerde(&c32), 1)
+    );
+    // Inside a map, where nothing is cut until the map ends.
+    let map: BTreeMap<u8, ViaSerde<&Array2<f64>>> = [(1, ViaSerde(&c))].into_iter().collect();
+    let map_f: BTreeMap<u8, (u8, &Array2<f64>)> = [(1, (0, &fortran))].into_iter().collect();
+    let map_c: BTreeMap<u8, (u8, ViaSerde<&Array2<f64>>)> =
+        [(1, (0, ViaSerde(&c)))].into_iter().collect();
+    assert_eq!(with_threads(&map_f, 2), with_threads(&map_c, 1));
+    assert_ne!(with_threads(&map, 2), with_threads(&map_c, 1));
+}
