@@ -610,13 +610,14 @@ fn smooth_field() -> Array1<f64> {
     })
 }
 
-/// 1 GiB of f64 with random mantissas (incompressible), deterministic.
+/// 1 GiB of f64 of random bits (incompressible: uniform floats in [0, 1)
+/// would not be, their exponent bytes repeat), deterministic.
 fn random_field() -> Array1<f64> {
     Array1::from_shape_fn(N, |i| {
         let mut x = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
         x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        f64::from_bits((x ^ (x >> 31)) >> 12 | 0x3FF0_0000_0000_0000)
+        f64::from_bits(x ^ (x >> 31))
     })
 }
 
