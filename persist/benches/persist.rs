@@ -212,11 +212,14 @@ fn main() {
 }
 
 /// Python that removes `path` and settles (as [`fresh_save`] does), then
-/// prints the seconds `stmt` takes.
+/// prints the seconds `stmt` takes, with the file it wrote synced to disk
+/// as our saves sync theirs (the baseline pays what the subject pays).
 fn py_fresh_dump(path: &Path, setup: &str, stmt: &str) -> String {
     format!(
         "import os\n{setup}\ntry:\n    os.remove({p:?})\nexcept FileNotFoundError:\n    pass\n\
-         os.sync(); time.sleep(0.2)\nt = time.perf_counter(); {stmt}; print(time.perf_counter() - t)",
+         os.sync(); time.sleep(0.2)\nt = time.perf_counter(); {stmt}\n\
+         fd = os.open({p:?}, os.O_RDONLY); os.fsync(fd); os.close(fd)\n\
+         print(time.perf_counter() - t)",
         p = path.to_str().unwrap()
     )
 }
