@@ -35,10 +35,13 @@ const PROBE_KEEP_PERCENT: usize = 99;
 /// compression.
 fn encode_block(c: &mut zstd::bulk::Compressor<'_>, block: &[u8]) -> Option<Vec<u8>> {
     if block.len() >= 4 * PROBE_SLICES * PROBE_SLICE {
+        // One slice from the middle of each quarter of the block (not its
+        // start, which periodic data would align with).
         let step = block.len() / PROBE_SLICES;
         let mut probe = Vec::with_capacity(PROBE_SLICES * PROBE_SLICE);
         for k in 0..PROBE_SLICES {
-            probe.extend_from_slice(&block[k * step..k * step + PROBE_SLICE]);
+            let at = k * step + (step - PROBE_SLICE) / 2;
+            probe.extend_from_slice(&block[at..at + PROBE_SLICE]);
         }
         match c.compress(&probe) {
             Ok(frame) if frame.len() * 100 < probe.len() * PROBE_KEEP_PERCENT => {}
