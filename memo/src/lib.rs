@@ -86,8 +86,6 @@
 //!   is not seen: bump its version.
 //! - Keys depend on the serde form of the arguments: a `HashSet` argument
 //!   can hash differently from one process to the next (use `BTreeSet`).
-//! - A shelved handle includes the cache directory, so moving a cache
-//!   changes the keys of the steps that took handles.
 //! - Computing once relies on `flock`; where it is unavailable (some network
 //!   file systems) two processes may both compute, and the cache stays
 //!   correct.
