@@ -80,7 +80,14 @@ impl RemoteStore {
         let mut options = ClientOptions::new()
             .with_timeout(config.request_timeout)
             .with_connect_timeout(config.connect_timeout);
-        if let Some(allow) = config.allow_http {
+        // The client options replace those `from_env` read: carry
+        // AWS_ALLOW_HTTP over.
+        let allow_http = config.allow_http.or_else(|| {
+            std::env::var("AWS_ALLOW_HTTP")
+                .ok()
+                .map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+        });
+        if let Some(allow) = allow_http {
             options = options.with_allow_http(allow);
         }
         let retry = RetryConfig {
