@@ -12,7 +12,13 @@
 //!
 //! # Limitations
 //!
-//! - Local cache directories only (the store's `FsStore`).
+//! - Remote caches (`--dir s3://bucket/prefix` or `--remote URL`, feature
+//!   `remote`, on by default; endpoint and credentials from the `AWS_*`
+//!   variables): `ls`, `show`, `verify`, `gc` and `clear` work on them;
+//!   `log`, `report` and `why` need the journal of a cache directory;
+//!   `show` does not inspect a remote payload; `verify` removes a corrupt
+//!   remote entry as it finds it (with or without `--fix`), and `gc` goes by
+//!   publication time (no access times remotely).
 //! - `show` lists the arrays of a payload kept in its own file; payloads
 //!   small enough to live inside the metadata file are described by size
 //!   only.

@@ -70,7 +70,11 @@
 //! - **Lazy pipelines**: a [`Shelved`] handle passed to another cached
 //!   function is hashed as the handle, so an unchanged pipeline loads
 //!   nothing but its last step's result, and a changed step recomputes only
-//!   the steps downstream of it.
+//!   the steps downstream of it. The handle is hashed as (function, key)
+//!   only, never its location, so keys are the same wherever the cache is.
+//! - **A shared remote cache** (feature `remote`): `MemoryBuilder::remote`
+//!   (`s3://bucket/prefix`, through `jobcache-object-store`) shares results
+//!   between machines, the cache directory serving as the local tier.
 //!
 //! # Limitations
 //!
