@@ -135,6 +135,9 @@
 
 pub use jobcache_hash as hash;
 pub use jobcache_memo as memo;
+/// A shared cache on S3-compatible object storage (feature `remote`).
+#[cfg(feature = "remote")]
+pub use jobcache_object_store as object_store;
 pub use jobcache_persist as persist;
 
 pub use jobcache_memo::{memoize, Cached, Error, Ignored, Memory, MemoryBuilder, Shelved};

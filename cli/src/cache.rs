@@ -1,7 +1,7 @@
 //! Opening a cache directory and finding functions and entries in it.
 
 use crate::error::{CliError, Result};
-use jobcache_store::{EntryInfo, FsStore, Store, StoreError};
+use jobcache_store::{EntryInfo, FsStore, Store, StoreError, Verdict, VerifyReport};
 use std::path::{Path, PathBuf};
 
 // Names written by jobcache-memo (`jobcache_memo::JOURNAL_FILE` and
@@ -29,19 +29,106 @@ pub const PAYLOAD_FILE: &str = "payload";
 /// Characters of a digest shown in tables.
 pub const SHORT: usize = 12;
 
+/// The store of an open cache: a directory, or a remote cache
+/// (`s3://bucket/prefix`). Derefs to the `Store` trait; the few operations
+/// only a directory has are methods here.
+#[derive(Debug)]
+pub enum Backend {
+    /// A cache directory.
+    Fs(Box<FsStore>),
+    /// A remote cache on S3-compatible object storage.
+    #[cfg(feature = "remote")]
+    Remote(jobcache_object_store::RemoteStore),
+}
+
+impl std::ops::Deref for Backend {
+    type Target = dyn Store;
+    fn deref(&self) -> &(dyn Store + 'static) {
+        match self {
+            Backend::Fs(s) => &**s,
+            #[cfg(feature = "remote")]
+            Backend::Remote(r) => r,
+        }
+    }
+}
+
+impl Backend {
+    /// Where an entry is: its directory, or its metadata object's URL.
+    pub fn entry_dir(&self, namespace: &str, key: &str) -> Result<PathBuf> {
+        match self {
+            Backend::Fs(s) => Ok(s.entry_dir(namespace, key)?),
+            #[cfg(feature = "remote")]
+            Backend::Remote(r) => Ok(PathBuf::from(format!(
+                "{}/{}",
+                r.url().trim_end_matches('/'),
+                r.meta_path(namespace, key)?
+            ))),
+        }
+    }
+
+    /// Checks one entry in full. On a remote cache a corrupt entry is
+    /// removed as it is found.
+    pub fn check(&self, namespace: &str, key: &str) -> Result<Verdict> {
+        match self {
+            Backend::Fs(s) => Ok(s.check(namespace, key)?),
+            #[cfg(feature = "remote")]
+            Backend::Remote(r) => match r.get(namespace, key, true)? {
+                jobcache_store::Lookup::Found(mut e) => match e.verify() {
+                    Ok(()) => Ok(Verdict::Ok),
+                    Err(StoreError::Corrupt { reason, .. }) => Ok(Verdict::Corrupt(reason)),
+                    Err(e) => Err(e.into()),
+                },
+                jobcache_store::Lookup::Missing => Ok(Verdict::Missing),
+                jobcache_store::Lookup::Corrupt(c) => Ok(Verdict::Corrupt(c.reason)),
+            },
+        }
+    }
+
+    /// Rebuilds a directory's index (a remote cache has none).
+    pub fn rebuild_index(&self) -> Result<()> {
+        match self {
+            Backend::Fs(s) => Ok(s.rebuild_index()?),
+            #[cfg(feature = "remote")]
+            Backend::Remote(_) => Ok(()),
+        }
+    }
+
+    /// The quick check of a directory's metadata.
+    pub fn verify_quick(
+        &self,
+        progress: &mut dyn FnMut(&EntryInfo, &Verdict),
+    ) -> Result<VerifyReport> {
+        match self {
+            Backend::Fs(s) => Ok(s.verify_quick(progress)?),
+            #[cfg(feature = "remote")]
+            Backend::Remote(_) => Err(CliError::Usage(
+                "--quick checks a cache directory's metadata; on a remote cache run `jobcache verify` without it".into(),
+            )),
+        }
+    }
+}
+
 /// An open cache: its store and where its journal is.
 #[derive(Debug)]
 pub struct Cache {
-    /// The directory.
+    /// The directory (or the remote cache's URL).
     pub dir: PathBuf,
     /// The store in it.
-    pub store: FsStore,
+    pub store: Backend,
 }
 
 impl Cache {
+    /// Whether this is a remote cache (no journal, no directory).
+    pub fn is_remote(&self) -> bool {
+        !matches!(self.store, Backend::Fs(_))
+    }
+
     /// Opens the cache at `dir`, refusing a missing directory or one that
-    /// is not a cache.
+    /// is not a cache; `s3://bucket/prefix` opens a remote cache.
     pub fn open(dir: &Path) -> Result<Cache> {
+        if let Some(url) = dir.to_str().filter(|d| d.starts_with("s3://")) {
+            return Cache::open_remote(dir, url);
+        }
         match std::fs::metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CliError::NoCache {
@@ -63,8 +150,27 @@ impl Cache {
         })?;
         Ok(Cache {
             dir: dir.to_path_buf(),
-            store,
+            store: Backend::Fs(Box::new(store)),
         })
+    }
+
+    #[cfg(feature = "remote")]
+    fn open_remote(dir: &Path, url: &str) -> Result<Cache> {
+        // Endpoint, credentials and AWS_ALLOW_HTTP from the AWS variables.
+        let store = jobcache_object_store::Config::new(url)
+            .and_then(jobcache_object_store::RemoteStore::open)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+            store: Backend::Remote(store),
+        })
+    }
+
+    #[cfg(not(feature = "remote"))]
+    fn open_remote(_dir: &Path, url: &str) -> Result<Cache> {
+        Err(CliError::Usage(format!(
+            "{url}: this jobcache was built without the `remote` feature; rebuild with it"
+        )))
     }
 
     /// The journal file.

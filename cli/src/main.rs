@@ -12,7 +12,13 @@
 //!
 //! # Limitations
 //!
-//! - Local cache directories only (the store's `FsStore`).
+//! - Remote caches (`--dir s3://bucket/prefix` or `--remote URL`, feature
+//!   `remote`, on by default; endpoint and credentials from the `AWS_*`
+//!   variables): `ls`, `show`, `verify`, `gc` and `clear` work on them;
+//!   `log`, `report` and `why` need the journal of a cache directory;
+//!   `show` does not inspect a remote payload; `verify` removes a corrupt
+//!   remote entry as it finds it (with or without `--fix`), and `gc` goes by
+//!   publication time (no access times remotely).
 //! - `show` lists the arrays of a payload kept in its own file; payloads
 //!   small enough to live inside the metadata file are described by size
 //!   only.
@@ -36,9 +42,14 @@ use std::process::ExitCode;
     after_help = "Examples:\n  jobcache --dir /tmp/cache ls\n  JOBCACHE_DIR=/tmp/cache jobcache gc --max-size 10GiB\n  jobcache verify --fix"
 )]
 struct Cli {
-    /// The cache directory [default: ./.jobcache]
+    /// The cache directory, or a remote cache as s3://bucket/prefix [default: ./.jobcache]
     #[arg(long, global = true, env = "JOBCACHE_DIR", value_name = "DIR")]
     dir: Option<PathBuf>,
+
+    /// A remote cache, s3://bucket/prefix (as --dir s3://…; endpoint and
+    /// credentials from the AWS_* environment variables)
+    #[arg(long, global = true, env = "JOBCACHE_REMOTE", value_name = "URL")]
+    remote: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -111,7 +122,10 @@ fn main() -> ExitCode {
     };
     let dir_on_command_line =
         matches.value_source("dir") == Some(clap::parser::ValueSource::CommandLine);
-    let dir = cli.dir.unwrap_or_else(|| PathBuf::from(".jobcache"));
+    let dir = match cli.remote {
+        Some(url) => PathBuf::from(url),
+        None => cli.dir.unwrap_or_else(|| PathBuf::from(".jobcache")),
+    };
     let result = match cli.command {
         Command::Ls(a) => commands::ls::run(&dir, a),
         Command::Show(a) => commands::show::run(&dir, a),

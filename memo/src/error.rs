@@ -56,6 +56,10 @@ pub enum Error {
         /// What did not match.
         reason: String,
     },
+    /// The remote cache could not be set up.
+    #[cfg(feature = "remote")]
+    #[error(transparent)]
+    Remote(jobcache_object_store::Error),
     /// The operation needs a cache, but this `Memory` is disabled.
     #[error("this Memory is disabled (no cache directory): nothing is stored")]
     Disabled,

@@ -70,7 +70,11 @@
 //! - **Lazy pipelines**: a [`Shelved`] handle passed to another cached
 //!   function is hashed as the handle, so an unchanged pipeline loads
 //!   nothing but its last step's result, and a changed step recomputes only
-//!   the steps downstream of it.
+//!   the steps downstream of it. The handle is hashed as (function, key)
+//!   only, never its location, so keys are the same wherever the cache is.
+//! - **A shared remote cache** (feature `remote`): `MemoryBuilder::remote`
+//!   (`s3://bucket/prefix`, through `jobcache-object-store`) shares results
+//!   between machines, the cache directory serving as the local tier.
 //!
 //! # Limitations
 //!
@@ -86,8 +90,6 @@
 //!   is not seen: bump its version.
 //! - Keys depend on the serde form of the arguments: a `HashSet` argument
 //!   can hash differently from one process to the next (use `BTreeSet`).
-//! - A shelved handle includes the cache directory, so moving a cache
-//!   changes the keys of the steps that took handles.
 //! - Computing once relies on `flock`; where it is unavailable (some network
 //!   file systems) two processes may both compute, and the cache stays
 //!   correct.

@@ -77,6 +77,8 @@ impl Memory {
             reduce_policy: None,
             compress: None,
             durability: Durability::default(),
+            #[cfg(feature = "remote")]
+            remote: None,
         }
     }
 
@@ -289,6 +291,8 @@ pub struct MemoryBuilder {
     reduce_policy: Option<Limits>,
     compress: Option<i32>,
     durability: Durability,
+    #[cfg(feature = "remote")]
+    remote: Option<Result<jobcache_object_store::Config, jobcache_object_store::Error>>,
 }
 
 impl MemoryBuilder {
@@ -400,8 +404,50 @@ impl MemoryBuilder {
         self
     }
 
+    /// Shares results through a remote cache on S3-compatible object
+    /// storage (`s3://bucket/prefix`), with the location as its local tier:
+    /// hits are read locally when they are there, else downloaded; new
+    /// results go to both. Credentials, region, endpoint and
+    /// `AWS_ALLOW_HTTP` come from the standard AWS environment variables;
+    /// [`MemoryBuilder::remote_config`] sets them in code. A remote that
+    /// cannot be reached never fails a call (see `jobcache-object-store`).
+    #[cfg(feature = "remote")]
+    pub fn remote(mut self, url: &str) -> Self {
+        self.remote = Some(jobcache_object_store::Config::new(url));
+        self
+    }
+
+    /// As [`MemoryBuilder::remote`], with a configuration made in code (an
+    /// endpoint, `allow_http`, timeouts).
+    #[cfg(feature = "remote")]
+    pub fn remote_config(mut self, config: jobcache_object_store::Config) -> Self {
+        self.remote = Some(Ok(config));
+        self
+    }
+
+    #[cfg(feature = "remote")]
+    fn remote_store(&mut self) -> Result<Option<Arc<dyn Store>>, Error> {
+        let Some(config) = self.remote.take() else {
+            return Ok(None);
+        };
+        let mut config = config.map_err(Error::Remote)?;
+        if let Some(path) = &self.location {
+            config = config.local_tier(path);
+        }
+        let store = jobcache_object_store::RemoteStore::open(config).map_err(Error::Remote)?;
+        Ok(Some(Arc::new(store)))
+    }
+
+    #[cfg(not(feature = "remote"))]
+    fn remote_store(&mut self) -> Result<Option<Arc<dyn Store>>, Error> {
+        Ok(None)
+    }
+
     /// Creates the cache directory if needed and opens the journal.
-    pub fn build(self) -> Result<Memory, Error> {
+    pub fn build(mut self) -> Result<Memory, Error> {
+        if let Some(remote) = self.remote_store()? {
+            self.store = Some(remote);
+        }
         let store: Arc<dyn Store> = match (self.store, &self.location) {
             (Some(store), _) => store,
             (None, Some(path)) => {

@@ -18,12 +18,13 @@ use std::sync::Arc;
 /// - [`Shelved::load`] reads the value; nothing is read before.
 /// - It serializes (with serde) to a few dozen bytes, so it can be sent to
 ///   another process, which loads it from the same directory.
-/// - Passed as an argument to another cached function, it is hashed as that
-///   small handle, not as the value: a pipeline of cached steps whose every
-///   step hits loads nothing but what its last step returns. (The cache
-///   directory is part of the handle, so moving the cache changes the keys
-///   of the steps downstream.)
-#[derive(Serialize, Deserialize)]
+/// - Passed as an argument to another cached function, it is hashed as
+///   (function, key) only, not as the value: a pipeline of cached steps
+///   whose every step hits loads nothing but what its last step returns.
+///   The cache directory is kept for loading but is not part of the keys
+///   downstream, so moving a cache, or two machines sharing one remote cache
+///   through different local directories, keeps every key.
+#[derive(Deserialize)]
 #[serde(bound = "")]
 pub struct Shelved<T> {
     function: String,
@@ -38,6 +39,60 @@ pub struct Shelved<T> {
     held: Option<Arc<Vec<u8>>>,
     #[serde(skip)]
     value_type: PhantomData<fn() -> T>,
+}
+
+/// The handle as it is sent to another process: the location included.
+#[derive(Serialize)]
+#[serde(rename = "Shelved")]
+struct Sent<'a> {
+    function: &'a str,
+    key: Option<Digest>,
+    location: Option<&'a Path>,
+}
+
+/// The handle as a cache key sees it: what was computed, never where it is.
+#[derive(Serialize)]
+#[serde(rename = "Shelved")]
+struct Keyed<'a> {
+    function: &'a str,
+    key: Option<Digest>,
+}
+
+thread_local! {
+    /// Set while memo hashes a call's arguments into its key.
+    static HASHING_KEY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (which hashes a call's arguments) with shelved handles hashed
+/// as (function, key) only.
+pub(crate) fn hashing_key<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            HASHING_KEY.with(|h| h.set(self.0));
+        }
+    }
+    let _reset = Reset(HASHING_KEY.with(|h| h.replace(true)));
+    f()
+}
+
+impl<T> Serialize for Shelved<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if HASHING_KEY.with(|h| h.get()) {
+            Keyed {
+                function: &self.function,
+                key: self.key,
+            }
+            .serialize(serializer)
+        } else {
+            Sent {
+                function: &self.function,
+                key: self.key,
+                location: self.location.as_deref(),
+            }
+            .serialize(serializer)
+        }
+    }
 }
 
 impl<T> Clone for Shelved<T> {

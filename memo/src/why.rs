@@ -262,12 +262,14 @@ pub(crate) fn arg_digests<A: Serialize + ?Sized>(
     args: &A,
     arity: usize,
 ) -> Result<Vec<Digest>, jobcache_hash::Error> {
-    if arity > 1 {
-        if let Some(digests) = jobcache_hash::hash_elements(args, ARGS_KEPT)? {
-            return Ok(digests);
+    crate::shelved::hashing_key(|| {
+        if arity > 1 {
+            if let Some(digests) = jobcache_hash::hash_elements(args, ARGS_KEPT)? {
+                return Ok(digests);
+            }
         }
-    }
-    Ok(vec![jobcache_hash::hash(args)?])
+        Ok(vec![jobcache_hash::hash(args)?])
+    })
 }
 
 /// The parameter names of a function from its `stringify!`-ed source

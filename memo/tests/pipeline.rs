@@ -88,3 +88,56 @@ fn a_hit_on_a_shelved_step_reads_no_value() {
     assert_eq!(again.key(), first.key());
     assert!(again.load().is_err(), "the damage is caught when loading");
 }
+
+/// The keys of every step of a pipeline, run against a cache at `dir`.
+fn pipeline_keys(dir: &std::path::Path) -> Vec<String> {
+    let mem = Memory::builder(dir).verbose(0).build().unwrap();
+    let load = mem.cache_named("load", |n: usize| Array1::<f64>::from_elem(n, 1.0));
+    let scale = mem.cache_named("scale", |(x, k): (&Shelved<Array1<f64>>, f64)| {
+        x.load().map(|a| a * k)
+    });
+    let total = mem.cache_named("total", |x: &Shelved<Array1<f64>>| {
+        x.load().map(|a| a.sum())
+    });
+    let raw = load.call_and_shelve(100);
+    let scaled = scale.try_call_and_shelve((&raw, 2.0)).unwrap();
+    assert_eq!(total.try_call(&scaled).unwrap(), 200.0);
+    assert_eq!(
+        raw.location(),
+        Some(dir),
+        "the handle still knows where it is"
+    );
+    vec![
+        raw.key().unwrap().to_string(),
+        scaled.key().unwrap().to_string(),
+        total.key(&&scaled).unwrap().to_string(),
+    ]
+}
+
+#[test]
+fn keys_do_not_depend_on_where_the_cache_lives() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let nested = b.path().join("somewhere/else/entirely");
+    std::fs::create_dir_all(&nested).unwrap();
+    let here = pipeline_keys(a.path());
+    let there = pipeline_keys(&nested);
+    assert_eq!(
+        here, there,
+        "every step has the same key in both directories"
+    );
+}
+
+#[test]
+fn a_sent_handle_keeps_its_location_and_loads_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = Memory::builder(dir.path()).verbose(0).build().unwrap();
+    let make = mem.cache_named("make", |n: usize| vec![7u8; n]);
+    let shelved = make.call_and_shelve(10);
+    let text = serde_json::to_string(&shelved).unwrap();
+    assert!(text.contains("location"), "{text}");
+    let back: Shelved<Vec<u8>> = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.location(), Some(dir.path()));
+    assert_eq!(back.key(), shelved.key());
+    assert_eq!(back.load().unwrap(), vec![7u8; 10]);
+}

@@ -1,7 +1,7 @@
 //! `cargo xtask bench [GROUP]`: runs benchmark groups in release mode.
 //!
 //! Each group is the `[[bench]]` target of the same name in crate
-//! `jobcache-GROUP` (`scale`: in `jobcache-store`; `harness = false`, built
+//! `jobcache-GROUP` (`scale`: in `jobcache-store`; `remote`: in `jobcache-object-store`; `harness = false`, built
 //! on `jobcache-bench`). The group
 //! writes `target/bench/GROUP.json` (the path both sides take from
 //! `jobcache_bench::target_dir_in`, honouring `CARGO_TARGET_DIR`); this
@@ -13,13 +13,16 @@
 use crate::shell;
 use std::path::{Path, PathBuf};
 
-pub const GROUPS: [&str; 6] = ["hash", "persist", "store", "trace", "memo", "scale"];
+pub const GROUPS: [&str; 7] = [
+    "hash", "persist", "store", "trace", "memo", "scale", "remote",
+];
 
 /// The crate directory of a group: its own, except `scale` (issue 20), a
 /// second `[[bench]]` of the store crate.
 fn crate_dir(group: &str) -> &str {
     match group {
         "scale" => "store",
+        "remote" => "object-store",
         other => other,
     }
 }
@@ -81,6 +84,8 @@ pub const FLOORS: &[(&str, Floor)] = &[
         "memo/pipeline_plain_3x1GiB_cold_overhead_vs_joblib",
         Floor::MinRatio(2.0),
     ),
+    ("remote/hit_small_local_tier", Floor::MinRatio(0.5)),
+    ("remote/get_256MiB", Floor::MinRatio(0.8)),
     ("scale/hit_small_1e6", Floor::MinRatio(0.8)),
     ("scale/miss_small_policy_1e6", Floor::MinRatio(0.8)),
     ("scale/ls_1e6", Floor::MinRatio(0.3)),

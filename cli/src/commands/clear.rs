@@ -3,7 +3,6 @@
 use crate::cache::Cache;
 use crate::error::{CliError, Result};
 use crate::style::{count, emit, Style};
-use jobcache_store::Store;
 use jobcache_trace::report::human_bytes;
 use jobcache_trace::{Event, EventKind};
 use serde_json::json;

@@ -3,7 +3,7 @@
 use crate::cache::{short, Cache, FIELD_ARGS, FIELD_VERSION, PAYLOAD_FILE};
 use crate::error::Result;
 use crate::style::{ago, clip, count, emit, rfc3339, table, Align, Style};
-use jobcache_store::{EntryInfo, Store};
+use jobcache_store::EntryInfo;
 use jobcache_trace::report::{human_bytes, human_duration, totals, FunctionTotals};
 use jobcache_trace::Filter;
 use serde_json::json;

@@ -18,6 +18,9 @@ use jobcache_trace::{Event, Filter, Journal};
 
 /// The journal's events passing `filter`; none when the cache has no journal.
 pub(crate) fn journal_events(cache: &Cache, filter: &Filter) -> Result<Vec<Event>> {
+    if cache.is_remote() {
+        return Ok(Vec::new());
+    }
     let path = cache.journal();
     if jobcache_trace::journal_files(&path).is_empty() {
         return Ok(Vec::new());
@@ -28,7 +31,7 @@ pub(crate) fn journal_events(cache: &Cache, filter: &Filter) -> Result<Vec<Event
 /// Appends events about what the command line removed to the journal, so
 /// reports see them; a journal that cannot be written only warns.
 pub(crate) fn record(cache: &Cache, events: &[Event]) {
-    if events.is_empty() {
+    if events.is_empty() || cache.is_remote() {
         return;
     }
     let result =

@@ -4,7 +4,6 @@ use crate::cache::{function_matches, Cache};
 use crate::commands::log::{parse_since, selection};
 use crate::error::{CliError, Result};
 use crate::style::{count, emit};
-use jobcache_store::Store;
 use jobcache_trace::report::Stored;
 use jobcache_trace::{Event, Filter, Timestamp};
 use std::path::{Path, PathBuf};

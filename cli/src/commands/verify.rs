@@ -4,7 +4,7 @@ use crate::cache::Cache;
 use crate::error::Result;
 use crate::style::{count, emit, Style};
 use indicatif::{ProgressBar, ProgressStyle};
-use jobcache_store::{Store, Verdict};
+use jobcache_store::Verdict;
 use jobcache_trace::report::human_bytes;
 use jobcache_trace::{Event, EventKind};
 use serde_json::json;

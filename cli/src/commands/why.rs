@@ -5,7 +5,6 @@ use crate::cache::{short, Cache};
 use crate::error::Result;
 use crate::style::{clock, emit, table, Align, Style};
 use jobcache_memo::why::{explain, CallRecord};
-use jobcache_store::Store as _;
 use jobcache_trace::Timestamp;
 use serde_json::json;
 use std::path::Path;

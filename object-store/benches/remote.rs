@@ -1,0 +1,153 @@
+//! The `remote` benchmark group: the S3-compatible backend against a local
+//! moto server (`object-store/src/moto.rs`), each row beside its baseline
+//! in the same run.
+//!
+//! - `remote/hit_small_local_tier`: µs for a verified hit of a 100-byte
+//!   entry found in the local tier, its payload read; baseline the same
+//!   hit through a plain `FsStore` (`store/get_small`'s subject).
+//! - `remote/hit_small_remote`: ms for the same hit with no local tier (one
+//!   GET of the metadata object, which holds the payload); reported.
+//! - `remote/publish_64MiB`: ms to publish 64 MiB (local tier, then a
+//!   multipart upload and the metadata object); reported.
+//! - `remote/get_256MiB`: GB/s of a verified remote hit of 256 MiB with no
+//!   local tier (ranged, parallel download into memory, checksum checked);
+//!   baseline a plain `object_store` get of the same payload object from the
+//!   same server into memory.
+
+use jobcache_bench::{gb_per_s, micros, millis, paired, scratch_dir, Group, Row, DEFAULT_REPS};
+use jobcache_object_store::moto::Server;
+use jobcache_object_store::{Config, RemoteStore};
+use jobcache_store::{FsStore, NewEntry, Store};
+use object_store::ObjectStore;
+use std::cell::Cell;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const NS: &str = "bench::remote";
+const BUCKET: &str = "bench";
+const REPS: usize = DEFAULT_REPS + 2;
+
+fn timed(mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+fn key(i: u64) -> String {
+    format!("{i:064x}")
+}
+
+fn config(server: &Server) -> Result<Config, Box<dyn std::error::Error>> {
+    Ok(Config::new(&format!("s3://{BUCKET}/bench"))?
+        .endpoint(server.endpoint())
+        .allow_http(true)
+        .timeouts(Duration::from_secs(120), Duration::from_secs(5)))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let server = Server::start()?;
+    server.create_bucket(BUCKET)?;
+    let dir = scratch_dir("remote")?;
+    let tiered = RemoteStore::open(config(&server)?.local_tier(dir.join("tier")))?;
+    let bare = RemoteStore::open(config(&server)?)?;
+    let plain = FsStore::create(dir.join("plain"))?;
+    let mut group = Group::new("remote");
+    let meta = NewEntry::new(Duration::from_millis(5))
+        .field("function", NS)
+        .field("args", "x: f64 = 1.5");
+
+    // Small hit from the local tier, against the same hit on a file store.
+    let small = vec![42u8; 100];
+    tiered.publish_bytes(NS, &key(0), &meta, &small)?;
+    plain.publish_bytes(NS, &key(0), &meta, &small)?;
+    let hit = |store: &dyn Store| {
+        let mut e = store.get(NS, &key(0), true).ok().and_then(|l| l.found());
+        let bytes = e.as_mut().and_then(|e| e.read_to_vec().ok());
+        assert_eq!(bytes.as_deref(), Some(&small[..]));
+    };
+    const N: u32 = 2000;
+    let (ours, raw) = paired(
+        REPS,
+        || timed(|| (0..N).for_each(|_| hit(&tiered))),
+        || timed(|| (0..N).for_each(|_| hit(&plain))),
+    );
+    group.push(Row::ratio_lower_is_better(
+        "remote/hit_small_local_tier",
+        micros(ours / N),
+        "us",
+        micros(raw / N),
+    ));
+
+    // Small hit from the remote (no local tier).
+    const R: u32 = 50;
+    let remote_hit = jobcache_bench::median(REPS, || {
+        (0..R).for_each(|_| hit(&bare));
+    });
+    group.push(Row::plain(
+        "remote/hit_small_remote",
+        millis(remote_hit / R),
+        "ms",
+    ));
+
+    // Publishing 64 MiB: a new key each time (a present key is not sent).
+    let mid: Vec<u8> = (0..64u32 << 20).map(|i| (i * 31) as u8).collect();
+    let next = Cell::new(1_000u64);
+    let publish = jobcache_bench::median_of(REPS, || {
+        next.set(next.get() + 1);
+        let k = key(next.get());
+        let t = timed(|| {
+            let p = tiered.publish_bytes(NS, &k, &meta, &mid);
+            assert!(p.is_ok());
+        });
+        let _ = tiered.remove(NS, &k);
+        t
+    });
+    group.push(Row::plain("remote/publish_64MiB", millis(publish), "ms"));
+    drop(mid);
+
+    // 256 MiB from the remote, against a plain get of the same object.
+    let big: Vec<u8> = (0..256u32 << 20).map(|i| (i * 7) as u8).collect();
+    let len = big.len() as u64;
+    bare.publish_bytes(NS, &key(1), &meta, &big)?;
+    drop(big);
+    let client = bare.client();
+    let listed = bare.block_on(async {
+        futures::TryStreamExt::try_collect::<Vec<_>>(client.list(None)).await
+    })?;
+    let payload = listed
+        .iter()
+        .find(|o| o.size == len)
+        .ok_or("the 256 MiB payload object is not listed")?
+        .location
+        .clone();
+    let (ours, raw) = paired(
+        REPS,
+        || {
+            timed(|| {
+                let e = bare.get(NS, &key(1), true).ok().and_then(|l| l.found());
+                let n = e
+                    .as_ref()
+                    .and_then(|e| e.bytes_in_memory())
+                    .map(<[u8]>::len);
+                assert_eq!(n, Some(len as usize));
+                black_box(e);
+            })
+        },
+        || {
+            timed(|| {
+                let got = bare.block_on(async { client.get(&payload).await?.bytes().await });
+                assert_eq!(got.as_ref().map(|b| b.len()).ok(), Some(len as usize));
+                black_box(got.ok());
+            })
+        },
+    );
+    group.push(Row::ratio_higher_is_better(
+        "remote/get_256MiB",
+        gb_per_s(len, ours),
+        "GB/s",
+        gb_per_s(len, raw),
+    ));
+    group.finish()?;
+    drop(server);
+    Ok(())
+}

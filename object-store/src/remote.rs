@@ -1,0 +1,1161 @@
+//! [`RemoteStore`]: the [`Store`] trait over an S3-compatible bucket, with a
+//! local [`FsStore`] in front.
+
+use crate::meta::{self, Xxh3};
+use crate::{Config, Error};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use jobcache_store::{
+    decode_namespace, encode_namespace, validate_key, DecodedNamespace, Entry, EntryInfo,
+    EntryLock, EntryMeta, FsStore, Limits, LockState, Lookup, NewEntry, Payload, Published,
+    Reduction, Store, StoreError, Verdict, VerifyReport, Wait, WriteFn,
+};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjPath;
+use object_store::{ClientOptions, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The folder under the prefix that holds this layout version.
+const ROOT: &str = "jobcache-remote-v1";
+
+/// A cache on an S3-compatible object store, with an optional local
+/// [`FsStore`] tier in front. See the [crate docs](crate) for the layout and
+/// the consistency model.
+#[derive(Clone)]
+pub struct RemoteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    client: Arc<dyn ObjectStore>,
+    root: ObjPath,
+    local: Option<FsStore>,
+    rt: tokio::runtime::Runtime,
+    health: Health,
+    /// `None`: not probed yet; `Some(false)`: the server ignores
+    /// conditional puts, so claims are off.
+    claims: Mutex<Option<bool>>,
+}
+
+impl fmt::Debug for RemoteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteStore")
+            .field("url", &self.inner.config.url)
+            .field("local", &self.inner.local)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the remote answers; one warning per outage.
+struct Health {
+    down_until: Mutex<Option<Instant>>,
+    warned: AtomicBool,
+}
+
+/// How a remote operation went.
+enum Remote<T> {
+    Ok(T),
+    /// The remote is down (now, or recently): the local tier answers.
+    Down,
+}
+
+impl RemoteStore {
+    /// Opens the remote cache `config` names (nothing is sent to the server
+    /// yet), and its local tier if one is configured.
+    pub fn open(config: Config) -> Result<RemoteStore, Error> {
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&config.bucket);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(allow) = config.allow_http {
+            builder = builder.with_allow_http(allow);
+        }
+        let mut options = ClientOptions::new()
+            .with_timeout(config.request_timeout)
+            .with_connect_timeout(config.connect_timeout);
+        // The client options replace those `from_env` read: carry
+        // AWS_ALLOW_HTTP over.
+        let allow_http = config.allow_http.or_else(|| {
+            std::env::var("AWS_ALLOW_HTTP")
+                .ok()
+                .map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+        });
+        if let Some(allow) = allow_http {
+            options = options.with_allow_http(allow);
+        }
+        let retry = RetryConfig {
+            max_retries: config.retries,
+            retry_timeout: config.request_timeout,
+            ..RetryConfig::default()
+        };
+        let client = builder
+            .with_client_options(options)
+            .with_retry(retry)
+            .build()
+            .map_err(|source| Error::Client {
+                url: config.url.clone(),
+                source,
+            })?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("jobcache-remote")
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let local = match &config.local {
+            Some(dir) => Some(FsStore::create(dir).map_err(Error::Local)?),
+            None => None,
+        };
+        let root = config
+            .prefix
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .chain([ROOT])
+            .collect();
+        Ok(RemoteStore {
+            inner: Arc::new(Inner {
+                config,
+                client: Arc::new(client),
+                root,
+                local,
+                rt,
+                health: Health {
+                    down_until: Mutex::new(None),
+                    warned: AtomicBool::new(false),
+                },
+                claims: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The URL of the remote cache.
+    pub fn url(&self) -> &str {
+        &self.inner.config.url
+    }
+
+    /// The local tier, if any.
+    pub fn local(&self) -> Option<&FsStore> {
+        self.inner.local.as_ref()
+    }
+
+    /// The object store client (for tests and benchmarks that compare
+    /// with plain object store calls).
+    pub fn client(&self) -> Arc<dyn ObjectStore> {
+        self.inner.client.clone()
+    }
+
+    /// The object holding an entry's metadata (`<prefix>/jobcache-remote-v1/
+    /// entries/<namespace>/<key>.meta`).
+    pub fn meta_path(&self, namespace: &str, key: &str) -> Result<ObjPath, StoreError> {
+        self.inner.meta_path(namespace, key)
+    }
+
+    /// Whether the remote is currently taken as reachable.
+    pub fn is_available(&self) -> bool {
+        self.inner.available()
+    }
+
+    /// Runs a future on the store's runtime (from any thread, even one
+    /// inside another runtime).
+    pub fn block_on<F>(&self, f: F) -> F::Output
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        self.inner.run(f)
+    }
+}
+
+impl Inner {
+    fn run<F>(&self, f: F) -> F::Output
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Inside another runtime a nested block_on would panic: block
+            // a helper thread instead.
+            std::thread::scope(|s| match s.spawn(|| self.rt.block_on(f)).join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+        } else {
+            self.rt.block_on(f)
+        }
+    }
+
+    fn available(&self) -> bool {
+        match *lock(&self.health.down_until) {
+            Some(until) => Instant::now() >= until,
+            None => true,
+        }
+    }
+
+    fn failed(&self, what: &str, err: &dyn fmt::Display) {
+        *lock(&self.health.down_until) = Some(Instant::now() + self.config.retry_after);
+        if !self.health.warned.swap(true, Ordering::SeqCst) {
+            log::warn!(
+                target: "jobcache",
+                "remote cache {} unreachable ({what}: {err}); calls go on with the local tier, \
+                 the remote is tried again every {:?}",
+                self.config.url,
+                self.config.retry_after
+            );
+        } else {
+            log::debug!(target: "jobcache", "remote cache {}: {what}: {err}", self.config.url);
+        }
+    }
+
+    fn succeeded(&self) {
+        let was_down = lock(&self.health.down_until).take().is_some();
+        if was_down && self.health.warned.swap(false, Ordering::SeqCst) {
+            log::warn!(
+                target: "jobcache",
+                "remote cache {} is reachable again; publishing resumes",
+                self.config.url
+            );
+        }
+    }
+
+    /// Runs a remote operation unless the remote is known down; a failure
+    /// (other than what `ok` accepts) marks it down.
+    fn remote<T, F>(&self, what: &str, f: F) -> Remote<T>
+    where
+        F: Future<Output = object_store::Result<T>> + Send,
+        T: Send,
+    {
+        if !self.available() {
+            return Remote::Down;
+        }
+        match self.run(f) {
+            Ok(v) => {
+                self.succeeded();
+                Remote::Ok(v)
+            }
+            Err(e) => {
+                self.failed(what, &e);
+                Remote::Down
+            }
+        }
+    }
+
+    fn ns_dir(&self, namespace: &str) -> Result<ObjPath, StoreError> {
+        let enc = encode_namespace(namespace)?;
+        Ok(self.root.child("entries").child(enc))
+    }
+
+    fn meta_path(&self, namespace: &str, key: &str) -> Result<ObjPath, StoreError> {
+        validate_key(key)?;
+        Ok(self.ns_dir(namespace)?.child(format!("{key}.meta")))
+    }
+
+    fn payload_path(
+        &self,
+        namespace: &str,
+        key: &str,
+        checksum: u64,
+    ) -> Result<ObjPath, StoreError> {
+        Ok(self
+            .ns_dir(namespace)?
+            .child(format!("{key}.{checksum:016x}.payload")))
+    }
+
+    fn claim_path(&self, namespace: &str, key: &str) -> Result<ObjPath, StoreError> {
+        validate_key(key)?;
+        let enc = encode_namespace(namespace)?;
+        Ok(self.root.child("claims").child(enc).child(key))
+    }
+
+    fn location(&self, path: &ObjPath) -> String {
+        format!("s3://{}/{}", self.config.bucket, path)
+    }
+
+    /// Fetches and decodes the metadata object: `Ok(None)` when absent,
+    /// `Err(reason)` when corrupt.
+    fn fetch_meta(
+        &self,
+        path: &ObjPath,
+    ) -> Remote<Option<std::result::Result<meta::Decoded, String>>> {
+        let client = self.client.clone();
+        let p = path.clone();
+        self.remote("get metadata", async move {
+            match client.get(&p).await {
+                Ok(got) => {
+                    if got.meta.size > meta::META_MAX {
+                        return Ok(Some(Err(format!(
+                            "metadata object of {} bytes is larger than {}",
+                            got.meta.size,
+                            meta::META_MAX
+                        ))));
+                    }
+                    let bytes = got.bytes().await?;
+                    Ok(Some(meta::decode(&bytes)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Removes an entry's remote objects (metadata first, so readers stop
+    /// seeing it before its payload goes).
+    fn remove_remote(&self, namespace: &str, key: &str) -> Result<u64, StoreError> {
+        let meta_path = self.meta_path(namespace, key)?;
+        let dir = self.ns_dir(namespace)?;
+        let client = self.client.clone();
+        let key = key.to_string();
+        let freed = self.remote("remove entry", async move {
+            let listed: Vec<_> = client.list(Some(&dir)).try_collect().await?;
+            let mine: Vec<_> = listed
+                .into_iter()
+                .filter(|o| {
+                    o.location
+                        .filename()
+                        .is_some_and(|f| f.starts_with(&format!("{key}.")))
+                })
+                .collect();
+            let mut freed = 0;
+            if let Some(m) = mine.iter().find(|o| o.location == meta_path) {
+                delete_quietly(&*client, &m.location).await?;
+                freed += m.size;
+            }
+            for o in mine.iter().filter(|o| o.location != meta_path) {
+                delete_quietly(&*client, &o.location).await?;
+                freed += o.size;
+            }
+            Ok(freed)
+        });
+        match freed {
+            Remote::Ok(n) => Ok(n),
+            Remote::Down => Err(self.unreachable("remove entry")),
+        }
+    }
+
+    fn unreachable(&self, op: &'static str) -> StoreError {
+        StoreError::Io {
+            op,
+            path: self.config.url.clone().into(),
+            source: io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the remote cache is unreachable (see the warning logged)",
+            ),
+        }
+    }
+
+    /// A corrupt remote entry: logged, removed (so the next publish
+    /// replaces it), and reported as a miss.
+    fn corrupt(&self, namespace: &str, key: &str, path: &ObjPath, reason: String) -> Lookup {
+        log::warn!(
+            target: "jobcache",
+            "{}: corrupt remote entry treated as missing and removed: {reason}",
+            self.location(path)
+        );
+        let _ = self.remove_remote(namespace, key);
+        Lookup::Corrupt(jobcache_store::Corruption {
+            location: self.location(path),
+            reason,
+        })
+    }
+
+    /// Downloads a payload object in ranges, `parallel` at a time, writing
+    /// them in order to `out`; checks length and checksum.
+    fn download(
+        &self,
+        path: &ObjPath,
+        len: u64,
+        checksum: u64,
+        out: &mut dyn Write,
+    ) -> std::result::Result<(), Fetch> {
+        if !self.available() {
+            return Err(Fetch::Down);
+        }
+        let part = self.config.part_size as u64;
+        let ranges: Vec<_> = (0..len.div_ceil(part))
+            .map(|i| i * part..((i + 1) * part).min(len))
+            .collect();
+        let client = self.client.clone();
+        let p = path.clone();
+        let parallel = self.config.parallel;
+        // The ranges are fetched on the runtime, `parallel` at a time, and
+        // handed over in order through a bounded channel; this thread
+        // writes them (so at most `parallel + 2` parts are in memory).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<object_store::Result<(Bytes, u64)>>(2);
+        let task = self.rt.spawn(async move {
+            let mut parts = futures::stream::iter(ranges)
+                .map(|r| {
+                    let client = client.clone();
+                    let p = p.clone();
+                    async move {
+                        let want = r.end - r.start;
+                        client.get_range(&p, r).await.map(|b| (b, want))
+                    }
+                })
+                .buffered(parallel);
+            while let Some(part) = parts.next().await {
+                let failed = part.is_err();
+                let tx = tx.clone();
+                // A blocking send off the runtime's worker threads.
+                let sent = tokio::task::spawn_blocking(move || tx.send(part).is_ok()).await;
+                if failed || !matches!(sent, Ok(true)) {
+                    break;
+                }
+            }
+        });
+        let result = (|| {
+            let mut h = Xxh3::new();
+            for part in rx {
+                let (bytes, want) = part.map_err(|e| match e {
+                    object_store::Error::NotFound { .. } => {
+                        Fetch::Corrupt("the payload object is missing".into())
+                    }
+                    e => Fetch::Failed(e.to_string()),
+                })?;
+                if bytes.len() as u64 != want {
+                    return Err(Fetch::Corrupt(format!(
+                        "a range of the payload object had {} bytes, {want} expected \
+                         (truncated object)",
+                        bytes.len()
+                    )));
+                }
+                h.update(&bytes);
+                out.write_all(&bytes)
+                    .map_err(|e| Fetch::Local(e.to_string()))?;
+            }
+            if h.digest() != checksum {
+                return Err(Fetch::Corrupt(format!(
+                    "payload checksum {:016x} does not match the recorded {checksum:016x} \
+                     (or the payload object is truncated)",
+                    h.digest()
+                )));
+            }
+            Ok(())
+        })();
+        task.abort();
+        match &result {
+            Ok(()) => self.succeeded(),
+            Err(Fetch::Failed(e)) => self.failed("download payload", e),
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Uploads an entry: the payload object (multipart when large) if not
+    /// inline, then the metadata object, which makes it visible.
+    fn upload(
+        &self,
+        namespace: &str,
+        key: &str,
+        meta: &EntryMeta,
+        payload: &mut dyn Read,
+    ) -> std::result::Result<(), String> {
+        let meta_path = self.meta_path(namespace, key).map_err(|e| e.to_string())?;
+        let inline = meta.payload_len <= meta::INLINE_MAX;
+        let header = meta::header(namespace, key, meta, inline);
+        let object = if inline {
+            let mut bytes = Vec::with_capacity(meta.payload_len as usize);
+            payload
+                .take(meta.payload_len)
+                .read_to_end(&mut bytes)
+                .map_err(|e| e.to_string())?;
+            meta::encode(&header, Some(&bytes))?
+        } else {
+            let path = self
+                .payload_path(namespace, key, meta.checksum)
+                .map_err(|e| e.to_string())?;
+            self.upload_payload(&path, meta.payload_len, payload)?;
+            meta::encode(&header, None)?
+        };
+        let client = self.client.clone();
+        match self.remote("put metadata", async move {
+            client.put(&meta_path, PutPayload::from(object)).await
+        }) {
+            Remote::Ok(_) => Ok(()),
+            Remote::Down => Err("the remote is unreachable".into()),
+        }
+    }
+
+    fn upload_payload(
+        &self,
+        path: &ObjPath,
+        len: u64,
+        payload: &mut dyn Read,
+    ) -> std::result::Result<(), String> {
+        let part = self.config.part_size;
+        let parallel = self.config.parallel;
+        let client = self.client.clone();
+        let p = path.clone();
+        if !self.available() {
+            return Err("the remote is unreachable".into());
+        }
+        let io_error = |e: io::Error| object_store::Error::Generic {
+            store: "local",
+            source: Box::new(e),
+        };
+        let done = (|| {
+            if len <= part as u64 {
+                let mut bytes = Vec::with_capacity(len as usize);
+                payload
+                    .take(len)
+                    .read_to_end(&mut bytes)
+                    .map_err(io_error)?;
+                return self
+                    .run(client.put(&p, PutPayload::from(bytes)))
+                    .map(|_| ());
+            }
+            let upload = self.run(client.put_multipart(&p))?;
+            let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, part);
+            let mut left = len;
+            while left > 0 {
+                let n = (left as usize).min(part);
+                let mut chunk = vec![0u8; n];
+                if let Err(e) = payload.read_exact(&mut chunk) {
+                    let _ = self.run(writer.abort());
+                    return Err(io_error(e));
+                }
+                let w = &mut writer;
+                self.run(async move {
+                    w.wait_for_capacity(parallel).await?;
+                    w.put(Bytes::from(chunk));
+                    Ok::<_, object_store::Error>(())
+                })?;
+                left -= n as u64;
+            }
+            self.run(writer.finish()).map(|_| ())
+        })();
+        let done = match done {
+            Ok(()) => {
+                self.succeeded();
+                Remote::Ok(())
+            }
+            Err(e) => {
+                self.failed("upload payload", &e);
+                Remote::Down
+            }
+        };
+        match done {
+            Remote::Ok(()) => Ok(()),
+            Remote::Down => Err("the remote is unreachable".into()),
+        }
+    }
+
+    /// Whether the server honours conditional creates (probed once: create
+    /// one object twice; the second must fail).
+    fn claims_supported(&self) -> bool {
+        let mut known = lock(&self.claims);
+        if let Some(k) = *known {
+            return k;
+        }
+        let probe = self.root.child(format!("probe-{}", nonce()));
+        let client = self.client.clone();
+        let p = probe.clone();
+        let outcome = self.remote("probe conditional puts", async move {
+            let create = || PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            let first = client
+                .put_opts(&p, Bytes::from_static(b"probe").into(), create())
+                .await;
+            let result = match first {
+                Err(object_store::Error::NotImplemented) => Ok(false),
+                Err(e) => Err(e),
+                Ok(_) => match client
+                    .put_opts(&p, Bytes::from_static(b"probe").into(), create())
+                    .await
+                {
+                    Ok(_) => Ok(false),
+                    Err(object_store::Error::AlreadyExists { .. })
+                    | Err(object_store::Error::Precondition { .. }) => Ok(true),
+                    Err(object_store::Error::NotImplemented) => Ok(false),
+                    Err(e) => Err(e),
+                },
+            };
+            let _ = client.delete(&p).await;
+            result
+        });
+        match outcome {
+            Remote::Ok(supported) => {
+                if !supported {
+                    log::warn!(
+                        target: "jobcache",
+                        "remote cache {}: the server ignores conditional puts; machines may \
+                         compute the same call at once (the cache stays correct)",
+                        self.config.url
+                    );
+                }
+                *known = Some(supported);
+                supported
+            }
+            Remote::Down => false,
+        }
+    }
+
+    /// Tries to take the claim of an entry, waiting as `wait` says.
+    fn claim(self: &Arc<Self>, namespace: &str, key: &str, wait: Wait) -> ClaimOutcome {
+        let Ok(path) = self.claim_path(namespace, key) else {
+            return ClaimOutcome::Skipped;
+        };
+        if !self.available() || !self.claims_supported() {
+            return ClaimOutcome::Skipped;
+        }
+        let start = Instant::now();
+        let limit = match wait {
+            Wait::NoWait => Some(Duration::ZERO),
+            Wait::Timeout(d) => Some(d),
+            Wait::Forever => None,
+        };
+        loop {
+            let expires = now_ms() + self.config.claim_ttl.as_millis() as u64;
+            let body = format!("{{\"expires_ms\":{expires},\"owner\":\"{}\"}}", nonce());
+            let client = self.client.clone();
+            let p = path.clone();
+            let created = self.remote("put claim", async move {
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..PutOptions::default()
+                };
+                match client.put_opts(&p, Bytes::from(body).into(), opts).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::AlreadyExists { .. })
+                    | Err(object_store::Error::Precondition { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            });
+            match created {
+                Remote::Down => return ClaimOutcome::Skipped,
+                Remote::Ok(true) => {
+                    return ClaimOutcome::Held(Claim {
+                        inner: self.clone(),
+                        path,
+                    })
+                }
+                Remote::Ok(false) => {}
+            }
+            // Someone holds it: stale (expired, or unreadable) ones are
+            // taken over.
+            let client = self.client.clone();
+            let p = path.clone();
+            let expiry = self.remote("get claim", async move {
+                match client.get(&p).await {
+                    Ok(got) => {
+                        let bytes = got.bytes().await?;
+                        Ok(Some(parse_expiry(&bytes)))
+                    }
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            });
+            match expiry {
+                Remote::Down => return ClaimOutcome::Skipped,
+                Remote::Ok(None) => continue,
+                Remote::Ok(Some(exp)) if exp.is_none_or(|e| e <= now_ms()) => {
+                    log::info!(
+                        target: "jobcache",
+                        "{}: taking over a stale claim",
+                        self.location(&path)
+                    );
+                    let client = self.client.clone();
+                    let p = path.clone();
+                    if let Remote::Down =
+                        self.remote(
+                            "remove claim",
+                            async move { delete_quietly(&*client, &p).await },
+                        )
+                    {
+                        return ClaimOutcome::Skipped;
+                    }
+                    continue;
+                }
+                Remote::Ok(Some(_)) => {}
+            }
+            if limit.is_some_and(|l| start.elapsed() >= l) {
+                return ClaimOutcome::Busy;
+            }
+            let mut pause = self.config.claim_poll;
+            if let Some(l) = limit {
+                pause = pause.min(l.saturating_sub(start.elapsed()));
+            }
+            std::thread::sleep(pause);
+        }
+    }
+
+    /// The remote lookup, filling the local tier.
+    fn get_remote(&self, namespace: &str, key: &str, verify: bool) -> Result<Lookup, StoreError> {
+        let path = self.meta_path(namespace, key)?;
+        let decoded = match self.fetch_meta(&path) {
+            Remote::Down | Remote::Ok(None) => return Ok(Lookup::Missing),
+            Remote::Ok(Some(Err(reason))) => return Ok(self.corrupt(namespace, key, &path, reason)),
+            Remote::Ok(Some(Ok(d))) => d,
+        };
+        if decoded.header.namespace != namespace || decoded.header.key != key {
+            let reason = format!(
+                "the metadata names {}/{}",
+                decoded.header.namespace, decoded.header.key
+            );
+            return Ok(self.corrupt(namespace, key, &path, reason));
+        }
+        let new_entry = NewEntry {
+            compute_duration: decoded.meta.compute_duration,
+            fields: decoded.meta.fields.clone(),
+        };
+        let location = self.location(&path);
+        if let Some(bytes) = decoded.inline {
+            // Checked while decoding.
+            if let Some(local) = &self.local {
+                if local
+                    .publish_bytes(namespace, key, &new_entry, &bytes)
+                    .is_ok()
+                {
+                    return local.get(namespace, key, verify);
+                }
+            }
+            let range = 0..bytes.len();
+            let entry = Entry::new(
+                decoded.meta,
+                Payload::Memory { buf: bytes, range },
+                None,
+                location,
+                false,
+            );
+            return Ok(Lookup::Found(Box::new(entry)));
+        }
+        let payload = self.payload_path(namespace, key, decoded.meta.checksum)?;
+        let (len, sum) = (decoded.meta.payload_len, decoded.meta.checksum);
+        let mut failure = None;
+        if let Some(local) = &self.local {
+            let published = local.publish(namespace, key, &new_entry, &mut |w: &mut dyn Write| {
+                self.download(&payload, len, sum, w).map_err(|e| {
+                    let message = e.to_string();
+                    failure = Some(e);
+                    io::Error::other(message)
+                })
+            });
+            return match (published, failure) {
+                (Ok(_), _) => local.get(namespace, key, verify),
+                (Err(_), Some(Fetch::Corrupt(reason))) => {
+                    Ok(self.corrupt(namespace, key, &payload, reason))
+                }
+                (Err(_), Some(Fetch::Down | Fetch::Failed(_))) => Ok(Lookup::Missing),
+                (Err(e), _) => Err(e),
+            };
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        match self.download(&payload, len, sum, &mut buf) {
+            Ok(()) => {
+                let range = 0..buf.len();
+                let entry = Entry::new(
+                    decoded.meta,
+                    Payload::Memory { buf, range },
+                    None,
+                    location,
+                    false,
+                );
+                Ok(Lookup::Found(Box::new(entry)))
+            }
+            Err(Fetch::Corrupt(reason)) => Ok(self.corrupt(namespace, key, &payload, reason)),
+            Err(Fetch::Local(e)) => Err(StoreError::Io {
+                op: "download payload",
+                path: location.into(),
+                source: io::Error::other(e),
+            }),
+            Err(Fetch::Down | Fetch::Failed(_)) => Ok(Lookup::Missing),
+        }
+    }
+
+    /// Every entry of a namespace on the remote.
+    fn remote_entries(&self, namespace: &str) -> Result<Vec<EntryInfo>, StoreError> {
+        let dir = self.ns_dir(namespace)?;
+        let client = self.client.clone();
+        let listed = match self.remote("list entries", async move {
+            client.list(Some(&dir)).try_collect::<Vec<_>>().await
+        }) {
+            Remote::Ok(l) => l,
+            Remote::Down => return Err(self.unreachable("list entries")),
+        };
+        let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+        let mut metas = Vec::new();
+        for o in &listed {
+            let Some(name) = o.location.filename() else {
+                continue;
+            };
+            let Some((key, rest)) = name.split_once('.') else {
+                continue;
+            };
+            *sizes.entry(key.to_string()).or_default() += o.size;
+            if rest == "meta" {
+                metas.push((key.to_string(), o.clone()));
+            }
+        }
+        let mut out = Vec::new();
+        for (key, o) in metas {
+            let meta = match self.fetch_meta(&o.location) {
+                Remote::Ok(Some(Ok(d))) => Ok(d.meta),
+                Remote::Ok(Some(Err(reason))) => Err(reason),
+                Remote::Ok(None) => continue,
+                Remote::Down => return Err(self.unreachable("list entries")),
+            };
+            out.push(EntryInfo {
+                namespace: namespace.to_string(),
+                stored_bytes: sizes.get(&key).copied().unwrap_or(o.size),
+                key,
+                last_access: SystemTime::from(o.last_modified),
+                meta,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Why a download did not complete.
+#[derive(Debug)]
+enum Fetch {
+    Down,
+    Failed(String),
+    Corrupt(String),
+    Local(String),
+}
+
+impl fmt::Display for Fetch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fetch::Down => f.write_str("the remote is unreachable"),
+            Fetch::Failed(e) => write!(f, "download failed: {e}"),
+            Fetch::Corrupt(e) => write!(f, "corrupt remote payload: {e}"),
+            Fetch::Local(e) => write!(f, "writing the local copy failed: {e}"),
+        }
+    }
+}
+
+enum ClaimOutcome {
+    Held(Claim),
+    Busy,
+    Skipped,
+}
+
+/// A held claim object, deleted when dropped.
+struct Claim {
+    inner: Arc<Inner>,
+    path: ObjPath,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let client = self.inner.client.clone();
+        let p = self.path.clone();
+        let _ = self.inner.remote(
+            "remove claim",
+            async move { delete_quietly(&*client, &p).await },
+        );
+    }
+}
+
+/// What a [`RemoteStore`] lock guard holds.
+struct Held {
+    _local: Option<EntryLock>,
+    _claim: Option<Claim>,
+}
+
+async fn delete_quietly(client: &dyn ObjectStore, path: &ObjPath) -> object_store::Result<()> {
+    match client.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn parse_expiry(bytes: &[u8]) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    v.get("expires_ms")?.as_u64()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A name no other caller picks at the same time.
+fn nonce() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}-{}-{n}", t, std::process::id())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Store for RemoteStore {
+    fn get(&self, namespace: &str, key: &str, verify_payload: bool) -> Result<Lookup, StoreError> {
+        if let Some(local) = &self.inner.local {
+            if let Lookup::Found(e) = local.get(namespace, key, verify_payload)? {
+                return Ok(Lookup::Found(e));
+            }
+        }
+        self.inner.get_remote(namespace, key, verify_payload)
+    }
+
+    fn publish(
+        &self,
+        namespace: &str,
+        key: &str,
+        entry: &NewEntry,
+        write: WriteFn<'_>,
+    ) -> Result<Published, StoreError> {
+        let inner = &self.inner;
+        let meta_path = inner.meta_path(namespace, key)?;
+        let (published, mut payload): (Published, Box<dyn Read>) = match &inner.local {
+            Some(local) => {
+                let published = local.publish(namespace, key, entry, write)?;
+                let found = local.get(namespace, key, false)?.found();
+                let Some(found) = found else {
+                    return Ok(published);
+                };
+                (published, Box::new(found))
+            }
+            None => {
+                let mut bytes = Vec::new();
+                write(&mut bytes).map_err(|source| StoreError::Writer {
+                    namespace: namespace.to_string(),
+                    key: key.to_string(),
+                    source,
+                })?;
+                let now = SystemTime::now();
+                let meta = EntryMeta {
+                    created: now,
+                    last_access: now,
+                    payload_len: bytes.len() as u64,
+                    checksum: meta::xxh3(&bytes),
+                    compute_duration: entry.compute_duration,
+                    fields: entry.fields.clone(),
+                };
+                let published = Published {
+                    meta,
+                    already_present: false,
+                };
+                (published, Box::new(io::Cursor::new(bytes)))
+            }
+        };
+        if !inner.available() {
+            return Ok(published);
+        }
+        // Already there (another machine published it): entries are
+        // immutable, nothing to upload.
+        let client = inner.client.clone();
+        let p = meta_path.clone();
+        let present = inner.remote("head metadata", async move {
+            match client.head(&p).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(e),
+            }
+        });
+        if let Remote::Ok(false) = present {
+            if let Err(e) = inner.upload(namespace, key, &published.meta, &mut payload) {
+                log::debug!(
+                    target: "jobcache",
+                    "{}: not published remotely: {e}",
+                    inner.location(&meta_path)
+                );
+            }
+        }
+        Ok(published)
+    }
+
+    fn lock(&self, namespace: &str, key: &str, wait: Wait) -> Result<EntryLock, StoreError> {
+        let start = Instant::now();
+        let local = match &self.inner.local {
+            Some(local) => {
+                let guard = local.lock(namespace, key, wait)?;
+                if guard.state() == LockState::TimedOut {
+                    return Ok(guard);
+                }
+                Some(guard)
+            }
+            None => None,
+        };
+        let left = match wait {
+            Wait::Timeout(d) => Wait::Timeout(d.saturating_sub(start.elapsed())),
+            w => w,
+        };
+        match self.inner.claim(namespace, key, left) {
+            ClaimOutcome::Held(claim) => Ok(EntryLock::new(
+                LockState::Acquired,
+                start.elapsed(),
+                Some(Box::new(Held {
+                    _local: local,
+                    _claim: Some(claim),
+                })),
+            )),
+            ClaimOutcome::Busy => Ok(EntryLock::new(LockState::TimedOut, start.elapsed(), None)),
+            ClaimOutcome::Skipped => {
+                let state = local.as_ref().map_or(LockState::Unavailable, |l| l.state());
+                Ok(EntryLock::new(
+                    state,
+                    start.elapsed(),
+                    Some(Box::new(Held {
+                        _local: local,
+                        _claim: None,
+                    })),
+                ))
+            }
+        }
+    }
+
+    fn remove(&self, namespace: &str, key: &str) -> Result<u64, StoreError> {
+        let mut freed = 0;
+        if let Some(local) = &self.inner.local {
+            freed += local.remove(namespace, key)?;
+        }
+        Ok(freed.max(self.inner.remove_remote(namespace, key)?))
+    }
+
+    fn remove_namespace(&self, namespace: &str) -> Result<u64, StoreError> {
+        if let Some(local) = &self.inner.local {
+            local.remove_namespace(namespace)?;
+        }
+        let dir = self.inner.ns_dir(namespace)?;
+        let client = self.inner.client.clone();
+        match self.inner.remote("remove namespace", async move {
+            let listed: Vec<_> = client.list(Some(&dir)).try_collect().await?;
+            // Metadata first: readers stop seeing entries before payloads go.
+            let (metas, rest): (Vec<_>, Vec<_>) = listed
+                .into_iter()
+                .partition(|o| o.location.filename().is_some_and(|f| f.ends_with(".meta")));
+            let mut freed = 0;
+            for o in metas.iter().chain(&rest) {
+                delete_quietly(&*client, &o.location).await?;
+                freed += o.size;
+            }
+            Ok(freed)
+        }) {
+            Remote::Ok(n) => Ok(n),
+            Remote::Down => Err(self.inner.unreachable("remove namespace")),
+        }
+    }
+
+    fn namespaces(&self) -> Result<Vec<String>, StoreError> {
+        let inner = &self.inner;
+        let dir = inner.root.child("entries");
+        let client = inner.client.clone();
+        let listed = match inner.remote("list namespaces", async move {
+            client.list_with_delimiter(Some(&dir)).await
+        }) {
+            Remote::Ok(l) => l,
+            Remote::Down => return Err(inner.unreachable("list namespaces")),
+        };
+        let mut out = Vec::new();
+        for prefix in listed.common_prefixes {
+            let Some(name) = prefix.parts().last() else {
+                continue;
+            };
+            match decode_namespace(name.as_ref()) {
+                Some(DecodedNamespace::Full(ns)) => out.push(ns),
+                Some(DecodedNamespace::Cut) => {
+                    // The full name is in any of its metadata objects.
+                    let client = inner.client.clone();
+                    let first = match inner.remote("list namespace", async move {
+                        let l: Vec<_> = client.list(Some(&prefix)).try_collect().await?;
+                        Ok(l.into_iter()
+                            .find(|o| o.location.filename().is_some_and(|f| f.ends_with(".meta"))))
+                    }) {
+                        Remote::Ok(f) => f,
+                        Remote::Down => return Err(inner.unreachable("list namespaces")),
+                    };
+                    if let Some(o) = first {
+                        if let Remote::Ok(Some(Ok(d))) = inner.fetch_meta(&o.location) {
+                            out.push(d.header.namespace);
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn entries(&self, namespace: &str) -> Result<Vec<EntryInfo>, StoreError> {
+        self.inner.remote_entries(namespace)
+    }
+
+    /// Checks every remote entry (downloaded in full, bypassing the local
+    /// tier); corrupt ones are removed.
+    fn verify_all(
+        &self,
+        progress: &mut dyn FnMut(&EntryInfo, &Verdict),
+    ) -> Result<VerifyReport, StoreError> {
+        let mut report = VerifyReport::default();
+        for info in self.all_entries()? {
+            let verdict = match &info.meta {
+                Err(reason) => {
+                    let path = self.inner.meta_path(&info.namespace, &info.key)?;
+                    let _ = self
+                        .inner
+                        .corrupt(&info.namespace, &info.key, &path, reason.clone());
+                    Verdict::Corrupt(reason.clone())
+                }
+                Ok(meta) if meta.payload_len <= meta::INLINE_MAX => Verdict::Ok,
+                Ok(meta) => {
+                    let path =
+                        self.inner
+                            .payload_path(&info.namespace, &info.key, meta.checksum)?;
+                    match self.inner.download(
+                        &path,
+                        meta.payload_len,
+                        meta.checksum,
+                        &mut io::sink(),
+                    ) {
+                        Ok(()) => Verdict::Ok,
+                        Err(Fetch::Corrupt(reason)) => {
+                            let _ = self.inner.corrupt(
+                                &info.namespace,
+                                &info.key,
+                                &path,
+                                reason.clone(),
+                            );
+                            Verdict::Corrupt(reason)
+                        }
+                        Err(e) => {
+                            return Err(StoreError::Io {
+                                op: "verify",
+                                path: self.inner.location(&path).into(),
+                                source: io::Error::other(e.to_string()),
+                            })
+                        }
+                    }
+                }
+            };
+            match &verdict {
+                Verdict::Ok => {
+                    report.ok += 1;
+                    report.bytes += info.meta.as_ref().map_or(0, |m| m.payload_len);
+                }
+                Verdict::Missing => report.missing += 1,
+                Verdict::Corrupt(_) => report.corrupt += 1,
+            }
+            progress(&info, &verdict);
+        }
+        Ok(report)
+    }
+
+    /// Applies size limits to the local tier only: the remote is shared,
+    /// and pruned on purpose (`jobcache gc`, [`Store::reduce_size`]).
+    fn apply_limits(&self, limits: &Limits) -> Result<Reduction, StoreError> {
+        match &self.inner.local {
+            Some(local) => local.apply_limits(limits),
+            None => Ok(Reduction::default()),
+        }
+    }
+}
