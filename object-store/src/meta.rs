@@ -9,12 +9,11 @@
 //! sum    u64 little-endian   XXH3-64 (seed 0) of every byte before it
 //! ```
 
+pub(crate) use jobcache_store::checksum::{xxh3_64 as xxh3, Xxh3};
 use jobcache_store::EntryMeta;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::hash::Hasher as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use twox_hash::XxHash3_64;
 
 /// The magic bytes of a metadata object of this version.
 pub(crate) const MAGIC: &[u8; 4] = b"JCR1";
@@ -45,26 +44,6 @@ pub(crate) struct Decoded {
     pub header: Header,
     pub meta: EntryMeta,
     pub inline: Option<Vec<u8>>,
-}
-
-/// XXH3-64 of bytes in memory.
-pub(crate) fn xxh3(bytes: &[u8]) -> u64 {
-    XxHash3_64::oneshot(bytes)
-}
-
-/// A streaming XXH3-64.
-pub(crate) struct Xxh3(XxHash3_64);
-
-impl Xxh3 {
-    pub(crate) fn new() -> Self {
-        Xxh3(XxHash3_64::with_seed(0))
-    }
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-    }
-    pub(crate) fn digest(&self) -> u64 {
-        self.0.finish()
-    }
 }
 
 fn nanos(t: SystemTime) -> u64 {

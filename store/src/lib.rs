@@ -89,7 +89,7 @@
 
 mod api;
 mod beneath;
-mod checksum;
+pub mod checksum;
 mod error;
 mod fs;
 mod lock;
