@@ -56,6 +56,16 @@ pub fn median<F: FnMut()>(reps: usize, mut f: F) -> Duration {
     times[times.len() / 2]
 }
 
+/// The wall time of `f` alone: its result is dropped after the clock stops,
+/// so freeing a large value is not counted.
+pub fn timed<T>(f: impl FnOnce() -> T) -> Duration {
+    let start = Instant::now();
+    let value = f();
+    let elapsed = start.elapsed();
+    drop(value);
+    elapsed
+}
+
 /// Like [`median`], but `f` does its own set-up and returns only the time of
 /// the part being measured (for example, a load that must start from a
 /// freshly written file).

@@ -14,24 +14,20 @@
 //!   baseline a plain `object_store` get of the same payload object from the
 //!   same server into memory.
 
-use jobcache_bench::{gb_per_s, micros, millis, paired, scratch_dir, Group, Row, DEFAULT_REPS};
+use jobcache_bench::{
+    gb_per_s, micros, millis, paired, scratch_dir, timed, Group, Row, DEFAULT_REPS,
+};
 use jobcache_object_store::moto::Server;
 use jobcache_object_store::{Config, RemoteStore};
 use jobcache_store::{FsStore, NewEntry, Store};
 use object_store::ObjectStore;
 use std::cell::Cell;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const NS: &str = "bench::remote";
 const BUCKET: &str = "bench";
 const REPS: usize = DEFAULT_REPS + 2;
-
-fn timed(mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    f();
-    start.elapsed()
-}
 
 fn key(i: u64) -> String {
     format!("{i:064x}")

@@ -6,10 +6,10 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jobcache_bench::{
-    gb_per_s, median_of, millis, python_measure, python_venv, scratch_dir, Group, Row,
+    gb_per_s, median_of, millis, python_measure, python_venv, scratch_dir, timed, Group, Row,
 };
 use ndarray::{Array1, Ix1};
 use serde::{Deserialize, Serialize};
@@ -105,14 +105,6 @@ fn raw_write(path: &Path, parts: &[&[u8]]) {
         f.write_all(p).unwrap();
     }
     f.sync_all().unwrap();
-}
-
-fn timed<T>(f: impl FnOnce() -> T) -> Duration {
-    let start = Instant::now();
-    let value = f();
-    let elapsed = start.elapsed();
-    drop(value);
-    elapsed
 }
 
 /// Writes back all dirty data and lets the machine settle, outside any

@@ -18,24 +18,18 @@
 //!   `store/publish_256MiB_synced` (reported only): with
 //!   `Durability::Synced`, baseline `write_all` + `fsync`.
 
-use jobcache_bench::{gb_per_s, micros, paired, scratch_dir, Group, Row, DEFAULT_REPS};
+use jobcache_bench::{gb_per_s, micros, paired, scratch_dir, timed, Group, Row, DEFAULT_REPS};
 use jobcache_store::{Durability, FsStore, NewEntry, Store};
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const NS: &str = "bench::store";
 const BIG: usize = 256 << 20;
 const REPS: usize = DEFAULT_REPS + 2;
-
-fn timed(mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    f();
-    start.elapsed()
-}
 
 fn key(i: u64) -> String {
     format!("{i:064x}")
