@@ -236,7 +236,7 @@ fn arb_compressible() -> impl Strategy<Value = Compressible> {
             Compressible {
                 b: Array1::from_shape_fn(n, |i| at(i) % 2 == 0),
                 i8: Array1::from_shape_fn(n, |i| at(i) as i8),
-                i16: Array1::from_shape_fn(n, |i| i16::from(at(i)) * -129),
+                i16: Array1::from_shape_fn(n, |i| i16::from(at(i)).wrapping_mul(-129)),
                 i32: Array2::from_shape_fn((n / 4, 4), |(i, j)| i32::from(at(i + j)) << 20),
                 i64: Array1::from_shape_fn(n, |i| -(i64::from(at(i)) << 40)),
                 u8: Array1::from_shape_fn(n, at),
