@@ -10,9 +10,10 @@
 //! - `remote/publish_64MiB`: ms to publish 64 MiB (local tier, then a
 //!   multipart upload and the metadata object); reported.
 //! - `remote/get_256MiB`: GB/s of a verified remote hit of 256 MiB with no
-//!   local tier (ranged, parallel download into memory, checksum checked);
-//!   baseline a plain `object_store` get of the same payload object from the
-//!   same server into memory.
+//!   local tier (the metadata GET, then one streaming GET of the payload
+//!   written into memory while hashed, checksum checked); baseline a plain
+//!   `object_store` get of the same payload object from the same server
+//!   into memory (`GetResult::bytes`).
 
 use jobcache_bench::{
     gb_per_s, micros, millis, paired, scratch_dir, timed, Group, Row, DEFAULT_REPS,

@@ -28,6 +28,7 @@ pub struct Config {
     pub(crate) claim_poll: Duration,
     pub(crate) part_size: usize,
     pub(crate) parallel: usize,
+    pub(crate) ranged_downloads: bool,
 }
 
 /// Whether `location` names a remote cache (`s3://…`).
@@ -68,6 +69,7 @@ impl Config {
             claim_poll: Duration::from_millis(250),
             part_size: 8 << 20,
             parallel: 8,
+            ranged_downloads: false,
         })
     }
 
@@ -129,9 +131,21 @@ impl Config {
 
     /// Part size of multipart uploads and ranged downloads (default 8 MiB,
     /// at least 5 MiB as S3 requires), and how many run at once (default 8).
+    /// Downloads are one streaming GET unless
+    /// [`ranged_downloads`](Config::ranged_downloads) is on.
     pub fn transfer(mut self, part_size: usize, parallel: usize) -> Config {
         self.part_size = part_size.max(5 << 20);
         self.parallel = parallel.max(1);
+        self
+    }
+
+    /// Downloads large payloads in ranges of the part size, `parallel` at a
+    /// time (default off: one streaming GET). Worth it where one connection
+    /// is slower than the link (AWS S3 serves ~100 MB/s per connection);
+    /// harmful where the server reads the whole object to serve a range
+    /// (moto: 8 MiB of a 256 MiB object cost as much as the whole object).
+    pub fn ranged_downloads(mut self, on: bool) -> Config {
+        self.ranged_downloads = on;
         self
     }
 }

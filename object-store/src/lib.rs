@@ -68,6 +68,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod backlog;
 mod config;
 mod meta;
 pub mod moto;

@@ -1,9 +1,11 @@
 //! [`RemoteStore`]: the [`Store`] trait over an S3-compatible bucket, with a
 //! local [`FsStore`] in front.
 
+use crate::backlog::Backlog;
 use crate::meta::{self, Xxh3};
 use crate::{Config, Error};
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use jobcache_store::{
     decode_namespace, encode_namespace, validate_key, DecodedNamespace, Entry, EntryInfo,
@@ -12,13 +14,15 @@ use jobcache_store::{
 };
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
-use object_store::{ClientOptions, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig};
+use object_store::{
+    ClientOptions, ObjectStore, PutMode, PutOptions, PutPayload, Result as ObjResult, RetryConfig,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The folder under the prefix that holds this layout version.
@@ -42,6 +46,20 @@ struct Inner {
     /// `None`: not probed yet; `Some(false)`: the server ignores
     /// conditional puts, so claims are off.
     claims: Mutex<Option<bool>>,
+    /// Entries published locally while the remote was unreachable (with a
+    /// local tier only).
+    backlog: Option<Backlog>,
+    /// This store, for the thread that drains the backlog.
+    me: Weak<Inner>,
+    /// Whether the remote has answered once (the first answer drains the
+    /// backlog a previous run left).
+    contacted: AtomicBool,
+    /// Whether the backlog should be looked at again.
+    drain_pending: AtomicBool,
+    /// Whether a drain is running.
+    draining: AtomicBool,
+    /// Whether the backlog was found full (one warning).
+    backlog_full: AtomicBool,
 }
 
 impl fmt::Debug for RemoteStore {
@@ -120,17 +138,23 @@ impl RemoteStore {
             .chain([ROOT])
             .collect();
         Ok(RemoteStore {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
+                me: me.clone(),
+                contacted: AtomicBool::new(false),
                 config,
                 client: Arc::new(client),
                 root,
-                local,
                 rt,
                 health: Health {
                     down_until: Mutex::new(None),
                     warned: AtomicBool::new(false),
                 },
                 claims: Mutex::new(None),
+                backlog: local.as_ref().map(|l| Backlog::new(l.root())),
+                drain_pending: AtomicBool::new(false),
+                draining: AtomicBool::new(false),
+                backlog_full: AtomicBool::new(false),
+                local,
             }),
         })
     }
@@ -155,6 +179,14 @@ impl RemoteStore {
     /// entries/<namespace>/<key>.meta`).
     pub fn meta_path(&self, namespace: &str, key: &str) -> Result<ObjPath, StoreError> {
         self.inner.meta_path(namespace, key)
+    }
+
+    /// Uploads the entries published to the local tier while the remote
+    /// was unreachable (this happens by itself, in the background, at the
+    /// first answer of the remote and after each outage); returns how many
+    /// were uploaded.
+    pub fn upload_backlog(&self) -> usize {
+        self.inner.drain_backlog()
     }
 
     /// Whether the remote is currently taken as reachable.
@@ -215,6 +247,9 @@ impl Inner {
 
     fn succeeded(&self) {
         let was_down = lock(&self.health.down_until).take().is_some();
+        if was_down || !self.contacted.swap(true, Ordering::SeqCst) {
+            self.spawn_drain();
+        }
         if was_down && self.health.warned.swap(false, Ordering::SeqCst) {
             log::warn!(
                 target: "jobcache",
@@ -364,8 +399,14 @@ impl Inner {
         })
     }
 
-    /// Downloads a payload object in ranges, `parallel` at a time, writing
-    /// them in order to `out`; checks length and checksum.
+    /// Downloads a payload object into `out`, hashing each chunk as it is
+    /// written (one pass over the bytes, nothing held beyond a chunk or a
+    /// range); checks length and checksum.
+    ///
+    /// By default one streaming GET: servers that serve a range by reading
+    /// the whole object (moto, some gateways) make ranged downloads many
+    /// times slower. With [`Config::ranged_downloads`] the object is fetched
+    /// in ranges, `parallel` at a time, written in order.
     fn download(
         &self,
         path: &ObjPath,
@@ -376,74 +417,272 @@ impl Inner {
         if !self.available() {
             return Err(Fetch::Down);
         }
-        let part = self.config.part_size as u64;
-        let ranges: Vec<_> = (0..len.div_ceil(part))
-            .map(|i| i * part..((i + 1) * part).min(len))
-            .collect();
-        let client = self.client.clone();
-        let p = path.clone();
-        let parallel = self.config.parallel;
-        // The ranges are fetched on the runtime, `parallel` at a time, and
-        // handed over in order through a bounded channel; this thread
-        // writes them (so at most `parallel + 2` parts are in memory).
-        let (tx, rx) = std::sync::mpsc::sync_channel::<object_store::Result<(Bytes, u64)>>(2);
-        let task = self.rt.spawn(async move {
-            let mut parts = futures::stream::iter(ranges)
-                .map(|r| {
-                    let client = client.clone();
-                    let p = p.clone();
-                    async move {
-                        let want = r.end - r.start;
-                        client.get_range(&p, r).await.map(|b| (b, want))
-                    }
-                })
-                .buffered(parallel);
-            while let Some(part) = parts.next().await {
-                let failed = part.is_err();
-                let tx = tx.clone();
-                // A blocking send off the runtime's worker threads.
-                let sent = tokio::task::spawn_blocking(move || tx.send(part).is_ok()).await;
-                if failed || !matches!(sent, Ok(true)) {
-                    break;
-                }
-            }
-        });
-        let result = (|| {
-            let mut h = Xxh3::new();
-            for part in rx {
-                let (bytes, want) = part.map_err(|e| match e {
-                    object_store::Error::NotFound { .. } => {
-                        Fetch::Corrupt("the payload object is missing".into())
-                    }
-                    e => Fetch::Failed(e.to_string()),
-                })?;
-                if bytes.len() as u64 != want {
-                    return Err(Fetch::Corrupt(format!(
-                        "a range of the payload object had {} bytes, {want} expected \
-                         (truncated object)",
-                        bytes.len()
-                    )));
-                }
-                h.update(&bytes);
-                out.write_all(&bytes)
-                    .map_err(|e| Fetch::Local(e.to_string()))?;
-            }
-            if h.digest() != checksum {
+        let mut h = Xxh3::new();
+        let mut got = 0u64;
+        let mut sink = |bytes: Bytes| {
+            got += bytes.len() as u64;
+            if got > len {
                 return Err(Fetch::Corrupt(format!(
-                    "payload checksum {:016x} does not match the recorded {checksum:016x} \
-                     (or the payload object is truncated)",
-                    h.digest()
+                    "the payload object is longer than the {len} bytes recorded"
                 )));
             }
-            Ok(())
-        })();
-        task.abort();
+            h.update(&bytes);
+            out.write_all(&bytes)
+                .map_err(|e| Fetch::Local(e.to_string()))
+        };
+        let result = self
+            .drain(self.payload_stream(path, len), &mut sink)
+            .and_then(|()| {
+                if got != len {
+                    return Err(Fetch::Corrupt(format!(
+                        "the payload object has {got} bytes, {len} recorded (truncated object)"
+                    )));
+                }
+                if h.digest() != checksum {
+                    return Err(Fetch::Corrupt(format!(
+                        "payload checksum {:016x} does not match the recorded {checksum:016x}",
+                        h.digest()
+                    )));
+                }
+                Ok(())
+            });
         match &result {
             Ok(()) => self.succeeded(),
             Err(Fetch::Failed(e)) => self.failed("download payload", e),
             Err(_) => {}
         }
         result
+    }
+
+    /// The chunks of a payload object: one streaming GET, or ranges fetched
+    /// `parallel` at a time (in order) when ranged downloads are on.
+    fn payload_stream(&self, path: &ObjPath, len: u64) -> BoxStream<'static, ObjResult<Bytes>> {
+        let client = self.client.clone();
+        let p = path.clone();
+        let part = self.config.part_size as u64;
+        if !self.config.ranged_downloads || len <= part {
+            return futures::stream::once(async move { client.get(&p).await })
+                .map_ok(|got| got.into_stream())
+                .try_flatten()
+                .boxed();
+        }
+        let ranges: Vec<_> = (0..len.div_ceil(part))
+            .map(|i| i * part..((i + 1) * part).min(len))
+            .collect();
+        futures::stream::iter(ranges)
+            .map(move |r| {
+                let client = client.clone();
+                let p = p.clone();
+                async move { client.get_range(&p, r).await }
+            })
+            .buffered(self.config.parallel)
+            .boxed()
+    }
+
+    /// Feeds every chunk of `stream` to `sink` on this thread, the stream
+    /// driven by the store's runtime: here when this thread is outside any
+    /// runtime, else from a helper thread through a bounded channel.
+    fn drain(
+        &self,
+        stream: BoxStream<'static, ObjResult<Bytes>>,
+        sink: &mut dyn FnMut(Bytes) -> std::result::Result<(), Fetch>,
+    ) -> std::result::Result<(), Fetch> {
+        let fetch_error = |e: object_store::Error| match e {
+            object_store::Error::NotFound { .. } => {
+                Fetch::Corrupt("the payload object is missing".into())
+            }
+            e => Fetch::Failed(e.to_string()),
+        };
+        let mut stream = stream;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.rt.block_on(async {
+                while let Some(chunk) = stream.next().await {
+                    sink(chunk.map_err(fetch_error)?)?;
+                }
+                Ok(())
+            });
+        }
+        // Inside another runtime a nested block_on would panic.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<ObjResult<Bytes>>(16);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                self.rt.block_on(async move {
+                    while let Some(chunk) = stream.next().await {
+                        let failed = chunk.is_err();
+                        // A blocking send: this helper thread drives the
+                        // stream itself, no runtime worker waits on it.
+                        if tx.send(chunk).is_err() || failed {
+                            break;
+                        }
+                    }
+                })
+            });
+            // `rx` is dropped on return, which stops the helper.
+            for chunk in rx {
+                sink(chunk.map_err(fetch_error)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Uploads an entry unless the remote has it already (another machine
+    /// published it: entries are immutable, nothing to upload).
+    fn send(&self, namespace: &str, key: &str, meta: &EntryMeta, payload: &mut dyn Read) -> Sent {
+        let Ok(meta_path) = self.meta_path(namespace, key) else {
+            return Sent::Failed;
+        };
+        if !self.available() {
+            return Sent::Failed;
+        }
+        let client = self.client.clone();
+        let p = meta_path.clone();
+        let present = self.remote("head metadata", async move {
+            match client.head(&p).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(e),
+            }
+        });
+        match present {
+            Remote::Down => Sent::Failed,
+            Remote::Ok(true) => Sent::Present,
+            Remote::Ok(false) => match self.upload(namespace, key, meta, payload) {
+                Ok(()) => Sent::Uploaded,
+                Err(e) => {
+                    log::debug!(
+                        target: "jobcache",
+                        "{}: not published remotely: {e}",
+                        self.location(&meta_path)
+                    );
+                    Sent::Failed
+                }
+            },
+        }
+    }
+
+    /// Records an entry the remote did not get, for the next drain of the
+    /// backlog (with a local tier: without one the bytes are gone).
+    fn defer(&self, namespace: &str, key: &str, meta_path: &ObjPath) {
+        let Some(backlog) = &self.backlog else {
+            return;
+        };
+        match backlog.add(namespace, key) {
+            Ok(true) => {}
+            Ok(false) => {
+                if !self.backlog_full.swap(true, Ordering::SeqCst) {
+                    log::warn!(
+                        target: "jobcache",
+                        "{}: the backlog of entries to upload is full ({} bytes); entries \
+                         published while the remote is unreachable now stay local only",
+                        backlog.path().display(),
+                        crate::backlog::MAX_BYTES
+                    );
+                }
+            }
+            Err(e) => log::warn!(
+                target: "jobcache",
+                "{}: cannot record {} for a later upload ({e}); it stays local only",
+                backlog.path().display(),
+                self.location(meta_path)
+            ),
+        }
+    }
+
+    /// Drains the backlog from a background thread (one at a time; a
+    /// request made while one runs is served when it ends).
+    fn spawn_drain(&self) {
+        if self.backlog.is_none() {
+            return;
+        }
+        self.drain_pending.store(true, Ordering::SeqCst);
+        if self.draining.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else {
+            self.draining.store(false, Ordering::SeqCst);
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("jobcache-remote-backlog".into())
+            .spawn(move || loop {
+                while me.drain_pending.swap(false, Ordering::SeqCst) && me.available() {
+                    me.drain_backlog();
+                }
+                me.draining.store(false, Ordering::SeqCst);
+                if !me.drain_pending.load(Ordering::SeqCst)
+                    || !me.available()
+                    || me.draining.swap(true, Ordering::SeqCst)
+                {
+                    break;
+                }
+            });
+        if spawned.is_err() {
+            self.draining.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Uploads the entries of the backlog that the remote lacks, from the
+    /// local tier; returns how many were uploaded. What cannot be sent now
+    /// stays in the backlog.
+    fn drain_backlog(&self) -> usize {
+        let (Some(backlog), Some(local)) = (&self.backlog, &self.local) else {
+            return 0;
+        };
+        let taken = match backlog.take() {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!(
+                    target: "jobcache",
+                    "{}: cannot read the backlog of entries to upload: {e}",
+                    backlog.path().display()
+                );
+                return 0;
+            }
+        };
+        let mut keep = Vec::new();
+        let mut sent = 0;
+        for (ns, key) in &taken.entries {
+            if !self.available() {
+                keep.push((ns, key));
+                continue;
+            }
+            let mut entry = match local.get(ns, key, false) {
+                Ok(Lookup::Found(e)) => e,
+                // Gone from the local tier (evicted, removed): nothing to
+                // send.
+                Ok(_) => continue,
+                Err(e) => {
+                    log::warn!(
+                        target: "jobcache",
+                        "{}: a backlog entry ({ns}/{key}) cannot be read: {e}; dropped",
+                        backlog.path().display()
+                    );
+                    continue;
+                }
+            };
+            let meta = entry.meta().clone();
+            match self.send(ns, key, &meta, &mut *entry) {
+                Sent::Uploaded => sent += 1,
+                Sent::Present => {}
+                Sent::Failed => keep.push((ns, key)),
+            }
+        }
+        let kept = keep
+            .iter()
+            .all(|(ns, key)| matches!(backlog.add(ns, key), Ok(true)));
+        if kept {
+            if let Err(e) = backlog.finish(taken) {
+                log::debug!(target: "jobcache", "removing a drained backlog: {e}");
+            }
+        }
+        if sent > 0 {
+            log::info!(
+                target: "jobcache",
+                "remote cache {}: uploaded {sent} entries published while it was unreachable",
+                self.config.url
+            );
+        }
+        sent
     }
 
     /// Uploads an entry: the payload object (multipart when large) if not
@@ -813,6 +1052,15 @@ impl Inner {
     }
 }
 
+/// Whether an entry reached the remote.
+enum Sent {
+    Uploaded,
+    /// The remote had it already.
+    Present,
+    /// Not sent (the remote is unreachable, or the upload failed).
+    Failed,
+}
+
 /// Why a download did not complete.
 #[derive(Debug)]
 enum Fetch {
@@ -881,7 +1129,7 @@ fn now_ms() -> u64 {
 }
 
 /// A name no other caller picks at the same time.
-fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     use std::sync::atomic::AtomicU64;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -946,28 +1194,8 @@ impl Store for RemoteStore {
                 (published, Box::new(io::Cursor::new(bytes)))
             }
         };
-        if !inner.available() {
-            return Ok(published);
-        }
-        // Already there (another machine published it): entries are
-        // immutable, nothing to upload.
-        let client = inner.client.clone();
-        let p = meta_path.clone();
-        let present = inner.remote("head metadata", async move {
-            match client.head(&p).await {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(e),
-            }
-        });
-        if let Remote::Ok(false) = present {
-            if let Err(e) = inner.upload(namespace, key, &published.meta, &mut payload) {
-                log::debug!(
-                    target: "jobcache",
-                    "{}: not published remotely: {e}",
-                    inner.location(&meta_path)
-                );
-            }
+        if let Sent::Failed = inner.send(namespace, key, &published.meta, &mut payload) {
+            inner.defer(namespace, key, &meta_path);
         }
         Ok(published)
     }

@@ -125,6 +125,33 @@ fn put_get_list_remove_small_and_large() {
 }
 
 #[test]
+fn large_payloads_download_streamed_ranged_and_from_inside_a_runtime() {
+    let Some(server) = server("large_payloads_download_streamed_ranged", "download") else {
+        return;
+    };
+    let large = pattern(11 << 20, 3); // not a whole number of parts
+    let writer = RemoteStore::open(config(&server, "download", None)).unwrap();
+    let entry = NewEntry::new(Duration::ZERO);
+    writer.publish_bytes(NS, &key(1), &entry, &large).unwrap();
+    for ranged in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(&server, "download", None).ranged_downloads(ranged);
+        let bare = RemoteStore::open(c.clone()).unwrap();
+        assert_eq!(bare.get_bytes(NS, &key(1)).unwrap().unwrap(), large);
+        let tiered = RemoteStore::open(c.local_tier(dir.path())).unwrap();
+        // Called from a thread inside a runtime: the download is driven
+        // from a helper thread.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let got = rt.block_on(async { tiered.get_bytes(NS, &key(1)) });
+        assert_eq!(got.unwrap().unwrap(), large, "ranged: {ranged}");
+        let local = tiered.local().unwrap();
+        assert_eq!(local.get_bytes(NS, &key(1)).unwrap().unwrap(), large);
+    }
+}
+
+#[test]
 fn a_stale_claim_is_taken_over_and_a_live_one_waited_for() {
     let Some(server) = server("a_stale_claim_is_taken_over", "claims") else {
         return;
@@ -270,6 +297,41 @@ fn a_server_down_never_fails_a_call_and_publishing_resumes() {
     assert!(logged("reachable again") >= 1);
     let other = RemoteStore::open(config(&server, "outage", None)).unwrap();
     assert_eq!(other.get_bytes(NS, &key(8)).unwrap().unwrap(), b"after");
+    // What was published during the outage reaches the bucket by itself
+    // (from the backlog), with no new call computing or publishing it.
+    let arrived = |k: u32, other: &RemoteStore| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(v) = other.get_bytes(NS, &key(k)).unwrap() {
+                return Some(v);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    };
+    assert_eq!(arrived(7, &other).unwrap(), b"during");
+    assert!(logged("uploaded 1 entries published while it was unreachable") >= 1);
+
+    // The backlog is durable: published during an outage by one process
+    // (a large entry too), uploaded by the next one to use the local tier.
+    server.kill();
+    let large = pattern(6 << 20, 9);
+    store
+        .publish_bytes(NS, &key(9), &entry, b"offline")
+        .unwrap();
+    store.publish_bytes(NS, &key(10), &entry, &large).unwrap();
+    drop(store);
+    server.restart().unwrap();
+    server.create_bucket("outage").unwrap();
+    let next = RemoteStore::open(config(&server, "outage", Some(dir.path()))).unwrap();
+    assert_eq!(next.get_bytes(NS, &key(6)).unwrap().unwrap(), b"before");
+    // The local tier answered; the first contact with the remote drains.
+    assert!(next.get_bytes(NS, &key(11)).unwrap().is_none());
+    let other = RemoteStore::open(config(&server, "outage", None)).unwrap();
+    assert_eq!(arrived(9, &other).unwrap(), b"offline");
+    assert_eq!(arrived(10, &other).unwrap(), large);
+    let backlog = dir.path().join(".jobcache-remote-backlog");
+    assert!(!backlog.exists());
 }
 
 /// The child side of the race: computes (slowly) unless the store has it.
