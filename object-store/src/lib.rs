@@ -37,12 +37,14 @@
 //!   so a reader that finds it finds a complete entry.
 //! - `entries/<namespace>/<key>.<xxh3>.payload`: a larger payload, named
 //!   by its checksum, so every put writes a whole object that is the same
-//!   whoever writes it (uploaded in parts, downloaded in ranges, in
-//!   parallel).
+//!   whoever writes it (uploaded in parts, in parallel; downloaded with one
+//!   streaming GET, or in parallel ranges with
+//!   [`Config::ranged_downloads`]).
 //! - `claims/<namespace>/<key>`: a claim, created only if absent
 //!   (`PutMode::Create`), with an expiry: the machine that holds it
-//!   computes, others wait and then read its result. Claims only avoid
-//!   duplicate work; correctness never depends on them.
+//!   computes (refreshing the expiry while it runs), others wait and then
+//!   read its result. Claims only avoid duplicate work; correctness never
+//!   depends on them.
 //!
 //! Every object is checked (lengths, XXH3-64 checksums) before its bytes
 //! are used: a corrupt or truncated remote entry is a miss, logged, and
@@ -53,13 +55,15 @@
 //! - A remote that cannot be reached never fails a call: one warning is
 //!   logged per outage, the local tier answers, and the remote is tried
 //!   again after [`Config::retry_after`]; entries published during an
-//!   outage stay local (they are not uploaded later).
+//!   outage are listed in a backlog at the local tier's root and uploaded
+//!   in the background when the remote answers again
+//!   ([`RemoteStore::upload_backlog`]).
 //! - Listing is eventually consistent on some servers: `ls` may miss an
 //!   entry just published.
 //! - Claims expire after a fixed time ([`Config::claims`]) taken from the
-//!   claimer's clock: clock skew between machines, or a computation longer
-//!   than the expiry, can let two machines compute at once. Servers without
-//!   conditional writes disable claims (one warning).
+//!   claimer's clock: clock skew between machines, or a process stalled
+//!   longer than the claim time, can let two machines compute at once.
+//!   Servers without conditional writes disable claims (one warning).
 //! - Two machines publishing one key at once both succeed; the metadata of
 //!   the last one stays. A payload object of the other may be left behind
 //!   (found and removed with the entry).

@@ -850,9 +850,9 @@ impl Inner {
             Wait::Timeout(d) => Some(d),
             Wait::Forever => None,
         };
+        let owner = nonce();
         loop {
-            let expires = now_ms() + self.config.claim_ttl.as_millis() as u64;
-            let body = format!("{{\"expires_ms\":{expires},\"owner\":\"{}\"}}", nonce());
+            let body = claim_body(self.config.claim_ttl, &owner);
             let client = self.client.clone();
             let p = path.clone();
             let created = self.remote("put claim", async move {
@@ -869,12 +869,7 @@ impl Inner {
             });
             match created {
                 Remote::Down => return ClaimOutcome::Skipped,
-                Remote::Ok(true) => {
-                    return ClaimOutcome::Held(Claim {
-                        inner: self.clone(),
-                        path,
-                    })
-                }
+                Remote::Ok(true) => return ClaimOutcome::Held(Claim::held(self, path, owner)),
                 Remote::Ok(false) => {}
             }
             // Someone holds it: stale (expired, or unreadable) ones are
@@ -1087,14 +1082,65 @@ enum ClaimOutcome {
     Skipped,
 }
 
-/// A held claim object, deleted when dropped.
+/// A held claim object, deleted when dropped. While it is held, a task
+/// on the store's runtime pushes its expiry forward every third of the
+/// claim time, so a long computation keeps it.
 struct Claim {
     inner: Arc<Inner>,
     path: ObjPath,
+    refresh: tokio::task::JoinHandle<()>,
+}
+
+impl Claim {
+    fn held(inner: &Arc<Inner>, path: ObjPath, owner: String) -> Claim {
+        let client = inner.client.clone();
+        let ttl = inner.config.claim_ttl;
+        let p = path.clone();
+        let location = inner.location(&path);
+        let refresh = inner.rt.spawn(async move {
+            let every = (ttl / 3).max(Duration::from_millis(10));
+            loop {
+                tokio::time::sleep(every).await;
+                // Still ours? A claim taken over (this process stalled past
+                // its expiry) is left to its new owner.
+                let current = match client.get(&p).await {
+                    Ok(got) => got.bytes().await.ok(),
+                    Err(object_store::Error::NotFound { .. }) => return,
+                    Err(_) => None,
+                };
+                let Some(current) = current else {
+                    // Unreachable now: tried again at the next tick.
+                    continue;
+                };
+                if parse_owner(&current).as_deref() != Some(owner.as_str()) {
+                    log::info!(
+                        target: "jobcache",
+                        "{location}: the claim was taken over by another machine"
+                    );
+                    return;
+                }
+                let body = claim_body(ttl, &owner);
+                if let Err(e) = client.put(&p, Bytes::from(body).into()).await {
+                    log::debug!(target: "jobcache", "{location}: refreshing the claim: {e}");
+                }
+            }
+        });
+        Claim {
+            inner: inner.clone(),
+            path,
+            refresh,
+        }
+    }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        // Stopped before the claim is removed, so no refresh recreates it.
+        self.refresh.abort();
+        let refresh = &mut self.refresh;
+        self.inner.run(async move {
+            let _ = refresh.await;
+        });
         let client = self.inner.client.clone();
         let p = self.path.clone();
         let _ = self.inner.remote(
@@ -1115,6 +1161,17 @@ async fn delete_quietly(client: &dyn ObjectStore, path: &ObjPath) -> object_stor
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// The body of a claim object: its expiry (now plus `ttl`) and owner.
+fn claim_body(ttl: Duration, owner: &str) -> String {
+    let expires = now_ms() + ttl.as_millis() as u64;
+    serde_json::json!({ "expires_ms": expires, "owner": owner }).to_string()
+}
+
+fn parse_owner(bytes: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    Some(v.get("owner")?.as_str()?.to_string())
 }
 
 fn parse_expiry(bytes: &[u8]) -> Option<u64> {

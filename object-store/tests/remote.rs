@@ -195,6 +195,41 @@ fn a_stale_claim_is_taken_over_and_a_live_one_waited_for() {
 }
 
 #[test]
+fn a_long_computation_keeps_its_claim() {
+    let Some(server) = server("a_long_computation_keeps_its_claim", "refresh") else {
+        return;
+    };
+    let ttl = Duration::from_millis(600);
+    let short = |local: Option<&Path>| {
+        config(&server, "refresh", local).claims(ttl, Duration::from_millis(50))
+    };
+    let a = tempfile::tempdir().unwrap();
+    let store = RemoteStore::open(short(Some(a.path()))).unwrap();
+    let other = RemoteStore::open(short(None)).unwrap();
+    let guard = store.lock(NS, &key(12), Wait::NoWait).unwrap();
+    assert!(guard.is_acquired(), "{guard:?}");
+    // Four times the claim time: the holder's refreshes keep the other
+    // machine out all along.
+    let start = Instant::now();
+    while start.elapsed() < ttl * 4 {
+        let theirs = other.lock(NS, &key(12), Wait::NoWait).unwrap();
+        assert!(
+            !theirs.is_acquired(),
+            "taken over after {:?} of a claim of {ttl:?}",
+            start.elapsed()
+        );
+        drop(theirs);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(guard);
+    // Released (and no longer refreshed): the other machine takes it.
+    assert!(other
+        .lock(NS, &key(12), Wait::NoWait)
+        .unwrap()
+        .is_acquired());
+}
+
+#[test]
 fn a_corrupt_remote_object_is_a_miss_and_is_replaced() {
     let Some(server) = server("a_corrupt_remote_object_is_a_miss", "corrupt") else {
         return;
