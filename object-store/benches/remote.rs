@@ -16,7 +16,8 @@
 //!   into memory (`GetResult::bytes`).
 
 use jobcache_bench::{
-    gb_per_s, micros, millis, paired, scratch_dir, timed, Group, Row, DEFAULT_REPS,
+    gb_per_s, micros, millis, pairs, samples, samples_of, scratch_dir, timed, Group, Row,
+    DEFAULT_REPS,
 };
 use jobcache_object_store::moto::Server;
 use jobcache_object_store::{Config, RemoteStore};
@@ -63,33 +64,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(bytes.as_deref(), Some(&small[..]));
     };
     const N: u32 = 2000;
-    let (ours, raw) = paired(
+    let p = pairs(
         REPS,
         || timed(|| (0..N).for_each(|_| hit(&tiered))),
-        || timed(|| (0..N).for_each(|_| hit(&plain))),
+        || Some(timed(|| (0..N).for_each(|_| hit(&plain)))),
     );
-    group.push(Row::ratio_lower_is_better(
+    group.push(Row::from_pairs(
         "remote/hit_small_local_tier",
-        micros(ours / N),
         "us",
-        micros(raw / N),
+        &p,
+        |d| micros(d / N),
     ));
 
     // Small hit from the remote (no local tier).
     const R: u32 = 50;
-    let remote_hit = jobcache_bench::median(REPS, || {
+    let remote_hit = samples(REPS, || {
         (0..R).for_each(|_| hit(&bare));
     });
-    group.push(Row::plain(
+    group.push(Row::from_samples(
         "remote/hit_small_remote",
-        millis(remote_hit / R),
         "ms",
+        &remote_hit,
+        |d| millis(d / R),
     ));
 
     // Publishing 64 MiB: a new key each time (a present key is not sent).
     let mid: Vec<u8> = (0..64u32 << 20).map(|i| (i * 31) as u8).collect();
     let next = Cell::new(1_000u64);
-    let publish = jobcache_bench::median_of(REPS, || {
+    let publish = samples_of(REPS, || {
         next.set(next.get() + 1);
         let k = key(next.get());
         let t = timed(|| {
@@ -99,7 +101,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = tiered.remove(NS, &k);
         t
     });
-    group.push(Row::plain("remote/publish_64MiB", millis(publish), "ms"));
+    group.push(Row::from_samples(
+        "remote/publish_64MiB",
+        "ms",
+        &publish,
+        millis,
+    ));
     drop(mid);
 
     // 256 MiB from the remote, against a plain get of the same object.
@@ -117,7 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("the 256 MiB payload object is not listed")?
         .location
         .clone();
-    let (ours, raw) = paired(
+    let p = pairs(
         REPS,
         || {
             timed(|| {
@@ -131,19 +138,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         },
         || {
-            timed(|| {
+            Some(timed(|| {
                 let got = bare.block_on(async { client.get(&payload).await?.bytes().await });
                 assert_eq!(got.as_ref().map(|b| b.len()).ok(), Some(len as usize));
                 black_box(got.ok());
-            })
+            }))
         },
     );
-    group.push(Row::ratio_higher_is_better(
-        "remote/get_256MiB",
-        gb_per_s(len, ours),
-        "GB/s",
-        gb_per_s(len, raw),
-    ));
+    group.push(Row::from_pairs("remote/get_256MiB", "GB/s", &p, |d| {
+        gb_per_s(len, d)
+    }));
     group.finish()?;
     drop(server);
     Ok(())
