@@ -972,6 +972,14 @@ impl Inner {
                 })
             });
             return match (published, failure) {
+                // Written by this download, whose checksum was checked as
+                // the bytes went by: not read a second time.
+                (Ok(p), _) if !p.already_present && p.meta.checksum == sum => {
+                    Ok(match local.get(namespace, key, false)? {
+                        Lookup::Found(e) => Lookup::Found(Box::new(e.checked())),
+                        other => other,
+                    })
+                }
                 (Ok(_), _) => local.get(namespace, key, verify),
                 (Err(_), Some(Fetch::Corrupt(reason))) => {
                     Ok(self.corrupt(namespace, key, &payload, reason))
@@ -990,7 +998,9 @@ impl Inner {
                     None,
                     location,
                     false,
-                );
+                )
+                // Checked while downloading.
+                .checked();
                 Ok(Lookup::Found(Box::new(entry)))
             }
             Err(Fetch::Corrupt(reason)) => Ok(self.corrupt(namespace, key, &payload, reason)),

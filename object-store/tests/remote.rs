@@ -138,6 +138,14 @@ fn large_payloads_download_streamed_ranged_and_from_inside_a_runtime() {
         let c = config(&server, "download", None).ranged_downloads(ranged);
         let bare = RemoteStore::open(c.clone()).unwrap();
         assert_eq!(bare.get_bytes(NS, &key(1)).unwrap().unwrap(), large);
+        // Checked as it was downloaded: not read a second time.
+        let found = bare.get(NS, &key(1), true).unwrap().found().unwrap();
+        assert!(found.is_verified());
+        let fill = tempfile::tempdir().unwrap();
+        let filled = RemoteStore::open(c.clone().local_tier(fill.path())).unwrap();
+        let found = filled.get(NS, &key(1), true).unwrap().found().unwrap();
+        assert!(found.is_verified());
+        assert!(found.local_path().is_some());
         let tiered = RemoteStore::open(c.local_tier(dir.path())).unwrap();
         // Called from a thread inside a runtime: the download is driven
         // from a helper thread.
