@@ -43,7 +43,11 @@ fn main() {
         return;
     }
     let levels: Vec<i32> = rest.iter().map(|a| a.parse().unwrap()).collect();
-    let levels = if levels.is_empty() { vec![1, 3] } else { levels };
+    let levels = if levels.is_empty() {
+        vec![1, 3]
+    } else {
+        levels
+    };
     let a = smooth_field();
     let s = a.as_slice().unwrap();
     // SAFETY: f64 has no padding.
@@ -56,23 +60,30 @@ fn main() {
     }
     let gb = sample.len() as f64 / 1e9;
     println!("xxh3: {:.2} GB/s", gb / t.elapsed().as_secs_f64());
-    for &level in &levels {
+    if std::env::var_os("PROFILE_PARAMS").is_some() {
+        params(sample);
+        return;
+    }
+    let one_thread = std::env::var_os("PROFILE_SAVES_ONLY").is_none();
+    for &level in levels.iter().filter(|_| one_thread) {
         let mut c = zstd::bulk::Compressor::new(level).unwrap();
         let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(BLOCK));
         let mut stored = 0;
         let t = Instant::now();
+        let cpu0 = cpu_seconds();
         for b in sample.chunks(BLOCK) {
             out.clear();
             stored += c.compress_to_buffer(b, &mut out).unwrap();
         }
         let reuse = gb / t.elapsed().as_secs_f64();
+        let per_cpu = gb / (cpu_seconds() - cpu0);
         let t = Instant::now();
         for b in sample.chunks(BLOCK) {
             std::hint::black_box(c.compress(b).unwrap());
         }
         let fresh = gb / t.elapsed().as_secs_f64();
         println!(
-            "level {level}: one thread {reuse:.3} GB/s into a reused buffer, {fresh:.3} GB/s into new Vecs; ratio {:.2}",
+            "level {level}: one thread {reuse:.3} GB/s ({per_cpu:.3} GB per CPU second) into a reused buffer, {fresh:.3} GB/s into new Vecs; ratio {:.2}",
             sample.len() as f64 / stored as f64
         );
     }
@@ -84,15 +95,65 @@ fn main() {
             // SAFETY: sync(2) takes no arguments.
             unsafe { libc::sync() };
             let t = Instant::now();
+            let cpu0 = cpu_seconds();
             let n = jobcache_persist::save_with(&path, &a, &opts).unwrap();
             let s = t.elapsed().as_secs_f64();
             println!(
-                "save level {level}: {:.3} s, {:.3} GB/s, {:.2}x",
+                "save level {level}: {:.3} s ({:.3} s of CPU), {:.3} GB/s, {:.2}x",
                 s,
+                cpu_seconds() - cpu0,
                 bytes.len() as f64 / 1e9 / s,
                 bytes.len() as f64 / n as f64
             );
         }
         let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// User and system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Single-thread CPU cost and ratio of zstd parameter variants, and of a
+/// byte shuffle (byte k of every element together) before compression.
+fn params(sample: &[u8]) {
+    let gb = sample.len() as f64 / 1e9;
+    let mut shuffled = vec![0u8; sample.len()];
+    for (src, dst) in sample.chunks(BLOCK).zip(shuffled.chunks_mut(BLOCK)) {
+        let n = src.len() / 8;
+        for (i, e) in src.chunks_exact(8).enumerate() {
+            for (k, &b) in e.iter().enumerate() {
+                dst[k * n + i] = b;
+            }
+        }
+    }
+    type Setup = fn(&mut zstd::bulk::Compressor<'static>);
+    let mut variants: Vec<(&str, i32, Setup, bool)> = Vec::new();
+    for level in [1, -1, -2, -3, -4, -5, -6, -8, 1, -1, -2, -3, -4, -5, -6, -8] {
+        variants.push(("plain", level, |_| {}, false));
+    }
+
+    for (name, level, setup, shuf) in variants {
+        let mut c = zstd::bulk::Compressor::new(level).unwrap();
+        setup(&mut c);
+        let data = if shuf { &shuffled[..] } else { sample };
+        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(BLOCK));
+        let mut stored = 0;
+        let cpu0 = cpu_seconds();
+        for b in data.chunks(BLOCK) {
+            out.clear();
+            stored += c.compress_to_buffer(b, &mut out).unwrap();
+        }
+        println!(
+            "{name:>14} level {level:>2}: {:.3} GB per CPU second, ratio {:.2}",
+            gb / (cpu_seconds() - cpu0),
+            sample.len() as f64 / stored as f64
+        );
     }
 }

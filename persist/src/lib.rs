@@ -41,8 +41,9 @@
 //! addition refuse, with [`Error::Unmappable`], data it cannot view in place.
 //!
 //! Speed: arrays of 64 MiB or more are read by up to four threads (the
-//! machine's available parallelism), each filling its share of the final,
-//! huge-page advised allocation through a reused 1 MiB buffer and checking
+//! machine's available parallelism), each filling its share of the final
+//! allocation (advised for huge pages where the system enables them only on
+//! advice) through a reused 1 MiB buffer and checking
 //! its 1 MiB blocks' checksums; on save, a second thread checksums a large
 //! array while it is written.
 //!
