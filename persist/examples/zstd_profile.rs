@@ -42,6 +42,34 @@ fn main() {
         println!("{}: {:.3} s", rest[0], t.elapsed().as_secs_f64());
         return;
     }
+    if rest.first().is_some_and(|m| m.starts_with("npz")) {
+        let arrays: Vec<Array1<f64>> = (0..10)
+            .map(|i| Array1::from_shape_fn(N / 10, |k| (k + i) as f64))
+            .collect();
+        let path = dir.join("profile.npz");
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: sync(2) takes no arguments.
+        unsafe { libc::sync() };
+        let t = Instant::now();
+        if rest[0] == "npz-ours" {
+            use jobcache_persist::npz;
+            npz::write_file(&path, npz::Compression::Stored, |w| {
+                for (i, a) in arrays.iter().enumerate() {
+                    w.add(&format!("f{i}"), a)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        } else {
+            let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&path).unwrap());
+            for (i, a) in arrays.iter().enumerate() {
+                w.add_array(format!("f{i}"), a).unwrap();
+            }
+            w.finish().unwrap().sync_all().unwrap();
+        }
+        println!("{}: {:.3} s", rest[0], t.elapsed().as_secs_f64());
+        return;
+    }
     let levels: Vec<i32> = rest.iter().map(|a| a.parse().unwrap()).collect();
     let levels = if levels.is_empty() {
         vec![1, 3]

@@ -126,9 +126,6 @@ fn advise_huge_pages(ptr: *mut u8, len: usize) {
 fn huge_pages_need_advice() -> bool {
     static NEED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *NEED.get_or_init(|| {
-        if let Some(forced) = std::env::var_os("JOBCACHE_PERSIST_ADVISE_HUGE") {
-            return forced == "1";
-        }
         std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
             .is_ok_and(|s| thp_setting_is_advice(&s))
     })
