@@ -42,6 +42,21 @@ fn main() {
         println!("{}: {:.3} s", rest[0], t.elapsed().as_secs_f64());
         return;
     }
+    if rest.first().is_some_and(|m| m == "load") {
+        let path = dir.join("profile.jcp");
+        if !path.exists() {
+            jobcache_persist::save(&path, &Array1::from_shape_fn(N, |i| i as f64)).unwrap();
+        }
+        for _ in 0..7 {
+            let t = Instant::now();
+            let a = jobcache_persist::load::<Array1<f64>>(&path).unwrap();
+            let s = t.elapsed().as_secs_f64();
+            drop(a);
+            print!("load: {s:.3} s ");
+        }
+        println!();
+        return;
+    }
     if rest.first().is_some_and(|m| m.starts_with("npz")) {
         let arrays: Vec<Array1<f64>> = (0..10)
             .map(|i| Array1::from_shape_fn(N / 10, |k| (k + i) as f64))
@@ -68,6 +83,18 @@ fn main() {
             w.finish().unwrap().sync_all().unwrap();
         }
         println!("{}: {:.3} s", rest[0], t.elapsed().as_secs_f64());
+        if rest.get(1).is_some_and(|m| m == "read") {
+            for _ in 0..5 {
+                let t = Instant::now();
+                let mut npz = jobcache_persist::npz::NpzReader::open(&path).unwrap();
+                let all: Vec<Array1<f64>> = (0..10)
+                    .map(|i| npz.by_name::<f64, ndarray::Ix1>(&format!("f{i}")).unwrap())
+                    .collect();
+                let s = t.elapsed().as_secs_f64();
+                drop(all);
+                println!("read: {s:.3} s");
+            }
+        }
         return;
     }
     let levels: Vec<i32> = rest.iter().map(|a| a.parse().unwrap()).collect();

@@ -458,8 +458,9 @@ fn check_zero_padding(padding: &[u8], region: &Region<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Reads blocks `first..` into `dest` through a reused buffer, recording
-/// each block's digest; the block numbered `last` also carries the padding.
+/// Reads blocks `first..` straight into `dest`, recording each block's
+/// digest; the block numbered `last` also carries the padding and is read
+/// through a reused buffer.
 fn fill_blocks(
     src: Source<'_>,
     dest: &mut [u8],
@@ -469,10 +470,14 @@ fn fill_blocks(
     hash: Digest,
     region: &Region<'_>,
 ) -> Result<()> {
-    // Reading through a small reused buffer that stays in cache and copying
-    // into the fresh allocation measured faster than reading into the
-    // allocation directly: page faults are taken by the copy, outside the
-    // kernel's read path.
+    // A block without padding is read straight into place (one copy, by
+    // the kernel); the block that carries the padding goes through a small
+    // reused buffer so that data and padding come in one read. Staging
+    // every block (a second copy, the page faults taken by it) measured
+    // faster only while the allocation was advised for huge pages on a
+    // system with them always on (see `advise_huge_pages`); without that
+    // advice, ten 100 MiB `.npz` members read in about 0.6x the time
+    // straight into place, and a 1 GiB container load no slower.
     BOUNCE.with(|bounce| -> Result<()> {
         let mut bounce = bounce.borrow_mut();
         bounce.resize(CHUNK + 64, 0);
@@ -480,6 +485,16 @@ fn fill_blocks(
             let block = first + k;
             let pad = if block == last { region.padding } else { 0 };
             let offset = region.offset + (block * CHUNK) as u64;
+            if pad == 0 {
+                src.read_at(offset, chunk)
+                    .map_err(|e| Error::io(region.path, "reading array data", e))?;
+                *digest = match hash {
+                    Digest::None => 0,
+                    Digest::Xxh3 => xxhash_rust::xxh3::xxh3_64(chunk),
+                    Digest::Crc32 => u64::from(crc32fast::hash(chunk)),
+                };
+                continue;
+            }
             let staged = bounce.get_mut(..chunk.len() + pad).unwrap_or_default();
             src.read_at(offset, staged)
                 .map_err(|e| Error::io(region.path, "reading array data", e))?;

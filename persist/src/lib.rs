@@ -43,7 +43,7 @@
 //! Speed: arrays of 64 MiB or more are read by up to four threads (the
 //! machine's available parallelism), each filling its share of the final
 //! allocation (advised for huge pages where the system enables them only on
-//! advice) through a reused 1 MiB buffer and checking
+//! advice) by positioned reads straight into place and checking
 //! its 1 MiB blocks' checksums; on save, a second thread checksums a large
 //! array while it is written.
 //!
