@@ -45,7 +45,8 @@
 //! allocation (advised for huge pages where the system enables them only on
 //! advice) by positioned reads straight into place and checking
 //! its 1 MiB blocks' checksums; on save, a second thread checksums a large
-//! array while it is written.
+//! array while it is written, and the writeback of each 16 MiB written
+//! starts at once (the final fsync waits only for the last few).
 //!
 //! ```
 //! use ndarray::{array, Array2, Ix2};
