@@ -13,7 +13,8 @@ use crate::element::{DType, Element};
 use crate::error::{stream_path, Error, Result};
 use crate::format::{Entry, Layout};
 use crate::io::{
-    as_same, check_padding_and_sum, open_file, verify_in_place, write_atomic, Region, Source, CHUNK,
+    as_same, check_padding_and_sum, open_file, verify_in_place, write_atomic, Region, Source,
+    WriteBehind, CHUNK,
 };
 use crate::npy::with_path;
 use crate::ser::{Inner, Writer};
@@ -127,7 +128,7 @@ pub fn save_with<T: Serialize + ?Sized>(
 ) -> Result<u64> {
     let path = path.as_ref();
     write_atomic(path, |file| {
-        write_value(file, value, options).map_err(|e| e.into_error(path))
+        write_value(&mut WriteBehind::new(file), value, options).map_err(|e| e.into_error(path))
     })
 }
 

@@ -39,7 +39,7 @@ use crate::element::{DType, Element};
 use crate::error::{stream_path, Error, Result};
 use crate::io::{
     open_file, read_elements, read_stream_elements, write_atomic, write_iter, write_slice, Region,
-    Source,
+    Source, WriteBehind,
 };
 use crate::view::ArrayMap;
 
@@ -407,7 +407,7 @@ where
 {
     let path = path.as_ref();
     write_atomic(path, |file| {
-        to_writer(file, array).map_err(|e| with_path(e, path))
+        to_writer(&mut WriteBehind::new(file), array).map_err(|e| with_path(e, path))
     })
 }
 
