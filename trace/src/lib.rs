@@ -41,6 +41,8 @@
 //!     .output_bytes(24);
 //! tracer.record(&event);
 //! tracer.record(&Event::new(EventKind::Hit, "square").args("9f".repeat(32), summarize(&args)));
+//! // A journal holds hit lines and writes them in batches; dropping it writes them.
+//! drop(tracer);
 //!
 //! let events = read_journal(&path, &Filter::new().function("square"))?;
 //! assert_eq!(events.len(), 2);
@@ -92,9 +94,10 @@ mod tracer;
 pub use capture::{capture, capture_with};
 pub use capture::{replay, CaptureOptions, Captured};
 pub use error::{chain, Chain, TraceError};
-pub use event::{host_name, Event, EventKind, JOBCACHE_VERSION};
+pub use event::{host_name, process_id, Event, EventKind, JOBCACHE_VERSION};
 pub use journal::{
-    journal_files, read_journal, Filter, Follower, Journal, JournalOptions, JournalReader, MAX_LINE,
+    journal_files, read_journal, Filter, Follower, Journal, JournalOptions, JournalReader,
+    HIT_BATCH, HIT_BYTES, HIT_DELAY, MAX_LINE,
 };
 pub use summary::{summarize, summarize_with, SummaryOptions};
 pub use time::Timestamp;
