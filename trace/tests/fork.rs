@@ -15,8 +15,9 @@ fn a_forked_child_records_its_own_pid() {
     let child = unsafe { libc::fork() };
     assert!(child >= 0, "fork failed");
     if child == 0 {
-        // SAFETY: getpid and _exit are async-signal-safe.
+        // SAFETY: getpid is async-signal-safe and takes no arguments.
         let ok = i64::from(process_id()) == i64::from(unsafe { libc::getpid() });
+        // SAFETY: _exit is async-signal-safe; the child ends here.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     let mut status = 0;
