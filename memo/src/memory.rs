@@ -246,6 +246,9 @@ impl Memory {
     /// Writes the `hit` lines the journal holds in memory (hits are
     /// journaled in batches, misses at once; dropping the last clone of the
     /// memory writes them too). A failed write is a warning.
+    ///
+    /// Call it before exit when the memory lives in a `static` (whose drop
+    /// never runs), or its last hits may be missing from the journal.
     pub fn flush_journal(&self) {
         if let Some(journal) = &self.inner.journal {
             if let Err(e) = journal.flush() {
