@@ -84,6 +84,25 @@ pub(crate) struct Resolved {
     arity: usize,
     /// Their names, when the source is known.
     arg_names: Vec<String>,
+    /// A hasher fed the name, version and type name, which every key
+    /// starts with: a call clones it (`None` if they could not be hashed,
+    /// which [`Cached::keyed`] then reports).
+    prefix: Option<Hasher>,
+}
+
+impl Resolved {
+    /// A hasher fed what every key of this function starts with.
+    fn key_hasher(&self) -> Result<Hasher, jobcache_hash::Error> {
+        if let Some(prefix) = &self.prefix {
+            return Ok(prefix.clone());
+        }
+        let mut hasher = Hasher::new();
+        hasher
+            .update(&self.name)?
+            .update(&self.version)?
+            .update(&self.type_name)?;
+        Ok(hasher)
+    }
 }
 
 /// A call's key and the per-argument digests it was made of.
@@ -269,7 +288,7 @@ impl<F> Cached<F> {
                 .copied()
                 .collect::<Vec<_>>()
                 .join("\n");
-            Resolved {
+            let mut resolved = Resolved {
                 name,
                 version,
                 user_version: self.version.clone().unwrap_or_default(),
@@ -277,7 +296,10 @@ impl<F> Cached<F> {
                 type_name: identity.name,
                 arity: self.func.arity(),
                 arg_names,
-            }
+                prefix: None,
+            };
+            resolved.prefix = resolved.key_hasher().ok();
+            resolved
         })
     }
 
@@ -309,11 +331,7 @@ impl<F> Cached<F> {
         let resolved = self.identity::<A, M>();
         let hashed = (|| {
             let arg_digests = crate::why::arg_digests(args, resolved.arity)?;
-            let mut hasher = Hasher::new();
-            hasher
-                .update(&resolved.name)?
-                .update(&resolved.version)?
-                .update(&resolved.type_name)?;
+            let mut hasher = resolved.key_hasher()?;
             for d in &arg_digests {
                 hasher.update_bytes(d.as_bytes());
             }

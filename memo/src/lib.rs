@@ -66,7 +66,7 @@
 //!   [`Cached::check_call_in_cache`], [`Cached::clear`], [`Memory::clear`],
 //!   [`Memory::reduce_size`], [`Cached::expires_after`],
 //!   [`Cached::validate`], verbosity levels, and a run journal
-//!   (`journal.jsonl` in the cache directory, one event per call).
+//!   (`journal.jsonl` in the cache directory, one event per call; hits written in batches).
 //! - **Lazy pipelines**: a [`Shelved`] handle passed to another cached
 //!   function is hashed as the handle, so an unchanged pipeline loads
 //!   nothing but its last step's result, and a changed step recomputes only

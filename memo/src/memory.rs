@@ -243,6 +243,20 @@ impl Memory {
         }
     }
 
+    /// Writes the `hit` lines the journal holds in memory (hits are
+    /// journaled in batches, misses at once; dropping the last clone of the
+    /// memory writes them too). A failed write is a warning.
+    ///
+    /// Call it before exit when the memory lives in a `static` (whose drop
+    /// never runs), or its last hits may be missing from the journal.
+    pub fn flush_journal(&self) {
+        if let Some(journal) = &self.inner.journal {
+            if let Err(e) = journal.flush() {
+                log::warn!(target: "jobcache", "could not write the journal: {e}");
+            }
+        }
+    }
+
     /// Applies the builder's default size policy, if one was set (called
     /// after each new result is stored).
     pub(crate) fn apply_policy(&self) {

@@ -291,6 +291,45 @@ fn the_journal_has_one_event_per_call() {
 }
 
 #[test]
+fn hit_events_reach_the_journal_on_drop_and_a_miss_line_at_once() {
+    let dir = temp();
+    let journal = dir.path().join("journal.jsonl");
+    let kinds = || -> Vec<EventKind> {
+        read_journal(&journal, &Filter::new().function("held"))
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect()
+    };
+    let f = quiet(&dir).cache_named("held", |x: u8| x);
+    f.call(1);
+    assert_eq!(kinds(), [EventKind::Computed], "a miss is written at once");
+    f.call(1);
+    f.call(1);
+    assert_eq!(kinds(), [EventKind::Computed], "hits are held");
+    f.call(2);
+    assert_eq!(
+        kinds(),
+        [
+            EventKind::Computed,
+            EventKind::Hit,
+            EventKind::Hit,
+            EventKind::Computed
+        ],
+        "a miss writes the hits held before it"
+    );
+    f.call(2);
+    let other = f.clone();
+    drop(f);
+    assert_eq!(kinds().len(), 4, "a clone still holds the memory");
+    other.memory().flush_journal();
+    assert_eq!(kinds().len(), 5, "flush_journal writes the held hit");
+    other.call(2);
+    drop(other);
+    assert_eq!(kinds().len(), 6, "dropping the memory writes the held hit");
+}
+
+#[test]
 fn shelved_results_load_later_and_clear() {
     let dir = temp();
     let count = Arc::new(AtomicUsize::new(0));

@@ -35,6 +35,8 @@ fn a_deleted_cache_directory_is_created_again() {
         "a hit: the new result was cached in the recreated directory"
     );
 
+    // The last hit's line is held until the memory is dropped or flushed.
+    mem.flush_journal();
     let events = read_journal(dir.join(JOURNAL_FILE), &Filter::new().function(name)).unwrap();
     let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
     assert!(

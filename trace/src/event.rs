@@ -108,7 +108,7 @@ impl Event {
     pub fn new(kind: EventKind, function: impl Into<String>) -> Event {
         Event {
             time: Timestamp::now(),
-            pid: std::process::id(),
+            pid: process_id(),
             host: host_name().to_string(),
             function: function.into(),
             args_digest: String::new(),
@@ -169,6 +169,37 @@ impl Event {
     pub fn start(&self) -> Timestamp {
         self.time.saturating_sub(self.duration)
     }
+}
+
+/// This process's id, read once per process: `getpid` is a system call,
+/// and a cache hit records an event. A child made by `fork` reads its own
+/// (a fork handler forgets the parent's).
+pub fn process_id() -> u32 {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static CACHING: AtomicBool = AtomicBool::new(false);
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    let pid = PID.load(Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    #[cfg(unix)]
+    AT_FORK.call_once(|| {
+        extern "C" fn forget() {
+            // Async-signal-safe: one atomic store.
+            PID.store(0, Ordering::Relaxed);
+        }
+        // SAFETY: `forget` is a plain function that only stores to an
+        // atomic, which a child may do right after fork. If registration
+        // fails the pid is not cached (read on every call instead).
+        let registered = unsafe { libc::pthread_atfork(None, None, Some(forget)) } == 0;
+        CACHING.store(registered, Ordering::Relaxed);
+    });
+    let pid = std::process::id();
+    if CACHING.load(Ordering::Relaxed) {
+        PID.store(pid, Ordering::Relaxed);
+    }
+    pid
 }
 
 /// This machine's host name (read once; `"unknown"` if it cannot be read).
@@ -286,6 +317,7 @@ mod tests {
     fn host_and_pid_are_filled() {
         let e = Event::new(EventKind::Hit, "f");
         assert_eq!(e.pid, std::process::id());
+        assert_eq!(process_id(), std::process::id(), "cached");
         assert!(!e.host.is_empty());
         assert_eq!(e.version, JOBCACHE_VERSION);
     }

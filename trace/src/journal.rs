@@ -75,7 +75,25 @@ struct State {
     since_check: u32,
     /// When the file was last looked at.
     checked_at: Instant,
+    /// Hit lines held to be written together (see [`Tracer::record`]).
+    pending: Vec<u8>,
+    /// How many lines `pending` holds.
+    pending_lines: u32,
+    /// When the oldest held line was recorded.
+    pending_since: Instant,
+    /// The process that held them (a forked child drops its copy).
+    pending_pid: u32,
 }
+
+/// Hit lines held in memory at most: the next hit writes them all.
+pub const HIT_BATCH: u32 = 64;
+
+/// Bytes of hit lines held in memory at most.
+pub const HIT_BYTES: usize = 32 << 10;
+
+/// How long a hit line is held at most, when other events follow it: the
+/// first event recorded after this delay writes the held lines.
+pub const HIT_DELAY: Duration = Duration::from_millis(100);
 
 /// Appends between two looks at the file (its length, its link count, and
 /// whether the path still names it): the size cap can be passed by this many
@@ -114,6 +132,10 @@ impl Journal {
                 est_len,
                 since_check: 0,
                 checked_at: Instant::now(),
+                pending: Vec::new(),
+                pending_lines: 0,
+                pending_since: Instant::now(),
+                pending_pid: 0,
             }),
             warned: AtomicBool::new(false),
         })
@@ -124,57 +146,122 @@ impl Journal {
         &self.path
     }
 
-    /// Appends one event as one line, with a single `write`.
+    /// Appends one event as one line, at once: a single `write` carries it,
+    /// after any hit lines [`Tracer::record`] was holding (so the file keeps
+    /// the order events were recorded in).
     pub fn append(&self, event: &Event) -> Result<(), TraceError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        encode_line(event, &mut state.buf)?;
+        self.write_out(&mut state, true)
+    }
+
+    /// Writes the hit lines [`Tracer::record`] holds, if any, with one
+    /// `write`. Dropping the journal does the same.
+    pub fn flush(&self) -> Result<(), TraceError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.pending.is_empty() {
+            return Ok(());
+        }
+        self.write_out(&mut state, false)
+    }
+
+    /// Holds a hit's line in memory, writing the held lines once there are
+    /// [`HIT_BATCH`] of them, [`HIT_BYTES`] of them, or the oldest is
+    /// [`HIT_DELAY`] old (looked at when the next event comes).
+    fn hold(&self, event: &Event) -> Result<(), TraceError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = &mut *state;
+        encode_line(event, &mut state.buf)?;
+        if state.pending.is_empty() {
+            state.pending_since = Instant::now();
+            state.pending_pid = crate::process_id();
+        }
+        state.pending.extend_from_slice(&state.buf);
+        state.pending_lines += 1;
+        if state.pending_lines >= HIT_BATCH
+            || state.pending.len() >= HIT_BYTES
+            || state.pending_since.elapsed() >= HIT_DELAY
+        {
+            return self.write_out(state, false);
+        }
+        Ok(())
+    }
+
+    /// Writes the held lines, then (`with_line`) the line in `buf`, with one
+    /// `write`, looking at the file first when it is time to (see the type's
+    /// doc). Held lines a failed write did not take are dropped (the error
+    /// says so), and so are lines held by the parent of a forked process
+    /// (the parent writes them).
+    fn write_out(&self, state: &mut State, with_line: bool) -> Result<(), TraceError> {
         let State {
             file,
             id,
             buf,
+            pending,
+            pending_lines,
+            pending_pid,
             est_len,
             since_check,
             checked_at,
-        } = &mut *state;
-        encode_line(event, buf)?;
-        let line = buf.len() as u64;
-        let over = self.opts.max_bytes.is_some_and(|max| *est_len + line > max);
-        if over || *since_check >= CHECK_EVERY || checked_at.elapsed() >= CHECK_AFTER {
-            // The estimate counts only our own lines: look at the file.
-            *since_check = 0;
-            *checked_at = Instant::now();
-            let mut meta = self.stat(file)?;
-            if links(&meta) == 0 || !self.names(*id) {
-                // Deleted (its directory too, perhaps), rotated by another
-                // process, or replaced: open the path again.
-                (*file, *id) = open_append(&self.path)?;
-                meta = self.stat(file)?;
-            }
-            *est_len = meta.len();
-            if let Some(max) = self.opts.max_bytes {
-                if *est_len > 0 && *est_len + line > max {
-                    self.rotate(file, id)?;
-                    *est_len = self.stat(file)?.len();
-                }
-            }
+            ..
+        } = state;
+        if !pending.is_empty() && *pending_pid != crate::process_id() {
+            pending.clear();
+            *pending_lines = 0;
         }
-        loop {
-            match file.write(buf) {
-                Ok(n) if n == buf.len() => {
-                    *est_len += line;
-                    *since_check += 1;
-                    return Ok(());
-                }
-                Ok(n) => {
-                    return Err(TraceError::ShortWrite {
-                        path: self.path.clone(),
-                        expected: buf.len(),
-                        written: n,
-                    })
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(TraceError::io(&self.path, "append to", e)),
+        let mut lines = *pending_lines + u32::from(with_line);
+        let out: &[u8] = if pending.is_empty() {
+            buf
+        } else {
+            if with_line {
+                pending.extend_from_slice(buf);
             }
-        }
+            pending
+        };
+        let result = (|| {
+            let len = out.len() as u64;
+            let over = self.opts.max_bytes.is_some_and(|max| *est_len + len > max);
+            if over || *since_check >= CHECK_EVERY || checked_at.elapsed() >= CHECK_AFTER {
+                // The estimate counts only our own lines: look at the file.
+                *since_check = 0;
+                *checked_at = Instant::now();
+                let mut meta = self.stat(file)?;
+                if links(&meta) == 0 || !self.names(*id) {
+                    // Deleted (its directory too, perhaps), rotated by another
+                    // process, or replaced: open the path again.
+                    (*file, *id) = open_append(&self.path)?;
+                    meta = self.stat(file)?;
+                }
+                *est_len = meta.len();
+                if let Some(max) = self.opts.max_bytes {
+                    if *est_len > 0 && *est_len + len > max {
+                        self.rotate(file, id)?;
+                        *est_len = self.stat(file)?.len();
+                    }
+                }
+            }
+            loop {
+                match file.write(out) {
+                    Ok(n) if n == out.len() => {
+                        *est_len += len;
+                        *since_check += std::mem::take(&mut lines);
+                        return Ok(());
+                    }
+                    Ok(n) => {
+                        return Err(TraceError::ShortWrite {
+                            path: self.path.clone(),
+                            expected: out.len(),
+                            written: n,
+                        })
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(TraceError::io(&self.path, "append to", e)),
+                }
+            }
+        })();
+        pending.clear();
+        *pending_lines = 0;
+        result
     }
 
     fn stat(&self, file: &File) -> Result<std::fs::Metadata, TraceError> {
@@ -241,12 +328,40 @@ fn links(_meta: &std::fs::Metadata) -> u64 {
     1
 }
 
+impl Journal {
+    /// Warns of a failed write, once per journal.
+    fn warn(&self, e: &TraceError) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            log::warn!(target: crate::LOG_TARGET, "{}; further journal errors are not shown", crate::chain(e));
+        }
+    }
+}
+
+/// As a tracer, a journal holds `hit` lines in memory and writes them
+/// together (one `write` per [`HIT_BATCH`] hits, or sooner: see
+/// [`HIT_BYTES`], [`HIT_DELAY`]), because a hit costs microseconds and a
+/// `write` a good part of that; every other event is written at once, with
+/// the held hits before it. Dropping the journal, or [`Journal::flush`],
+/// writes what is held. A process killed before that loses its last held
+/// hit lines, never another event's line, and never leaves half a line.
 impl Tracer for Journal {
     fn record(&self, event: &Event) {
-        if let Err(e) = self.append(event) {
-            if !self.warned.swap(true, Ordering::Relaxed) {
-                log::warn!(target: crate::LOG_TARGET, "{}; further journal errors are not shown", crate::chain(&e));
-            }
+        let done = if event.kind == EventKind::Hit {
+            self.hold(event)
+        } else {
+            self.append(event)
+        };
+        if let Err(e) = done {
+            self.warn(&e);
+        }
+    }
+}
+
+impl Drop for Journal {
+    /// Writes the hit lines still held.
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            self.warn(&e);
         }
     }
 }

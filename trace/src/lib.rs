@@ -41,6 +41,8 @@
 //!     .output_bytes(24);
 //! tracer.record(&event);
 //! tracer.record(&Event::new(EventKind::Hit, "square").args("9f".repeat(32), summarize(&args)));
+//! // A journal holds hit lines and writes them in batches; dropping it writes them.
+//! drop(tracer);
 //!
 //! let events = read_journal(&path, &Filter::new().function("square"))?;
 //! assert_eq!(events.len(), 2);
@@ -54,6 +56,10 @@
 //! - Lines never interleave because each is one `write` to an `O_APPEND`
 //!   file: true on local file systems, not on NFS, where appends from
 //!   several hosts can overwrite each other.
+//! - As a [`Tracer`], a journal holds `hit` lines in memory and writes up
+//!   to [`HIT_BATCH`] of them with one `write` (with the next other event,
+//!   on [`Journal::flush`], or on drop): a process killed before that loses
+//!   them. Other events are written at once. See `JOURNAL.md`.
 //! - Rotation renames the file; a process still writing to the old one
 //!   keeps its lines there (up to 32 of them), and lines in a file rotated
 //!   out of [`JournalOptions::keep`] are gone.
@@ -92,9 +98,10 @@ mod tracer;
 pub use capture::{capture, capture_with};
 pub use capture::{replay, CaptureOptions, Captured};
 pub use error::{chain, Chain, TraceError};
-pub use event::{host_name, Event, EventKind, JOBCACHE_VERSION};
+pub use event::{host_name, process_id, Event, EventKind, JOBCACHE_VERSION};
 pub use journal::{
-    journal_files, read_journal, Filter, Follower, Journal, JournalOptions, JournalReader, MAX_LINE,
+    journal_files, read_journal, Filter, Follower, Journal, JournalOptions, JournalReader,
+    HIT_BATCH, HIT_BYTES, HIT_DELAY, MAX_LINE,
 };
 pub use summary::{summarize, summarize_with, SummaryOptions};
 pub use time::Timestamp;

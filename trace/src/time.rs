@@ -81,10 +81,55 @@ static PRINTER: DateTimePrinter = DateTimePrinter::new().precision(Some(6));
 static PARSER: DateTimeParser = DateTimeParser::new();
 
 impl fmt::Display for Timestamp {
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, what jiff prints (a proptest checks
+    /// every value agrees), written directly: every journal line has one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        PRINTER
-            .print_timestamp(&self.to_jiff(), StdFmtWrite(f))
-            .map_err(|_| fmt::Error)
+        match self.rfc3339() {
+            Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            None => PRINTER
+                .print_timestamp(&self.to_jiff(), StdFmtWrite(f))
+                .map_err(|_| fmt::Error),
+        }
+    }
+}
+
+impl Timestamp {
+    /// The RFC 3339 text of a time in years 0000-9999 (`None` outside,
+    /// which the clamp rules out), from the proleptic Gregorian calendar
+    /// (days to civil date as in Howard Hinnant's `civil_from_days`).
+    fn rfc3339(self) -> Option<[u8; 27]> {
+        let secs = self.0.div_euclid(MICROS_PER_SEC);
+        let micros = self.0.rem_euclid(MICROS_PER_SEC);
+        let days = secs.div_euclid(86_400);
+        let in_day = secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for i in (at..at + width).rev() {
+                // `value % 10` is a digit 0-9: the cast cannot truncate.
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, in_day / 3600);
+        put(14, 2, in_day / 60 % 60);
+        put(17, 2, in_day % 60);
+        put(20, 6, micros);
+        Some(out)
     }
 }
 
@@ -178,6 +223,26 @@ mod tests {
     }
 
     #[test]
+    fn prints_as_jiff_at_the_edges() {
+        for micros in [
+            MIN_MICROS,
+            MAX_MICROS,
+            0,
+            -1,
+            951_782_400_000_000, // 2000-02-29
+            -62_135_596_800_000_001,
+            1_714_564_800_250_000,
+        ] {
+            let t = Timestamp::from_unix_micros(micros);
+            let mut jiff = String::new();
+            PRINTER
+                .print_timestamp(&t.to_jiff(), StdFmtWrite(&mut jiff))
+                .unwrap();
+            assert_eq!(t.to_string(), jiff, "{micros}");
+        }
+    }
+
+    #[test]
     fn clamps_to_four_digit_years() {
         assert_eq!(
             Timestamp::from_unix_micros(i64::MAX).to_string(),
@@ -195,6 +260,14 @@ mod tests {
             let t = Timestamp::from_unix_micros(micros);
             let text = t.to_string();
             prop_assert_eq!(Timestamp::parse(&text).unwrap(), t);
+        }
+
+        #[test]
+        fn prop_printed_as_jiff_prints(micros in MIN_MICROS..=MAX_MICROS) {
+            let t = Timestamp::from_unix_micros(micros);
+            let mut jiff = String::new();
+            PRINTER.print_timestamp(&t.to_jiff(), StdFmtWrite(&mut jiff)).unwrap();
+            prop_assert_eq!(t.to_string(), jiff);
         }
 
         #[test]

@@ -400,3 +400,91 @@ mod props {
         }
     }
 }
+
+fn kinds_in(path: &Path) -> Vec<(EventKind, String)> {
+    read_journal(path, &Filter::new())
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.kind, e.function))
+        .collect()
+}
+
+#[test]
+fn hit_lines_are_held_and_written_on_drop_other_lines_at_once() {
+    use jobcache_trace::Tracer;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let journal = Journal::open(&path).unwrap();
+    journal.record(&Event::new(EventKind::Hit, "h1"));
+    journal.record(&Event::new(EventKind::Hit, "h2"));
+    assert!(kinds_in(&path).is_empty(), "hits are held");
+    // A miss is written at once, after the hits held before it.
+    journal.record(&Event::new(EventKind::Computed, "miss"));
+    assert_eq!(
+        kinds_in(&path),
+        [
+            (EventKind::Hit, "h1".to_string()),
+            (EventKind::Hit, "h2".to_string()),
+            (EventKind::Computed, "miss".to_string()),
+        ]
+    );
+    journal.record(&Event::new(EventKind::Hit, "h3"));
+    assert_eq!(kinds_in(&path).len(), 3, "h3 is held");
+    drop(journal);
+    let after = kinds_in(&path);
+    assert_eq!(after.len(), 4, "dropping the journal writes h3: {after:?}");
+    assert_eq!(after[3], (EventKind::Hit, "h3".to_string()));
+}
+
+#[test]
+fn held_hit_lines_are_written_by_count_and_by_age_and_by_flush() {
+    use jobcache_trace::{Tracer, HIT_BATCH, HIT_DELAY};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let journal = Journal::open(&path).unwrap();
+    for _ in 0..HIT_BATCH {
+        journal.record(&Event::new(EventKind::Hit, "f"));
+    }
+    assert_eq!(kinds_in(&path).len(), HIT_BATCH as usize, "a full batch");
+    journal.record(&Event::new(EventKind::Hit, "old"));
+    std::thread::sleep(HIT_DELAY + Duration::from_millis(20));
+    journal.record(&Event::new(EventKind::Hit, "new"));
+    assert_eq!(kinds_in(&path).len(), HIT_BATCH as usize + 2, "by age");
+    journal.record(&Event::new(EventKind::Hit, "flushed"));
+    journal.flush().unwrap();
+    assert_eq!(kinds_in(&path).len(), HIT_BATCH as usize + 3, "by flush");
+    // Nothing is written twice.
+    drop(journal);
+    assert_eq!(kinds_in(&path).len(), HIT_BATCH as usize + 3);
+}
+
+/// A killed writer loses at most its held hit lines: the file holds whole
+/// lines only, and every line it was told to write at once.
+#[test]
+fn a_killed_writer_loses_only_held_hits() {
+    if let Ok(path) = std::env::var("JOBCACHE_TRACE_TEST_KILLED") {
+        use jobcache_trace::Tracer;
+        let journal = Journal::open(&path).unwrap();
+        journal.record(&Event::new(EventKind::Computed, "miss"));
+        journal.record(&Event::new(EventKind::Hit, "held"));
+        // Killed before the journal is dropped.
+        std::process::abort();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_killed_writer_loses_only_held_hits",
+            "--nocapture",
+        ])
+        .env("JOBCACHE_TRACE_TEST_KILLED", &path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    assert_eq!(kinds_in(&path), [(EventKind::Computed, "miss".to_string())]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with('\n'), "whole lines only");
+}
