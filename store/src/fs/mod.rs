@@ -14,6 +14,8 @@ mod clean;
 mod evict;
 mod index;
 mod layout;
+#[allow(dead_code)] // used by the packed publish path (next step)
+mod pack;
 mod publish;
 mod read;
 
