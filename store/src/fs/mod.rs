@@ -319,6 +319,7 @@ impl Store for FsStore {
             &|ns, key| self.get_inner(ns, key, true, false, true),
             progress,
         )?;
+        self.compact_packs(true)?;
         self.rebuild_index()?;
         Ok(report)
     }
@@ -331,6 +332,7 @@ impl Store for FsStore {
         let report = self.evict(limits, dry_run)?;
         if !dry_run {
             self.clean_locks()?;
+            self.compact_packs(false)?;
         }
         Ok(report)
     }

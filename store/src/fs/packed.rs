@@ -151,14 +151,14 @@ impl Packs {
         Ok(Some((buf, s.offset)))
     }
 
-    /// Appends what `build` makes of the pack's current map to pack `b`,
-    /// under the pack's `flock`: the torn tail is cut first, the bytes go in
-    /// one write. Returns what `build` returned besides the bytes.
-    fn append<T>(
+    /// Runs `work` holding pack `b`'s `flock` (made if missing), once the
+    /// pack's name is checked to still name the locked file and this
+    /// process's map of it is caught up.
+    fn locked<T>(
         &self,
         store: &FsStore,
         b: u8,
-        build: impl FnOnce(&PackMap) -> (Vec<u8>, T),
+        work: impl FnOnce(Locked<'_>) -> Result<T>,
     ) -> Result<T> {
         let (root, _, _) = store.layout()?;
         let dir_path = store.root.join(PACKS_DIR);
@@ -203,31 +203,112 @@ impl Packs {
                 continue;
             };
             catch_up(open, info.len).map_err(ioerr("read"))?;
-            let end = open.map.scanned;
-            let (bytes, out) = build(&open.map);
-            if bytes.is_empty() {
-                return Ok(out);
+            let out = work(Locked {
+                file: &held.0,
+                len: info.len,
+                open,
+                packs: &packs,
+                name: &name,
+                path: &path,
+            });
+            if out.is_ok() && slot.as_ref().is_some_and(|o| o.ino == 0) {
+                // Replaced by a compaction: opened again at the next look.
+                *slot = None;
             }
-            if info.len > end {
-                log::debug!(
-                    "{}: cutting a torn tail of {} bytes",
-                    path.display(),
-                    info.len - end
-                );
-                held.0.set_len(end).map_err(ioerr("truncate"))?;
-            }
-            held.0.write_all_at(&bytes, end).map_err(ioerr("append"))?;
-            if store.durability == Durability::Synced {
-                held.0.sync_data().map_err(ioerr("sync"))?;
-            }
-            open.map.feed(end, &bytes);
-            return Ok(out);
+            return out;
         }
         Err(StoreError::io(
             "append",
             path,
             io::Error::other("the pack keeps being replaced"),
         ))
+    }
+
+    /// Appends what `build` makes of the pack's current map to pack `b`,
+    /// under the pack's `flock`: the torn tail is cut first, the bytes go in
+    /// one write. Returns what `build` returned besides the bytes.
+    fn append<T>(
+        &self,
+        store: &FsStore,
+        b: u8,
+        build: impl FnOnce(&PackMap) -> (Vec<u8>, T),
+    ) -> Result<T> {
+        self.locked(store, b, |l| {
+            let ioerr = |op: &'static str| move |e| StoreError::io(op, l.path, e);
+            let end = l.open.map.scanned;
+            let (bytes, out) = build(&l.open.map);
+            if bytes.is_empty() {
+                return Ok(out);
+            }
+            if l.len > end {
+                log::debug!(
+                    "{}: cutting a torn tail of {} bytes",
+                    l.path.display(),
+                    l.len - end
+                );
+                l.file.set_len(end).map_err(ioerr("truncate"))?;
+            }
+            l.file.write_all_at(&bytes, end).map_err(ioerr("append"))?;
+            if store.durability == Durability::Synced {
+                l.file.sync_data().map_err(ioerr("sync"))?;
+            }
+            l.open.map.feed(end, &bytes);
+            Ok(out)
+        })
+    }
+
+    /// Rewrites pack `b` with its live records only if its dead bytes (removed
+    /// or replaced records, damage, a torn tail) exceed half of it, or if
+    /// `damaged` and it holds damage: written under `tmp/`, synced, renamed
+    /// over the pack, all under the pack's `flock`. Readers holding the old
+    /// file keep reading it (records are immutable). Returns the damaged
+    /// bytes dropped, if it was rewritten.
+    fn compact(&self, store: &FsStore, b: u8, damaged: bool) -> Result<Option<u64>> {
+        let tmp = store.layout()?.2;
+        let tmp_path = store.root.join(super::layout::TMP_DIR);
+        self.locked(store, b, |l| {
+            let ioerr = |op: &'static str| move |e| StoreError::io(op, l.path, e);
+            let map = &l.open.map;
+            let dead = l.len.saturating_sub(map.live_bytes);
+            let due = dead > l.len / 2 || (damaged && (map.damaged > 0 || l.len > map.scanned));
+            if !due || l.len == 0 {
+                return Ok(None);
+            }
+            let mut old = vec![0u8; map.scanned as usize];
+            l.file.read_exact_at(&mut old, 0).map_err(ioerr("read"))?;
+            let mut slots: Vec<pack::Slot> = map.live.values().copied().collect();
+            slots.sort_by_key(|s| s.offset);
+            let mut new = Vec::with_capacity(map.live_bytes as usize);
+            for s in &slots {
+                let at = s.offset as usize;
+                new.extend_from_slice(old.get(at..at + s.len as usize).unwrap_or_default());
+            }
+            let name = super::temp_name("pack");
+            let shown = tmp_path.join(&name);
+            let f = tmp
+                .create_file(&name)
+                .map_err(|e| StoreError::io("create", &shown, e))?;
+            // Locked while written, so a sweep leaves it (`Temporary files`).
+            let _ = lock::try_exclusive(&f);
+            let written = f.write_all_at(&new, 0).and_then(|()| f.sync_data());
+            let renamed = written.and_then(|()| tmp.rename(&name, l.packs, l.name));
+            if let Err(e) = renamed {
+                let _ = tmp.unlink(&name);
+                return Err(StoreError::io("compact", l.path, e));
+            }
+            let _ = l.packs.sync();
+            lock::unlock(&f);
+            let dropped = map.damaged + l.len.saturating_sub(map.scanned);
+            if dropped > 0 {
+                log::warn!(
+                    "{}: {dropped} bytes of damaged or torn records dropped",
+                    l.path.display()
+                );
+            }
+            // Marks the slot for reopening.
+            l.open.ino = 0;
+            Ok(Some(dropped))
+        })
     }
 
     /// Notes that this process recorded an access of `id` at `now`; true
@@ -244,7 +325,31 @@ impl Packs {
     }
 }
 
+/// A pack held under its `flock`, for [`Packs::locked`].
+struct Locked<'a> {
+    file: &'a File,
+    /// The pack's length when locked.
+    len: u64,
+    open: &'a mut Open,
+    packs: &'a Dir,
+    name: &'a str,
+    path: &'a std::path::Path,
+}
+
 impl FsStore {
+    /// Compacts every pack whose dead bytes exceed half of it (and, with
+    /// `damaged`, every pack holding damage); returns how many were
+    /// rewritten.
+    pub(super) fn compact_packs(&self, damaged: bool) -> Result<usize> {
+        let mut n = 0;
+        for b in 0..=u8::MAX {
+            if self.pack_exists(b) && self.packs.compact(self, b, damaged)?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Publishes a small entry as a record of its pack; `Ok(true)` if it
     /// was already packed.
     pub(super) fn publish_packed(&self, id: Id, meta_bytes: &[u8], created: u64) -> Result<bool> {
