@@ -186,12 +186,7 @@ fn a_damaged_record_is_a_corrupt_miss_never_a_wrong_value() {
     let pack = pack_path(&root, &key_ab(0));
     let mut bytes = fs::read(&pack).unwrap();
     // The last byte of the second record before its checksum.
-    let starts: Vec<usize> = bytes
-        .windows(4)
-        .enumerate()
-        .filter(|(_, w)| *w == b"JCPK")
-        .map(|(i, _)| i)
-        .collect();
+    let starts = record_starts(&bytes);
     assert_eq!(starts.len(), 3);
     bytes[starts[2] - 9] ^= 0x40;
     fs::write(&pack, &bytes).unwrap();
@@ -210,6 +205,16 @@ fn a_damaged_record_is_a_corrupt_miss_never_a_wrong_value() {
     }
     // The damaged record is skipped by the scan: the other two are found.
     assert_eq!(ok, 2);
+}
+
+/// Where the records of a pack begin (its payloads hold no magic).
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"JCPK")
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Entry point of child processes; a no-op in the parent's run.
@@ -381,12 +386,7 @@ fn gc_compacts_a_mostly_dead_pack_and_verify_drops_damage() {
     }
     // Damage in the middle: verify rewrites the pack without it.
     let mut bytes = fs::read(&pack).unwrap();
-    let starts: Vec<usize> = bytes
-        .windows(4)
-        .enumerate()
-        .filter(|(_, w)| *w == b"JCPK")
-        .map(|(i, _)| i)
-        .collect();
+    let starts = record_starts(&bytes);
     bytes[starts[5] - 9] ^= 0x01;
     fs::write(&pack, &bytes).unwrap();
     let v = FsStore::open(&root).unwrap();
@@ -432,4 +432,37 @@ fn compaction_while_another_process_appends() {
         let k = key_ab(1_000_000 + i);
         assert_eq!(fresh.get_bytes(NS, &k).unwrap().unwrap(), value(&k), "{k}");
     }
+}
+
+#[test]
+fn a_layout_2_store_opens_and_its_entry_directories_still_read() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("c");
+    let s = FsStore::create(&root).unwrap();
+    publish(&s, &key(1));
+    drop(s);
+    assert!(FsStore::open(&root)
+        .unwrap()
+        .entry_dir(NS, &key(1))
+        .unwrap()
+        .is_dir());
+    fs::write(
+        root.join("jobcache-store-layout"),
+        "jobcache-store layout 2\n",
+    )
+    .unwrap();
+    let s = FsStore::open(&root).unwrap().with_packs(true);
+    assert_eq!(
+        fs::read_to_string(root.join("jobcache-store-layout")).unwrap(),
+        format!("jobcache-store layout {}\n", jobcache_store::LAYOUT_VERSION)
+    );
+    assert_eq!(s.get_bytes(NS, &key(1)).unwrap().unwrap(), value(&key(1)));
+    // Publishing the same key again finds the directory entry.
+    let again = s
+        .publish_bytes(NS, &key(1), &NewEntry::default(), &value(&key(1)))
+        .unwrap();
+    assert!(again.already_present);
+    publish(&s, &key(2));
+    assert!(!s.entry_dir(NS, &key(2)).unwrap().exists());
+    assert_eq!(s.entries(NS).unwrap().len(), 2);
 }
