@@ -121,6 +121,36 @@ impl Publishes<'_> {
     }
 }
 
+/// Time of `n` verified hits of `k` with its payload read, and of `n` raw
+/// reads of `raw_file`.
+fn hit_small(
+    store: &FsStore,
+    k: &str,
+    small: &[u8],
+    raw_file: &Path,
+    n: u32,
+) -> (Duration, Duration) {
+    paired(
+        REPS,
+        || {
+            timed(|| {
+                for _ in 0..n {
+                    let mut e = store.get(NS, k, true).ok().and_then(|l| l.found());
+                    let bytes = e.as_mut().and_then(|e| e.read_to_vec().ok());
+                    assert_eq!(bytes.as_deref(), Some(small));
+                }
+            })
+        },
+        || {
+            timed(|| {
+                for _ in 0..n {
+                    black_box(std::fs::read(raw_file).ok());
+                }
+            })
+        },
+    )
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = scratch_dir("store")?;
     let store = FsStore::create(dir.join("cache"))?;
@@ -134,25 +164,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.publish_bytes(NS, &key(0), &meta, &small)?;
     let small_file = store.entry_dir(NS, &key(0))?.join("meta");
     const N: u32 = 2000;
-    let (ours, raw) = paired(
-        REPS,
-        || {
-            timed(|| {
-                for _ in 0..N {
-                    let mut e = store.get(NS, &key(0), true).ok().and_then(|l| l.found());
-                    let bytes = e.as_mut().and_then(|e| e.read_to_vec().ok());
-                    assert_eq!(bytes.as_deref(), Some(&small[..]));
-                }
-            })
-        },
-        || {
-            timed(|| {
-                for _ in 0..N {
-                    black_box(std::fs::read(&small_file).ok());
-                }
-            })
-        },
-    );
+    let (ours, raw) = hit_small(&store, &key(0), &small, &small_file, N);
     group.push(Row::ratio_lower_is_better(
         "store/get_small",
         micros(ours / N),
@@ -163,25 +175,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The same hit of an entry packed into a shared pack file.
     let packed = FsStore::open(dir.join("cache"))?.with_packs(true);
     packed.publish_bytes(NS, &key(1), &meta, &small)?;
-    let (ours, raw) = paired(
-        REPS,
-        || {
-            timed(|| {
-                for _ in 0..N {
-                    let mut e = packed.get(NS, &key(1), true).ok().and_then(|l| l.found());
-                    let bytes = e.as_mut().and_then(|e| e.read_to_vec().ok());
-                    assert_eq!(bytes.as_deref(), Some(&small[..]));
-                }
-            })
-        },
-        || {
-            timed(|| {
-                for _ in 0..N {
-                    black_box(std::fs::read(&small_file).ok());
-                }
-            })
-        },
-    );
+    let (ours, raw) = hit_small(&packed, &key(1), &small, &small_file, N);
     group.push(Row::ratio_lower_is_better(
         "store/get_small_packed",
         micros(ours / N),
