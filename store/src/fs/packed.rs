@@ -160,7 +160,9 @@ impl Packs {
         b: u8,
         work: impl FnOnce(Locked<'_>) -> Result<T>,
     ) -> Result<T> {
-        let (root, _, _) = store.layout()?;
+        // The caller made the layout (a publish) or only removes: the root
+        // is checked, `packs/` made if missing.
+        let root = store.live_root()?;
         let dir_path = store.root.join(PACKS_DIR);
         let Some(packs) = ensure_dir(&root, PACKS_DIR, &dir_path, true)? else {
             return Err(StoreError::io(
