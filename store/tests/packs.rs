@@ -466,3 +466,70 @@ fn a_layout_2_store_opens_and_its_entry_directories_still_read() {
     assert!(!s.entry_dir(NS, &key(2)).unwrap().exists());
     assert_eq!(s.entries(NS).unwrap().len(), 2);
 }
+
+#[test]
+fn threads_and_handles_of_one_process_append_without_interleaving() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("c");
+    let shared = store(&root);
+    std::thread::scope(|scope| {
+        for th in 0..4u64 {
+            let shared = &shared;
+            let root = &root;
+            scope.spawn(move || {
+                // Two threads share a handle, two have their own.
+                let own = (th >= 2).then(|| store(root));
+                let s = own.as_ref().unwrap_or(shared);
+                for i in 0..100 {
+                    publish(s, &key_ab(th * 1_000_000 + i));
+                }
+            });
+        }
+    });
+    let s = FsStore::open(&root).unwrap();
+    let listed = s.entries(NS).unwrap();
+    assert_eq!(listed.len(), 400);
+    let total: u64 = listed.iter().map(|e| e.stored_bytes).sum();
+    assert_eq!(
+        fs::metadata(pack_path(&root, &key_ab(0))).unwrap().len(),
+        total
+    );
+    for e in &listed {
+        assert_eq!(s.get_bytes(NS, &e.key).unwrap().unwrap(), value(&e.key));
+    }
+}
+
+#[test]
+fn symlinks_where_packs_belong_are_removed_never_followed() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("c");
+    let outside = t.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("ab.pack"), b"precious").unwrap();
+    let s = store(&root);
+    // packs/ itself a symlink to a directory outside the root.
+    std::os::unix::fs::symlink(&outside, root.join("packs")).unwrap();
+    publish(&s, &key_ab(1));
+    assert!(!fs::symlink_metadata(root.join("packs"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(fs::read(outside.join("ab.pack")).unwrap(), b"precious");
+    // A pack that is a symlink to a file outside.
+    let pack = pack_path(&root, &key_ab(0));
+    fs::remove_file(&pack).unwrap();
+    std::os::unix::fs::symlink(outside.join("ab.pack"), &pack).unwrap();
+    let other = FsStore::open(&root).unwrap().with_packs(true);
+    // A lookup never writes: the symlink is no pack.
+    assert!(matches!(
+        other.get(NS, &key_ab(1), true).unwrap(),
+        Lookup::Missing
+    ));
+    publish(&other, &key_ab(2));
+    assert!(fs::symlink_metadata(&pack).unwrap().is_file());
+    assert_eq!(fs::read(outside.join("ab.pack")).unwrap(), b"precious");
+    assert_eq!(
+        other.get_bytes(NS, &key_ab(2)).unwrap().unwrap(),
+        value(&key_ab(2))
+    );
+}
