@@ -23,6 +23,9 @@ use std::time::SystemTime;
 pub(super) const PACKS_DIR: &str = "packs";
 /// Number of packs (one per first byte of the key).
 const PACK_COUNT: usize = 256;
+/// Accesses remembered per process before the memory is cleared (an entry
+/// then costs at most one more `access` record).
+const ACCESSED_MAX: usize = 1 << 16;
 /// Meta files (inline payload included) up to this size are packed.
 pub(super) const PACK_META_MAX: usize = 64 * 1024;
 
@@ -317,6 +320,9 @@ impl Packs {
     /// if the last one it recorded is older than `granularity`.
     fn access_due(&self, id: &Id, now: u64, granularity: u64) -> bool {
         let mut seen = guard(&self.accessed);
+        if seen.len() >= ACCESSED_MAX {
+            seen.clear();
+        }
         match seen.get(id) {
             Some(&last) if now.saturating_sub(last) < granularity => false,
             _ => {
@@ -365,7 +371,11 @@ impl FsStore {
             }
         })?;
         if !present {
-            guard(&self.packs.accessed).insert(id, created);
+            let mut seen = guard(&self.packs.accessed);
+            if seen.len() >= ACCESSED_MAX {
+                seen.clear();
+            }
+            seen.insert(id, created);
             self.index_append(&[Record::new(Op::Add, id, len, created)]);
         }
         Ok(present)
