@@ -22,6 +22,8 @@
 //! - `scale/gc_1e6`: s for `reduce_size` evicting 10 % by item count;
 //!   baseline the same `find`.
 //! - `scale/verify_quick_1e6`: s for `verify_quick`; baseline the same `find`.
+//! - `scale/first_hit_fresh_handle_1e6` (reported only): µs of the first
+//!   hit of a newly opened handle, which reads the whole pack of its key.
 //! - `scale/disk_per_small_entry_1e6`: bytes of disk (`du -s -B1`) of the
 //!   cache over its entries.
 //! - `scale/inodes_per_small_entry_1e6`: names in the tree (`find | wc -l`)
@@ -179,6 +181,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         micros(at_big),
         "us",
         micros(at_small),
+    ));
+
+    // The first hit of a fresh handle reads the whole pack of its key
+    // (1/256 of the packed entries) to build its map.
+    let mut firsts = Vec::new();
+    for r in 0..reps as u64 {
+        let fresh = FsStore::open(big.root())?.with_packs(packs);
+        let k = key(spread(r * 7919, n));
+        let start = Instant::now();
+        let got = fresh.get_bytes(NS, &k)?;
+        firsts.push(start.elapsed());
+        assert!(got.is_some(), "{k}");
+    }
+    firsts.sort();
+    group.push(Row::plain(
+        "scale/first_hit_fresh_handle_1e6",
+        micros(firsts[firsts.len() / 2]),
+        "us",
     ));
 
     // Publishing above the cache's keys with an item limit at its size:
