@@ -8,6 +8,9 @@
 //! cache's size (default 1,000,000) for a quicker look; the row names keep
 //! `1e6`, and the group prints the size it measured.
 //!
+//! Small entries are packed (`FsStore::with_packs`); `JOBCACHE_SCALE_PACKS=0`
+//! measures the directory-per-entry layout instead (separate caches).
+//!
 //! - `scale/hit_small_1e6`: µs per verified hit of an 8-byte entry at 10⁶
 //!   entries (a working set of 10³ keys spread over the cache); baseline
 //!   the same at 10³ (ratio = 10³ time ÷ 10⁶ time).
@@ -19,6 +22,8 @@
 //! - `scale/gc_1e6`: s for `reduce_size` evicting 10 % by item count;
 //!   baseline the same `find`.
 //! - `scale/verify_quick_1e6`: s for `verify_quick`; baseline the same `find`.
+//! - `scale/first_hit_fresh_handle_1e6` (reported only): µs of the first
+//!   hit of a newly opened handle, which reads the whole pack of its key.
 //! - `scale/disk_per_small_entry_1e6`: bytes of disk (`du -s -B1`) of the
 //!   cache over its entries.
 //! - `scale/inodes_per_small_entry_1e6`: names in the tree (`find | wc -l`)
@@ -35,8 +40,11 @@ const SMALL_N: u64 = 1_000;
 const HITS: u64 = 2_000;
 const MISSES: u64 = 200;
 
+/// The key of entry `i`: its first byte spread as a digest's is (so that
+/// packed entries spread over the 256 packs as real keys do).
 fn key(i: u64) -> String {
-    format!("{i:064x}")
+    let first = (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8;
+    format!("{first:02x}{i:062x}")
 }
 
 /// Keys spread over the whole cache (a multiplicative hash of `i`).
@@ -77,8 +85,8 @@ fn fill(store: &FsStore, n: u64) -> Result<u64, String> {
     Ok(store.indexed_totals().map_err(|e| e.to_string())?.0 as u64)
 }
 
-fn open(dir: &Path, n: u64) -> Result<FsStore, Box<dyn std::error::Error>> {
-    let store = FsStore::create(dir)?;
+fn open(dir: &Path, n: u64, packs: bool) -> Result<FsStore, Box<dyn std::error::Error>> {
+    let store = FsStore::create(dir)?.with_packs(packs);
     fill(&store, n)?;
     Ok(store)
 }
@@ -150,12 +158,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    // Small entries packed (LAYOUT.md, "Packs") unless JOBCACHE_SCALE_PACKS=0.
+    let packs = std::env::var("JOBCACHE_SCALE_PACKS").map_or(true, |v| v != "0");
+    let layout = if packs { "packed" } else { "dirs" };
     let base = target_dir().join("bench-scale");
-    let small_dir = base.join("small-1e3");
-    let big_dir = base.join(format!("big-{n}"));
-    let small = open(&small_dir, SMALL_N)?;
-    let big = open(&big_dir, n)?;
-    eprintln!("scale: measuring {n} entries against {SMALL_N}");
+    let small_dir = base.join(format!("small-1e3-{layout}"));
+    let big_dir = base.join(format!("big-{n}-{layout}"));
+    let small = open(&small_dir, SMALL_N, packs)?;
+    let big = open(&big_dir, n, packs)?;
+    eprintln!("scale: measuring {n} entries against {SMALL_N}, small entries {layout}");
     let mut group = Group::new("scale");
     let reps = DEFAULT_REPS;
 
@@ -170,6 +181,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         micros(at_big),
         "us",
         micros(at_small),
+    ));
+
+    // The first hit of a fresh handle reads the whole pack of its key
+    // (1/256 of the packed entries) to build its map.
+    let mut firsts = Vec::new();
+    for r in 0..reps as u64 {
+        let fresh = FsStore::open(big.root())?.with_packs(packs);
+        let k = key(spread(r * 7919, n));
+        let start = Instant::now();
+        let got = fresh.get_bytes(NS, &k)?;
+        firsts.push(start.elapsed());
+        assert!(got.is_some(), "{k}");
+    }
+    firsts.sort();
+    group.push(Row::plain(
+        "scale/first_hit_fresh_handle_1e6",
+        micros(firsts[firsts.len() / 2]),
+        "us",
     ));
 
     // Publishing above the cache's keys with an item limit at its size:

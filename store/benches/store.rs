@@ -9,6 +9,9 @@
 //!   durability, no `fsync`); baseline creating a 100-byte file and
 //!   `write_all`. `store/publish_small_synced` (reported only): the same
 //!   with `Durability::Synced`, baseline `write_all` + `fsync`.
+//! - `store/get_small_packed`, `store/publish_small_packed` (reported
+//!   only): the same rows with small entries packed into shared pack files
+//!   (`FsStore::with_packs`), against the same baselines.
 //! - `store/get_256MiB`: GB/s of a verified hit read into a buffer already
 //!   faulted in; baseline `open` + `read_exact` into the same buffer.
 //!   (`store/get_256MiB_unverified`, reported only: the same without the
@@ -118,6 +121,36 @@ impl Publishes<'_> {
     }
 }
 
+/// Time of `n` verified hits of `k` with its payload read, and of `n` raw
+/// reads of `raw_file`.
+fn hit_small(
+    store: &FsStore,
+    k: &str,
+    small: &[u8],
+    raw_file: &Path,
+    n: u32,
+) -> (Duration, Duration) {
+    paired(
+        REPS,
+        || {
+            timed(|| {
+                for _ in 0..n {
+                    let mut e = store.get(NS, k, true).ok().and_then(|l| l.found());
+                    let bytes = e.as_mut().and_then(|e| e.read_to_vec().ok());
+                    assert_eq!(bytes.as_deref(), Some(small));
+                }
+            })
+        },
+        || {
+            timed(|| {
+                for _ in 0..n {
+                    black_box(std::fs::read(raw_file).ok());
+                }
+            })
+        },
+    )
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = scratch_dir("store")?;
     let store = FsStore::create(dir.join("cache"))?;
@@ -131,27 +164,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.publish_bytes(NS, &key(0), &meta, &small)?;
     let small_file = store.entry_dir(NS, &key(0))?.join("meta");
     const N: u32 = 2000;
-    let (ours, raw) = paired(
-        REPS,
-        || {
-            timed(|| {
-                for _ in 0..N {
-                    let mut e = store.get(NS, &key(0), true).ok().and_then(|l| l.found());
-                    let bytes = e.as_mut().and_then(|e| e.read_to_vec().ok());
-                    assert_eq!(bytes.as_deref(), Some(&small[..]));
-                }
-            })
-        },
-        || {
-            timed(|| {
-                for _ in 0..N {
-                    black_box(std::fs::read(&small_file).ok());
-                }
-            })
-        },
-    );
+    let (ours, raw) = hit_small(&store, &key(0), &small, &small_file, N);
     group.push(Row::ratio_lower_is_better(
         "store/get_small",
+        micros(ours / N),
+        "us",
+        micros(raw / N),
+    ));
+
+    // The same hit of an entry packed into a shared pack file.
+    let packed = FsStore::open(dir.join("cache"))?.with_packs(true);
+    packed.publish_bytes(NS, &key(1), &meta, &small)?;
+    let (ours, raw) = hit_small(&packed, &key(1), &small, &small_file, N);
+    group.push(Row::ratio_lower_is_better(
+        "store/get_small_packed",
         micros(ours / N),
         "us",
         micros(raw / N),
@@ -166,6 +192,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let synced = FsStore::open(dir.join("cache"))?.with_durability(Durability::Synced);
     let data: Vec<u8> = (0..BIG).map(|i| (i as u8).wrapping_mul(13)).collect();
     let mut last_key = 0u64;
+    let p = Publishes {
+        store: &packed,
+        sync: false,
+        meta: &meta,
+        raw_dir: &raw_dir,
+        next: &next,
+    };
+    let (ours, raw) = p.small(&small);
+    group.push(Row::ratio_lower_is_better(
+        "store/publish_small_packed",
+        micros(ours),
+        "us",
+        micros(raw),
+    ));
     for (s, sync, suffix) in [(&store, false, ""), (&synced, true, "_synced")] {
         let p = Publishes {
             store: s,

@@ -27,6 +27,10 @@
 //!   limits and reads no meta file to choose what to evict. An entry is
 //!   protected from eviction only while in use: its lock held by a live
 //!   process, or its payload open by a live reader ([`SkipReason`]).
+//! - Small entries can be packed ([`FsStore::with_packs`]): appended as
+//!   checksummed records to one of 256 shared pack files instead of a
+//!   directory each (about 230 bytes of disk and no inode per small entry);
+//!   every handle reads, lists, evicts and compacts them.
 //!
 //! The on-disk layout is specified in `LAYOUT.md`.
 //!
@@ -57,6 +61,8 @@
 //!
 //! # Limitations
 //!
+//! - Packing is off by default for now: the command-line tool's `show` and
+//!   `verify` report an entry's directory, which a packed entry lacks.
 //! - Linux only (it relies on `flock`, on `openat2` where the kernel has it
 //!   and a per-component `O_NOFOLLOW` walk where it does not, and on
 //!   `futimens`). Namespace directory names are case-sensitive: a

@@ -300,8 +300,9 @@ impl FsStore {
     }
 
     pub(super) fn remove_entry(&self, namespace: &str, key: &str) -> Result<u64> {
-        let freed = self.remove_entry_dir(namespace, key)?;
+        let mut freed = self.remove_entry_dir(namespace, key)?;
         if let Some(id) = index::id_of(namespace, key) {
+            freed += self.remove_packed(&[id])?;
             self.index_append(&[Record::new(Op::Remove, id, 0, 0)]);
         }
         Ok(freed)
@@ -439,10 +440,11 @@ impl FsStore {
             return Ok(0);
         };
         let path = self.root.join(NS_DIR).join(&enc);
+        let packed = self.remove_packed_ns(&index::ns_id(namespace))?;
         if open_ns(&ns, &enc, &path)?.is_none() {
-            return Ok(0);
+            return Ok(packed);
         }
-        let freed = self.remove_moved(&ns, &enc, &tmp, &path, true)?;
+        let freed = packed + self.remove_moved(&ns, &enc, &tmp, &path, true)?;
         let id = (index::ns_id(namespace), [0u8; 32]);
         self.index_append(&[Record::new(Op::RemoveNs, id, 0, 0)]);
         // Leftovers of publishers and removers killed meanwhile.

@@ -22,13 +22,19 @@ const BATCH: usize = 64;
 #[derive(Default)]
 struct Pending {
     moved: Vec<Moved>,
+    /// Packed entries to drop from their packs.
+    packed: Vec<Id>,
     records: Vec<Record>,
 }
 
 impl Pending {
     /// Deletes what was moved and records the removals; the bytes freed.
     fn flush(&mut self, store: &FsStore) -> u64 {
-        let freed = store.delete_moved(std::mem::take(&mut self.moved));
+        let mut freed = store.delete_moved(std::mem::take(&mut self.moved));
+        match store.remove_packed(&std::mem::take(&mut self.packed)) {
+            Ok(n) => freed += n,
+            Err(e) => log::warn!("{e}"),
+        }
         if !self.records.is_empty() {
             store.index_append(&std::mem::take(&mut self.records));
         }
@@ -158,11 +164,12 @@ impl FsStore {
                 if let Some(moved) = self.move_entry_away(&namespace, &key)? {
                     pending.moved.push(moved);
                 }
+                pending.packed.push(id);
                 pending.records.push(Record::new(Op::Remove, id, 0, 0));
                 if guard.is_some() {
                     self.unlink_lock(&namespace, &key);
                 }
-                if pending.moved.len() >= BATCH {
+                if pending.moved.len() + pending.packed.len() >= BATCH {
                     report.freed_bytes += pending.flush(self);
                     // The index now says they are gone.
                     (gone_items, gone_bytes) = (0, 0);

@@ -154,7 +154,13 @@ pub(super) fn key_bytes(key: &str) -> Option<KeyBytes> {
 
 /// A key's 64 lowercase hex digits.
 pub(super) fn key_hex(key: &KeyBytes) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(64);
+    for b in key {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// The id of an entry, if its key is valid.

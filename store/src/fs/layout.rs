@@ -14,9 +14,9 @@ use std::sync::Arc;
 /// Layout version written in [`VERSION_FILE`]. Version 2 adds the index
 /// (`index/`); a version-1 store is upgraded in place when opened (its
 /// entries are unchanged; the index is built from them once).
-pub const LAYOUT_VERSION: u32 = 2;
-/// The earlier layout this version upgrades.
-const UPGRADES_FROM: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 3;
+/// The earlier layouts this version upgrades (`LAYOUT.md`, "Versions").
+const UPGRADES_FROM: [u32; 2] = [1, 2];
 /// The file at the root that marks a store and names its layout version.
 pub const VERSION_FILE: &str = "jobcache-store-layout";
 const VERSION_PREFIX: &str = "jobcache-store layout ";
@@ -36,7 +36,7 @@ const JOURNAL: &str = "journal.jsonl";
 /// Whether `name` is one the product writes at a store's root, so that
 /// concurrent creators never take each other's files for foreign ones.
 fn is_reserved(name: &str) -> bool {
-    [VERSION_FILE, TAG_FILE, GITIGNORE_FILE, NS_DIR, TMP_DIR, INDEX_DIR, JOURNAL].contains(&name)
+    [VERSION_FILE, TAG_FILE, GITIGNORE_FILE, NS_DIR, TMP_DIR, INDEX_DIR, super::packed::PACKS_DIR, JOURNAL].contains(&name)
         // Journal rotation and its lock: journal.jsonl.1, journal.jsonl.lock, …
         || name.strip_prefix(JOURNAL).is_some_and(|rest| rest.starts_with('.'))
         // Temporary layout files of earlier versions.
@@ -92,7 +92,7 @@ fn read_version(dir: &Dir, root: &Path) -> Result<Version> {
     };
     match number.parse::<u32>() {
         Ok(LAYOUT_VERSION) => Ok(Version::Current),
-        Ok(UPGRADES_FROM) => Ok(Version::Older),
+        Ok(n) if UPGRADES_FROM.contains(&n) => Ok(Version::Older),
         _ => Err(StoreError::UnsupportedVersion {
             path,
             expected: LAYOUT_VERSION,
@@ -289,7 +289,7 @@ fn write_layout_here(dir: &Dir, root: &Path, op: &'static str) -> Result<()> {
 /// opened.
 fn upgrade(dir: &Dir, root: &Path) -> Result<()> {
     log::info!(
-        "{}: upgrading the store layout from version {UPGRADES_FROM} to {LAYOUT_VERSION} (an index of the entries is built once)",
+        "{}: upgrading the store layout to version {LAYOUT_VERSION} (the entries stay; an index of them is built once if missing)",
         root.display()
     );
     write_layout_here(dir, root, "upgrade store")

@@ -4,9 +4,11 @@
 use super::clean::lock_linked;
 use super::index::{self, Op, Record};
 use super::layout::{remove_in_the_way, NS_DIR, TMP_DIR};
+use super::packed::PACK_META_MAX;
 use super::read::open_ns;
 use super::{
-    io_err, is_exists, is_not_followed, temp_name, Durability, FsStore, META_FILE, PAYLOAD_FILE,
+    entry_rel, io_err, is_exists, is_not_followed, temp_name, Durability, FsStore, META_FILE,
+    PAYLOAD_FILE,
 };
 use crate::api::{EntryLock, Published, Wait, WriteFn};
 use crate::beneath::Dir;
@@ -128,7 +130,11 @@ struct Place {
 /// memory (to be stored inline), spills larger ones to the payload file,
 /// and hashes everything on the way.
 struct PayloadWriter<'a> {
-    dir: &'a Dir,
+    tmp: &'a Dir,
+    tmp_path: PathBuf,
+    what: String,
+    /// The temporary entry directory, claimed when the payload spills.
+    temp: Option<Claimed>,
     path: PathBuf,
     buf: Vec<u8>,
     file: Option<File>,
@@ -148,10 +154,17 @@ impl PayloadWriter<'_> {
     }
 
     fn spill(&mut self) -> io::Result<()> {
-        let mut f = self
-            .dir
-            .create_file(PAYLOAD_FILE)
-            .map_err(|e| self.fail(e))?;
+        if self.temp.is_none() {
+            let temp = claim(self.tmp, &self.what, &self.tmp_path)
+                .map_err(|e| self.fail(io::Error::other(e.to_string())))?;
+            self.path = self.tmp_path.join(&temp.name).join(PAYLOAD_FILE);
+            self.temp = Some(temp);
+        }
+        let created = match &self.temp {
+            Some(t) => t.dir.create_file(PAYLOAD_FILE),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
+        };
+        let mut f = created.map_err(|e| self.fail(e))?;
         f.write_all(&self.buf).map_err(|e| self.fail(e))?;
         self.buf = Vec::new();
         self.file = Some(f);
@@ -289,10 +302,24 @@ impl FsStore {
         let (_root, place) = self.place(namespace, &enc)?;
         self.sweep_once();
         let tmp_path = self.root.join(TMP_DIR);
-        let temp = claim(&place.tmp, &format!("pub-{key}"), &tmp_path)?;
-        let result = self.publish_in(namespace, &enc, key, entry, write, &temp, &place);
-        if result.is_err() || result.as_ref().is_ok_and(|p| p.already_present) {
-            let _ = place.tmp.remove_tree(&temp.name);
+        let mut w = PayloadWriter {
+            tmp: &place.tmp,
+            tmp_path: tmp_path.clone(),
+            what: format!("pub-{key}"),
+            temp: None,
+            path: tmp_path,
+            buf: Vec::new(),
+            file: None,
+            hasher: Xxh3::new(),
+            len: 0,
+            failed: None,
+        };
+        let written = write(&mut w);
+        let result = self.publish_in(namespace, &enc, key, entry, written, &mut w, &place);
+        if let Some(temp) = &w.temp {
+            if result.is_err() || result.as_ref().is_ok_and(|p| p.already_present) {
+                let _ = place.tmp.remove_tree(&temp.name);
+            }
         }
         result
     }
@@ -304,24 +331,13 @@ impl FsStore {
         enc: &str,
         key: &str,
         entry: &NewEntry,
-        write: WriteFn<'_>,
-        temp: &Claimed,
+        written: io::Result<()>,
+        w: &mut PayloadWriter<'_>,
         place: &Place,
     ) -> Result<Published> {
-        let tmp_dir_path = self.root.join(TMP_DIR).join(&temp.name);
         let created = SystemTime::now();
-        let mut w = PayloadWriter {
-            dir: &temp.dir,
-            path: tmp_dir_path.join(PAYLOAD_FILE),
-            buf: Vec::new(),
-            file: None,
-            hasher: Xxh3::new(),
-            len: 0,
-            failed: None,
-        };
-        let written = write(&mut w);
         if let Some(e) = w.failed.take() {
-            return Err(StoreError::io("write payload", w.path, e));
+            return Err(StoreError::io("write payload", &w.path, e));
         }
         if let Err(source) = written {
             return Err(StoreError::Writer {
@@ -340,6 +356,36 @@ impl FsStore {
         }
         let inline = (!spilled).then_some(w.buf.as_slice());
         let bytes = meta::encode(entry, created, w.len, checksum, inline);
+        let mut decoded = meta::decode(&bytes)
+            .map_err(|r| StoreError::io("encode metadata", self.root(), io::Error::other(r)))?
+            .meta;
+        decoded.last_access = created;
+        let done = |already_present| {
+            Ok(Published {
+                meta: decoded.clone(),
+                already_present,
+            })
+        };
+        if !spilled && self.pack_small && bytes.len() <= PACK_META_MAX {
+            if let Some(id) = index::id_of(namespace, key) {
+                // An entry directory of the key (written by layout 2, or
+                // when packing was off) is the entry already.
+                let present = self.handle().stat(entry_rel(enc, key)).is_ok()
+                    || self.publish_packed(id, &bytes, meta::to_nanos(created))?;
+                return done(present);
+            }
+        }
+        if w.temp.is_none() {
+            w.temp = Some(claim(&place.tmp, &w.what, &w.tmp_path)?);
+        }
+        let Some(temp) = w.temp.as_ref() else {
+            return Err(StoreError::io(
+                "create temporary directory",
+                &w.tmp_path,
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
+        };
+        let tmp_dir_path = w.tmp_path.join(&temp.name);
         let meta_path = tmp_dir_path.join(META_FILE);
         let mut f = temp
             .dir
@@ -354,16 +400,6 @@ impl FsStore {
                 .sync()
                 .map_err(io_err("sync directory", &tmp_dir_path))?;
         }
-        let mut decoded = meta::decode(&bytes)
-            .map_err(|r| StoreError::io("encode metadata", &meta_path, io::Error::other(r)))?
-            .meta;
-        decoded.last_access = created;
-        let done = |already_present| {
-            Ok(Published {
-                meta: decoded.clone(),
-                already_present,
-            })
-        };
         let target = self.entry_dir(namespace, key)?;
         let mut ns_dir = place.ns_dir.try_clone().map_err(io_err("open", &target))?;
         let parent = target.parent().unwrap_or(&target).to_path_buf();

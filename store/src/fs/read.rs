@@ -187,6 +187,11 @@ impl FsStore {
         touch: bool,
         repair: bool,
     ) -> Result<Lookup> {
+        if let Some(id) = index::id_of(namespace, key) {
+            if let Some(found) = self.get_packed(root, &id, verify, touch, repair)? {
+                return Ok(found);
+            }
+        }
         let rel_dir = entry_rel(enc, key);
         let location = || self.root.join(&rel_dir);
         let corrupt = |reason: String| {
@@ -467,6 +472,7 @@ impl FsStore {
             }
             out.push(self.info(namespace, &dir, key));
         }
+        out.extend(self.packed_entries(namespace)?);
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }

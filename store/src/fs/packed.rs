@@ -1,0 +1,570 @@
+//! Small entries in shared pack files (`LAYOUT.md`, "Packs"): appends under
+//! the pack's `flock`, lookups through a per-process map caught up by one
+//! `stat` of the pack, removals by `remove` records.
+
+use super::clean::lock_linked;
+use super::index::{self, Id, NsId, Op, Record};
+use super::layout::{ensure_dir, remove_in_the_way};
+use super::pack::{self, PackMap, PackOp};
+use super::{is_not_followed, Durability, FsStore};
+use crate::api::{Corruption, Entry, EntryInfo, Lookup, Payload};
+use crate::beneath::{info_of, Dir, Kind};
+use crate::error::{Result, StoreError};
+use crate::lock;
+use crate::meta::{self, EntryMeta};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+/// The directory of the packs.
+pub(super) const PACKS_DIR: &str = "packs";
+/// Number of packs (one per first byte of the key).
+const PACK_COUNT: usize = 256;
+/// Accesses remembered per process before the memory is cleared (an entry
+/// then costs at most one more `access` record).
+const ACCESSED_MAX: usize = 1 << 16;
+/// Meta files (inline payload included) up to this size are packed.
+pub(super) const PACK_META_MAX: usize = 64 * 1024;
+
+/// A pack as this process knows it.
+#[derive(Debug)]
+struct Open {
+    file: File,
+    dev: u64,
+    ino: u64,
+    map: PackMap,
+}
+
+/// The packs a process has touched, and the accesses it recorded.
+#[derive(Debug)]
+pub(super) struct Packs {
+    slots: Box<[Mutex<Option<Open>>]>,
+    /// When this process last recorded an access of a packed entry in the
+    /// ledger (nanoseconds since the epoch).
+    accessed: Mutex<HashMap<Id, u64>>,
+}
+
+impl Default for Packs {
+    fn default() -> Self {
+        Packs {
+            slots: (0..PACK_COUNT).map(|_| Mutex::new(None)).collect(),
+            accessed: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// `<xx>.pack`: the pack of keys whose first byte is `b`.
+pub(super) fn pack_name(b: u8) -> String {
+    format!("{b:02x}.pack")
+}
+
+fn pack_rel(b: u8) -> String {
+    format!("{PACKS_DIR}/{}", pack_name(b))
+}
+
+/// Reads what was appended to `open`'s file up to `len` into its map (from
+/// the start if the file shrank).
+fn catch_up(open: &mut Open, len: u64) -> io::Result<()> {
+    if len < open.map.scanned {
+        open.map = PackMap::default();
+    }
+    if len == open.map.scanned {
+        return Ok(());
+    }
+    let from = open.map.scanned;
+    let mut buf = vec![0u8; usize::try_from(len - from).unwrap_or(usize::MAX)];
+    match open.file.read_exact_at(&mut buf, from) {
+        Ok(()) => {}
+        // Cut meanwhile by a writer: read again at the next look.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    open.map.feed(from, &buf);
+    Ok(())
+}
+
+fn open_at(file: File) -> io::Result<Open> {
+    let i = info_of(&file)?;
+    let mut open = Open {
+        file,
+        dev: i.dev,
+        ino: i.ino,
+        map: PackMap::default(),
+    };
+    catch_up(&mut open, i.len)?;
+    Ok(open)
+}
+
+impl Packs {
+    /// Brings the slot of pack `b` up to date with the pack `root` holds:
+    /// one `stat`; the new tail is read, or the pack again if it was
+    /// replaced. Writes nothing: a symlink or directory in the pack's place
+    /// counts as no pack.
+    fn sync(root: &Dir, b: u8, slot: &mut Option<Open>) -> io::Result<()> {
+        let rel = pack_rel(b);
+        let info = match root.stat(&rel) {
+            Ok(i) if i.kind == Kind::File => i,
+            Ok(_) => {
+                *slot = None;
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_followed(&e) => {
+                *slot = None;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(open) = slot.as_mut() {
+            if open.dev == info.dev && open.ino == info.ino {
+                return catch_up(open, info.len);
+            }
+        }
+        *slot = match root.open_file(&rel, false) {
+            Ok(f) => Some(open_at(f)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_followed(&e) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(())
+    }
+
+    /// The record of `id`, read and checked against the map, if packed:
+    /// `Ok(Some(Err(reason)))` if the bytes there are not its record.
+    fn read(&self, root: &Dir, id: &Id) -> io::Result<Option<(Vec<u8>, u64)>> {
+        let b = id.1[0];
+        let mut slot = guard(&self.slots[usize::from(b)]);
+        Self::sync(root, b, &mut slot)?;
+        let Some(open) = slot.as_ref() else {
+            return Ok(None);
+        };
+        let Some(s) = open.map.live.get(id).copied() else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; s.len as usize];
+        open.file.read_exact_at(&mut buf, s.offset)?;
+        Ok(Some((buf, s.offset)))
+    }
+
+    /// Runs `work` holding pack `b`'s `flock` (made if missing), once the
+    /// pack's name is checked to still name the locked file and this
+    /// process's map of it is caught up.
+    fn locked<T>(
+        &self,
+        store: &FsStore,
+        b: u8,
+        work: impl FnOnce(Locked<'_>) -> Result<T>,
+    ) -> Result<T> {
+        // The caller made the layout (a publish) or only removes: the root
+        // is checked, `packs/` made if missing.
+        let root = store.live_root()?;
+        let dir_path = store.root.join(PACKS_DIR);
+        let Some(packs) = ensure_dir(&root, PACKS_DIR, &dir_path, true)? else {
+            return Err(StoreError::io(
+                "open",
+                &dir_path,
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
+        };
+        let name = pack_name(b);
+        let path = dir_path.join(&name);
+        let ioerr = |op: &'static str| {
+            let path = path.clone();
+            move |e| StoreError::io(op, path, e)
+        };
+        let mut slot = guard(&self.slots[usize::from(b)]);
+        for _ in 0..16 {
+            let file = match packs.open_or_create_file(&name) {
+                Ok(f) => f,
+                Err(e) if is_not_followed(&e) || e.raw_os_error() == Some(libc::EISDIR) => {
+                    remove_in_the_way(&packs, &name, &path, "a pack file")?;
+                    continue;
+                }
+                Err(e) => return Err(StoreError::io("open", path, e)),
+            };
+            lock::wait_exclusive(&file).map_err(ioerr("lock"))?;
+            let held = lock::Held(file);
+            // Replaced by a compaction between the open and the lock.
+            if !lock_linked(&packs, &name, &held.0).map_err(ioerr("stat"))? {
+                continue;
+            }
+            let info = info_of(&held.0).map_err(ioerr("stat"))?;
+            let same = slot
+                .as_ref()
+                .is_some_and(|o| o.dev == info.dev && o.ino == info.ino);
+            if !same {
+                let file = held.0.try_clone().map_err(ioerr("open"))?;
+                *slot = Some(open_at(file).map_err(ioerr("read"))?);
+            }
+            let Some(open) = slot.as_mut() else {
+                continue;
+            };
+            catch_up(open, info.len).map_err(ioerr("read"))?;
+            let out = work(Locked {
+                file: &held.0,
+                len: info.len,
+                open,
+                packs: &packs,
+                name: &name,
+                path: &path,
+            });
+            if out.is_ok() && slot.as_ref().is_some_and(|o| o.ino == 0) {
+                // Replaced by a compaction: opened again at the next look.
+                *slot = None;
+            }
+            return out;
+        }
+        Err(StoreError::io(
+            "append",
+            path,
+            io::Error::other("the pack keeps being replaced"),
+        ))
+    }
+
+    /// Appends what `build` makes of the pack's current map to pack `b`,
+    /// under the pack's `flock`: the torn tail is cut first, the bytes go in
+    /// one write. Returns what `build` returned besides the bytes.
+    fn append<T>(
+        &self,
+        store: &FsStore,
+        b: u8,
+        build: impl FnOnce(&PackMap) -> (Vec<u8>, T),
+    ) -> Result<T> {
+        self.locked(store, b, |l| {
+            let ioerr = |op: &'static str| move |e| StoreError::io(op, l.path, e);
+            let end = l.open.map.scanned;
+            let (bytes, out) = build(&l.open.map);
+            if bytes.is_empty() {
+                return Ok(out);
+            }
+            if l.len > end {
+                log::debug!(
+                    "{}: cutting a torn tail of {} bytes",
+                    l.path.display(),
+                    l.len - end
+                );
+                l.file.set_len(end).map_err(ioerr("truncate"))?;
+            }
+            l.file.write_all_at(&bytes, end).map_err(ioerr("append"))?;
+            if store.durability == Durability::Synced {
+                l.file.sync_data().map_err(ioerr("sync"))?;
+            }
+            l.open.map.feed(end, &bytes);
+            Ok(out)
+        })
+    }
+
+    /// Rewrites pack `b` with its live records only if its dead bytes (removed
+    /// or replaced records, damage, a torn tail) exceed half of it, or if
+    /// `damaged` and it holds damage: written under `tmp/`, synced, renamed
+    /// over the pack, all under the pack's `flock`. Readers holding the old
+    /// file keep reading it (records are immutable). Returns the damaged
+    /// bytes dropped, if it was rewritten.
+    fn compact(&self, store: &FsStore, b: u8, damaged: bool) -> Result<Option<u64>> {
+        let tmp = store.layout()?.2;
+        let tmp_path = store.root.join(super::layout::TMP_DIR);
+        self.locked(store, b, |l| {
+            let ioerr = |op: &'static str| move |e| StoreError::io(op, l.path, e);
+            let map = &l.open.map;
+            let dead = l.len.saturating_sub(map.live_bytes);
+            let due = dead > l.len / 2 || (damaged && (map.damaged > 0 || l.len > map.scanned));
+            if !due || l.len == 0 {
+                return Ok(None);
+            }
+            let mut old = vec![0u8; map.scanned as usize];
+            l.file.read_exact_at(&mut old, 0).map_err(ioerr("read"))?;
+            let mut slots: Vec<pack::Slot> = map.live.values().copied().collect();
+            slots.sort_by_key(|s| s.offset);
+            let mut new = Vec::with_capacity(map.live_bytes as usize);
+            for s in &slots {
+                let at = s.offset as usize;
+                new.extend_from_slice(old.get(at..at + s.len as usize).unwrap_or_default());
+            }
+            let name = super::temp_name("pack");
+            let shown = tmp_path.join(&name);
+            let f = tmp
+                .create_file(&name)
+                .map_err(|e| StoreError::io("create", &shown, e))?;
+            // Locked while written, so a sweep leaves it (`Temporary files`).
+            let _ = lock::try_exclusive(&f);
+            let written = f.write_all_at(&new, 0).and_then(|()| f.sync_data());
+            let renamed = written.and_then(|()| tmp.rename(&name, l.packs, l.name));
+            if let Err(e) = renamed {
+                let _ = tmp.unlink(&name);
+                return Err(StoreError::io("compact", l.path, e));
+            }
+            let _ = l.packs.sync();
+            lock::unlock(&f);
+            let dropped = map.damaged + l.len.saturating_sub(map.scanned);
+            if dropped > 0 {
+                log::warn!(
+                    "{}: {dropped} bytes of damaged or torn records dropped",
+                    l.path.display()
+                );
+            }
+            // Marks the slot for reopening.
+            l.open.ino = 0;
+            Ok(Some(dropped))
+        })
+    }
+
+    /// Notes that this process recorded an access of `id` at `now`; true
+    /// if the last one it recorded is older than `granularity`.
+    fn access_due(&self, id: &Id, now: u64, granularity: u64) -> bool {
+        let mut seen = guard(&self.accessed);
+        if seen.len() >= ACCESSED_MAX {
+            seen.clear();
+        }
+        match seen.get(id) {
+            Some(&last) if now.saturating_sub(last) < granularity => false,
+            _ => {
+                seen.insert(*id, now);
+                true
+            }
+        }
+    }
+}
+
+/// A pack held under its `flock`, for [`Packs::locked`].
+struct Locked<'a> {
+    file: &'a File,
+    /// The pack's length when locked.
+    len: u64,
+    open: &'a mut Open,
+    packs: &'a Dir,
+    name: &'a str,
+    path: &'a std::path::Path,
+}
+
+impl FsStore {
+    /// Compacts every pack whose dead bytes exceed half of it (and, with
+    /// `damaged`, every pack holding damage); returns how many were
+    /// rewritten.
+    pub(super) fn compact_packs(&self, damaged: bool) -> Result<usize> {
+        let mut n = 0;
+        for b in 0..=u8::MAX {
+            if self.pack_exists(b) && self.packs.compact(self, b, damaged)?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Publishes a small entry as a record of its pack; `Ok(true)` if it
+    /// was already packed.
+    pub(super) fn publish_packed(&self, id: Id, meta_bytes: &[u8], created: u64) -> Result<bool> {
+        let record = pack::encode(PackOp::Put, &id.0, &id.1, meta_bytes);
+        let len = record.len() as u64;
+        let present = self.packs.append(self, id.1[0], |map| {
+            if map.live.contains_key(&id) {
+                (Vec::new(), true)
+            } else {
+                (record, false)
+            }
+        })?;
+        if !present {
+            let mut seen = guard(&self.packs.accessed);
+            if seen.len() >= ACCESSED_MAX {
+                seen.clear();
+            }
+            seen.insert(id, created);
+            self.index_append(&[Record::new(Op::Add, id, len, created)]);
+        }
+        Ok(present)
+    }
+
+    /// Looks a packed entry up; `None` if it is not packed.
+    pub(super) fn get_packed(
+        &self,
+        root: &Dir,
+        id: &Id,
+        verify: bool,
+        touch: bool,
+        repair: bool,
+    ) -> Result<Option<Lookup>> {
+        let b = id.1[0];
+        let path = self.root.join(pack_rel(b));
+        let Some((buf, offset)) = self
+            .packs
+            .read(root, id)
+            .map_err(|e| StoreError::io("read", &path, e))?
+        else {
+            return Ok(None);
+        };
+        let location = format!("{}@{offset}", path.display());
+        let corrupt = |reason: String| -> Result<Option<Lookup>> {
+            if repair {
+                log::warn!("{location}: corrupt packed entry, dropped: {reason}");
+                let _ = self.remove_packed(&[*id]);
+            }
+            Ok(Some(Lookup::Corrupt(Corruption {
+                location: location.clone(),
+                reason,
+            })))
+        };
+        let Some(rec) = pack::decode(&buf) else {
+            return corrupt("the pack record's checksum does not match".into());
+        };
+        if rec.op != PackOp::Put || (rec.ns, rec.key) != *id {
+            return corrupt("the pack record is not this entry's".into());
+        }
+        let decoded = match meta::decode(rec.meta) {
+            Ok(d) => d,
+            Err(reason) => return corrupt(reason),
+        };
+        let Some(range) = decoded.inline else {
+            return corrupt("a packed entry without an inline payload".into());
+        };
+        let range = range.start + pack::HEAD..range.end + pack::HEAD;
+        let mut entry_meta = decoded.meta;
+        if verify
+            && meta::payload_checksum(buf.get(range.clone()).unwrap_or_default())
+                != entry_meta.checksum
+        {
+            return corrupt("inline payload checksum does not match".into());
+        }
+        let created = meta::to_nanos(entry_meta.created);
+        let last = guard(&self.packs.accessed)
+            .get(id)
+            .copied()
+            .unwrap_or(created);
+        entry_meta.last_access = meta::from_nanos(last.max(created));
+        if touch {
+            let now = meta::to_nanos(SystemTime::now());
+            let granularity = u64::try_from(self.access_granularity.as_nanos()).unwrap_or(u64::MAX);
+            if self.packs.access_due(id, now, granularity) {
+                self.index_append(&[Record::new(Op::Access, *id, 0, now)]);
+                entry_meta.last_access = meta::from_nanos(now);
+            }
+        }
+        let entry = Entry::new(
+            entry_meta,
+            Payload::Memory { buf, range },
+            None,
+            location,
+            false,
+        );
+        Ok(Some(Lookup::Found(Box::new(if verify {
+            entry.checked()
+        } else {
+            entry
+        }))))
+    }
+
+    /// Appends `remove` records for those of `ids` that are packed; returns
+    /// the bytes their records held.
+    pub(super) fn remove_packed(&self, ids: &[Id]) -> Result<u64> {
+        let mut by_pack: HashMap<u8, Vec<Id>> = HashMap::new();
+        for id in ids {
+            by_pack.entry(id.1[0]).or_default().push(*id);
+        }
+        let mut freed = 0;
+        for (b, ids) in by_pack {
+            if !self.pack_exists(b) {
+                continue;
+            }
+            freed += self.packs.append(self, b, |map| {
+                let mut bytes = Vec::new();
+                let mut freed = 0;
+                for id in &ids {
+                    if let Some(s) = map.live.get(id) {
+                        freed += u64::from(s.len);
+                        bytes.extend(pack::encode(PackOp::Remove, &id.0, &id.1, &[]));
+                    }
+                }
+                (bytes, freed)
+            })?;
+        }
+        Ok(freed)
+    }
+
+    /// Appends a `remove namespace` record to every pack that holds entries
+    /// of `ns`; returns the bytes their records held.
+    pub(super) fn remove_packed_ns(&self, ns: &NsId) -> Result<u64> {
+        let mut freed = 0;
+        for b in 0..=u8::MAX {
+            if !self.pack_exists(b) {
+                continue;
+            }
+            freed += self.packs.append(self, b, |map| {
+                let held: u64 = map
+                    .live
+                    .iter()
+                    .filter(|((n, _), _)| n == ns)
+                    .map(|(_, s)| u64::from(s.len))
+                    .sum();
+                if held == 0 {
+                    return (Vec::new(), 0);
+                }
+                (pack::encode(PackOp::RemoveNs, ns, &[0; 32], &[]), held)
+            })?;
+        }
+        Ok(freed)
+    }
+
+    fn pack_exists(&self, b: u8) -> bool {
+        self.handle()
+            .stat(pack_rel(b))
+            .is_ok_and(|i| i.kind == Kind::File)
+    }
+
+    /// The packed entries of `namespace`, for listing (one read per pack).
+    pub(super) fn packed_entries(&self, namespace: &str) -> Result<Vec<EntryInfo>> {
+        let ns = index::ns_id(namespace);
+        let root = self.handle();
+        let mut out = Vec::new();
+        for b in 0..=u8::MAX {
+            let path = self.root.join(pack_rel(b));
+            let ioerr = |e| StoreError::io("read", &path, e);
+            let mut slot = guard(&self.packs.slots[usize::from(b)]);
+            Packs::sync(&root, b, &mut slot).map_err(ioerr)?;
+            let Some(open) = slot.as_ref() else { continue };
+            let mut mine: Vec<(Id, pack::Slot)> = open
+                .map
+                .live
+                .iter()
+                .filter(|((n, _), _)| *n == ns)
+                .map(|(id, s)| (*id, *s))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mut buf = vec![0u8; open.map.scanned as usize];
+            open.file.read_exact_at(&mut buf, 0).map_err(ioerr)?;
+            drop(slot);
+            mine.sort_by_key(|(_, s)| s.offset);
+            for (id, s) in mine {
+                let bytes = buf
+                    .get(s.offset as usize..(s.offset + u64::from(s.len)) as usize)
+                    .unwrap_or_default();
+                let meta: std::result::Result<EntryMeta, String> = pack::decode(bytes)
+                    .ok_or_else(|| "the pack record's checksum does not match".to_string())
+                    .and_then(|r| meta::decode(r.meta).map(|d| d.meta));
+                let last_access = meta.as_ref().map_or(SystemTime::UNIX_EPOCH, |m| {
+                    let seen = guard(&self.packs.accessed).get(&id).copied();
+                    seen.map_or(m.created, meta::from_nanos).max(m.created)
+                });
+                let meta = meta.map(|mut m| {
+                    m.last_access = last_access;
+                    m
+                });
+                out.push(EntryInfo {
+                    namespace: namespace.to_string(),
+                    key: index::key_hex(&id.1),
+                    stored_bytes: u64::from(s.len),
+                    last_access,
+                    meta,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
