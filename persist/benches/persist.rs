@@ -14,6 +14,10 @@ use jobcache_bench::{
 use ndarray::{Array1, Ix1};
 use serde::{Deserialize, Serialize};
 
+#[path = "data/smooth_field.rs"]
+mod smooth_field;
+use smooth_field::smooth_field;
+
 const GIB: usize = 1 << 30;
 const N: usize = GIB / 8;
 const FIELD: usize = 100 << 20;
@@ -611,20 +615,6 @@ const ZSTD_LEVEL: i32 = 3;
 /// same long matches (runs of zeros, repeated quantised values) and skips
 /// the costly short ones.
 const ZSTD_FAST_LEVEL: i32 = -1;
-
-/// 1 GiB of f64 that compresses about 4x: a smooth field plus a little
-/// hashed noise, quantised to 3 decimals, with every fourth run of 4096
-/// values zero. Deterministic; Python reads the very bytes from a `.npy`.
-fn smooth_field() -> Array1<f64> {
-    Array1::from_shape_fn(N, |i| {
-        if (i / 4096) % 4 == 0 {
-            return 0.0;
-        }
-        let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-        let noise = (h % 1000) as f64 / 1000.0 * 0.05;
-        ((100.0 * (i as f64 * 1e-4).sin() + noise) * 1000.0).round() / 1000.0
-    })
-}
 
 /// 1 GiB of f64 of random bits (incompressible: uniform floats in [0, 1)
 /// would not be, their exponent bytes repeat), deterministic.

@@ -11,16 +11,9 @@ use ndarray::Array1;
 const N: usize = (1 << 30) / 8;
 const BLOCK: usize = 1 << 20;
 
-fn smooth_field() -> Array1<f64> {
-    Array1::from_shape_fn(N, |i| {
-        if (i / 4096) % 4 == 0 {
-            return 0.0;
-        }
-        let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-        let noise = (h % 1000) as f64 / 1000.0 * 0.05;
-        ((100.0 * (i as f64 * 1e-4).sin() + noise) * 1000.0).round() / 1000.0
-    })
-}
+#[path = "../benches/data/smooth_field.rs"]
+mod smooth_field;
+use smooth_field::smooth_field;
 
 fn main() {
     let mut args = std::env::args().skip(1);
