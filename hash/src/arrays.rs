@@ -214,6 +214,6 @@ fn in_logical_order<A: Raw>(enc: &mut Encoder<'_>, array: ArrayView<'_, A, IxDyn
     for &x in array.iter() {
         x.write_le(&mut bytes[..A::SIZE]);
         enc.buf_mut().extend_from_slice(&bytes[..A::SIZE]);
-        enc.cut_if_full();
+        enc.maybe_cut();
     }
 }

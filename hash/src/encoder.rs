@@ -45,8 +45,14 @@ pub(crate) struct Encoder<'s> {
 impl<'s> Encoder<'s> {
     /// An encoder that keeps every byte (for [`crate::canonical_bytes`]).
     pub(crate) fn to_vec() -> Encoder<'static> {
+        Encoder::keeping(Vec::new())
+    }
+
+    /// An encoder that keeps every byte, appending to `buf` (a buffer
+    /// reused across calls, so a short encoding allocates nothing).
+    pub(crate) fn keeping(buf: Vec<u8>) -> Encoder<'static> {
         Encoder {
-            buf: Vec::new(),
+            buf,
             held: 0,
             cut_at: usize::MAX,
             sink: Sink::Keep,
@@ -120,18 +126,14 @@ impl<'s> Encoder<'s> {
         }
     }
 
-    /// Cuts the buffer into chunks if it is full and may be cut.
-    pub(crate) fn cut_if_full(&mut self) {
-        self.maybe_cut();
-    }
-
     /// The bytes kept (by an encoder from [`Encoder::to_vec`]).
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
 
+    /// Cuts the buffer into chunks if it is full and may be cut.
     #[inline]
-    fn maybe_cut(&mut self) {
+    pub(crate) fn maybe_cut(&mut self) {
         if self.buf.len() >= self.cut_at && self.held == 0 {
             self.cut();
         }

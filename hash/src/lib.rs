@@ -207,11 +207,18 @@ impl Hasher {
             self.sha.update(tree::slice_root(bytes, self.threads));
             return self;
         }
-        let mut prefix = Encoder::to_vec();
+        // The length prefix is encoded into the kept buffer: no allocation
+        // per call (memo feeds each argument's digest through here).
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let mut prefix = Encoder::keeping(buf);
         prefix.varint(bytes.len() as u128);
+        let mut buf = prefix.into_bytes();
         self.sha.update([TAG_BYTES]);
-        self.sha.update(prefix.into_bytes());
+        self.sha.update(&buf);
         self.sha.update(bytes);
+        buf.clear();
+        self.buf = buf;
         self
     }
 

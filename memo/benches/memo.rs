@@ -180,35 +180,22 @@ fn small_rows(group: &mut Group, dir: &Path, python: Option<&Path>) -> Result<()
         &p,
         per_call(CALLS),
     ));
-    let mut redb_next = 1_000_000u64;
-    let p = pairs(REPS, &mut ours_misses, || {
-        Some(block(MISSES, || {
-            redb_next += 1;
-            black_box(redb_miss(&durable, redb_next));
-        }))
-    });
-    group.push(Row::from_pairs(
-        "memo/miss_small_vs_cached_redb",
-        "us",
-        &p,
-        per_call(MISSES),
-    ));
     // redb without fsync: its commits may be lost even on a clean exit, a
     // weaker promise than any of ours; reported, not floored.
     let lax = redb(&redb_dir, "lax", false)?;
-    let mut lax_next = 1_000_000u64;
-    let p = pairs(REPS, &mut ours_misses, || {
-        Some(block(MISSES, || {
-            lax_next += 1;
-            black_box(redb_miss(&lax, lax_next));
-        }))
-    });
-    group.push(Row::from_pairs(
-        "memo/miss_small_vs_cached_redb_nondurable",
-        "us",
-        &p,
-        per_call(MISSES),
-    ));
+    for (row, cache) in [
+        ("memo/miss_small_vs_cached_redb", &durable),
+        ("memo/miss_small_vs_cached_redb_nondurable", &lax),
+    ] {
+        let mut next = 1_000_000u64;
+        let p = pairs(REPS, &mut ours_misses, || {
+            Some(block(MISSES, || {
+                next += 1;
+                black_box(redb_miss(cache, next));
+            }))
+        });
+        group.push(Row::from_pairs(row, "us", &p, per_call(MISSES)));
+    }
     Ok(())
 }
 

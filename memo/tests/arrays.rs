@@ -92,14 +92,9 @@ fn smooth(n: &usize) -> Array1<f64> {
 #[test]
 fn compressed_results_round_trip_and_mapped_calls_fall_back_to_owned_loads() {
     let dir = tempfile::tempdir().unwrap();
-    let memory = Memory::builder(dir.path())
-        .verbose(0)
-        .mmap(true)
-        .compress(3)
-        .build()
-        .unwrap();
+    let memory = mapping_memory(dir.path(), Some(3));
     let f = memory.cache(smooth);
-    let expected = Array1::from_shape_fn(300_000, |i| ((i / 100) as f64 * 0.25).round());
+    let expected = smooth_too(&300_000);
     assert_eq!(f.call(&300_000), expected);
     let hit = f.call_mapped(&300_000);
     assert!(!hit.is_mapped(), "a compressed entry is loaded, not mapped");
@@ -116,6 +111,17 @@ fn compressed_results_round_trip_and_mapped_calls_fall_back_to_owned_loads() {
     assert_eq!(SMOOTH.load(Ordering::SeqCst), 2);
 }
 
+/// A quiet memory that maps results, compressing them at `level` if given.
+fn mapping_memory(dir: &std::path::Path, level: Option<i32>) -> Memory {
+    let builder = Memory::builder(dir).verbose(0).mmap(true);
+    match level {
+        Some(level) => builder.compress(level),
+        None => builder,
+    }
+    .build()
+    .unwrap()
+}
+
 fn smooth_too(n: &usize) -> Array1<f64> {
     Array1::from_shape_fn(*n, |i| ((i / 100) as f64 * 0.25).round())
 }
@@ -125,11 +131,7 @@ fn a_function_overrides_the_memory_compression_either_way() {
     let expected = smooth_too(&300_000);
     // A raw memory, one function compressed.
     let dir = tempfile::tempdir().unwrap();
-    let memory = Memory::builder(dir.path())
-        .verbose(0)
-        .mmap(true)
-        .build()
-        .unwrap();
+    let memory = mapping_memory(dir.path(), None);
     let f = memory.cache(smooth_too).compress(1);
     assert_eq!(f.compression(), Some(1));
     assert_eq!(f.call(&300_000), expected);
@@ -139,12 +141,7 @@ fn a_function_overrides_the_memory_compression_either_way() {
     assert_eq!(hit.into_owned(), expected);
     // A compressing memory, one function raw: its results map in place.
     let dir = tempfile::tempdir().unwrap();
-    let memory = Memory::builder(dir.path())
-        .verbose(0)
-        .mmap(true)
-        .compress(3)
-        .build()
-        .unwrap();
+    let memory = mapping_memory(dir.path(), Some(3));
     assert_eq!(memory.cache(smooth_too).compression(), Some(3));
     let g = memory.cache(smooth_too).uncompressed();
     assert_eq!(g.compression(), None);
