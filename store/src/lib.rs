@@ -29,7 +29,7 @@
 //!   process, or its payload open by a live reader ([`SkipReason`]).
 //! - Small entries can be packed ([`FsStore::with_packs`]): appended as
 //!   checksummed records to one of 256 shared pack files instead of a
-//!   directory each (about 230 bytes of disk and no inode per small entry);
+//!   directory each (a few hundred bytes of disk: its record and no inode per small entry);
 //!   every handle reads, lists, evicts and compacts them.
 //!
 //! The on-disk layout is specified in `LAYOUT.md`.

@@ -22,8 +22,8 @@ const BATCH: usize = 64;
 #[derive(Default)]
 struct Pending {
     moved: Vec<Moved>,
-    /// Packed entries to drop from their packs.
-    packed: Vec<Id>,
+    /// One `remove` per evicted entry: also the packed entries to drop from
+    /// their packs (an id absent from its pack costs nothing there).
     records: Vec<Record>,
 }
 
@@ -31,7 +31,8 @@ impl Pending {
     /// Deletes what was moved and records the removals; the bytes freed.
     fn flush(&mut self, store: &FsStore) -> u64 {
         let mut freed = store.delete_moved(std::mem::take(&mut self.moved));
-        match store.remove_packed(&std::mem::take(&mut self.packed)) {
+        let ids: Vec<Id> = self.records.iter().map(|r| (r.ns, r.key)).collect();
+        match store.remove_packed(&ids) {
             Ok(n) => freed += n,
             Err(e) => log::warn!("{e}"),
         }
@@ -164,12 +165,11 @@ impl FsStore {
                 if let Some(moved) = self.move_entry_away(&namespace, &key)? {
                     pending.moved.push(moved);
                 }
-                pending.packed.push(id);
                 pending.records.push(Record::new(Op::Remove, id, 0, 0));
                 if guard.is_some() {
                     self.unlink_lock(&namespace, &key);
                 }
-                if pending.moved.len() + pending.packed.len() >= BATCH {
+                if pending.records.len() >= BATCH {
                     report.freed_bytes += pending.flush(self);
                     // The index now says they are gone.
                     (gone_items, gone_bytes) = (0, 0);

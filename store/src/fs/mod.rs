@@ -184,7 +184,7 @@ impl FsStore {
 
     /// Publishes entries whose meta file (inline payload included) is at
     /// most 64 KiB as records of shared pack files (`LAYOUT.md`, "Packs")
-    /// instead of a directory each: about 1 KiB of disk and no inode per
+    /// instead of a directory each: a few hundred bytes of disk (its record) and no inode per
     /// small entry. Off by default for now. Lookups, listing and removal
     /// see packed entries either way.
     pub fn with_packs(mut self, packs: bool) -> Self {

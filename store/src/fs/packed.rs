@@ -371,11 +371,9 @@ impl FsStore {
             }
         })?;
         if !present {
-            let mut seen = guard(&self.packs.accessed);
-            if seen.len() >= ACCESSED_MAX {
-                seen.clear();
-            }
-            seen.insert(id, created);
+            // A fresh entry counts as used at its creation (granularity 0:
+            // always recorded).
+            self.packs.access_due(&id, created, 0);
             self.index_append(&[Record::new(Op::Add, id, len, created)]);
         }
         Ok(present)
@@ -390,16 +388,15 @@ impl FsStore {
         touch: bool,
         repair: bool,
     ) -> Result<Option<Lookup>> {
-        let b = id.1[0];
-        let path = self.root.join(pack_rel(b));
+        let path = || self.root.join(pack_rel(id.1[0]));
         let Some((buf, offset)) = self
             .packs
             .read(root, id)
-            .map_err(|e| StoreError::io("read", &path, e))?
+            .map_err(|e| StoreError::io("read", &path(), e))?
         else {
             return Ok(None);
         };
-        let location = format!("{}@{offset}", path.display());
+        let location = format!("{}@{offset}", path().display());
         let corrupt = |reason: String| -> Result<Option<Lookup>> {
             if repair {
                 log::warn!("{location}: corrupt packed entry, dropped: {reason}");
@@ -410,8 +407,10 @@ impl FsStore {
                 reason,
             })))
         };
-        let Some(rec) = pack::decode(&buf) else {
-            return corrupt("the pack record's checksum does not match".into());
+        // The scan checked the record's checksum when it mapped it; the
+        // meta checksum below covers the meta bytes and the payload again.
+        let Some(rec) = pack::parse(&buf) else {
+            return corrupt("the pack record is not whole".into());
         };
         if rec.op != PackOp::Put || (rec.ns, rec.key) != *id {
             return corrupt("the pack record is not this entry's".into());

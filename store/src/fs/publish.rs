@@ -375,15 +375,9 @@ impl FsStore {
                 return done(present);
             }
         }
-        if w.temp.is_none() {
-            w.temp = Some(claim(&place.tmp, &w.what, &w.tmp_path)?);
-        }
-        let Some(temp) = w.temp.as_ref() else {
-            return Err(StoreError::io(
-                "create temporary directory",
-                &w.tmp_path,
-                io::Error::from(io::ErrorKind::NotFound),
-            ));
+        let temp = match &mut w.temp {
+            Some(temp) => &*temp,
+            slot @ None => &*slot.insert(claim(&place.tmp, &w.what, &w.tmp_path)?),
         };
         let tmp_dir_path = w.tmp_path.join(&temp.name);
         let meta_path = tmp_dir_path.join(META_FILE);
