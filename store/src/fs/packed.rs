@@ -392,7 +392,7 @@ impl FsStore {
         let Some((buf, offset)) = self
             .packs
             .read(root, id)
-            .map_err(|e| StoreError::io("read", &path(), e))?
+            .map_err(|e| StoreError::io("read", path(), e))?
         else {
             return Ok(None);
         };
