@@ -58,11 +58,7 @@ impl Backend {
         match self {
             Backend::Fs(s) => Ok(s.entry_dir(namespace, key)?),
             #[cfg(feature = "remote")]
-            Backend::Remote(r) => Ok(PathBuf::from(format!(
-                "{}/{}",
-                r.url().trim_end_matches('/'),
-                r.meta_path(namespace, key)?
-            ))),
+            Backend::Remote(r) => Ok(PathBuf::from(r.meta_location(namespace, key)?)),
         }
     }
 

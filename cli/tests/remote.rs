@@ -59,6 +59,12 @@ fn the_commands_work_on_a_remote_cache() {
     let show = jobcache(&server, &["--dir", url, "show", "smooth", &"0".repeat(64)]);
     assert!(show.status.success(), "{}", text(&show));
     assert!(text(&show).contains(ns), "{}", text(&show));
+    // The entry's object is named once with its prefix.
+    assert!(
+        text(&show).contains("s3://cli/team/jobcache-remote-v1/"),
+        "{}",
+        text(&show)
+    );
 
     let verify = jobcache(&server, &["--dir", url, "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));

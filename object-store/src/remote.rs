@@ -92,9 +92,6 @@ impl RemoteStore {
         if let Some(endpoint) = &config.endpoint {
             builder = builder.with_endpoint(endpoint);
         }
-        if let Some(allow) = config.allow_http {
-            builder = builder.with_allow_http(allow);
-        }
         let mut options = ClientOptions::new()
             .with_timeout(config.request_timeout)
             .with_connect_timeout(config.connect_timeout);
@@ -179,6 +176,12 @@ impl RemoteStore {
     /// entries/<namespace>/<key>.meta`).
     pub fn meta_path(&self, namespace: &str, key: &str) -> Result<ObjPath, StoreError> {
         self.inner.meta_path(namespace, key)
+    }
+
+    /// The URL of an entry's metadata object (`s3://<bucket>/<prefix>/
+    /// jobcache-remote-v1/entries/<namespace>/<key>.meta`), as logs name it.
+    pub fn meta_location(&self, namespace: &str, key: &str) -> Result<String, StoreError> {
+        Ok(self.inner.location(&self.inner.meta_path(namespace, key)?))
     }
 
     /// Uploads the entries published to the local tier while the remote
@@ -531,9 +534,6 @@ impl Inner {
         let Ok(meta_path) = self.meta_path(namespace, key) else {
             return Sent::Failed;
         };
-        if !self.available() {
-            return Sent::Failed;
-        }
         let client = self.client.clone();
         let p = meta_path.clone();
         let present = self.remote("head metadata", async move {
@@ -943,11 +943,8 @@ impl Inner {
         if let Some(bytes) = decoded.inline {
             // Checked while decoding.
             if let Some(local) = &self.local {
-                if local
-                    .publish_bytes(namespace, key, &new_entry, &bytes)
-                    .is_ok()
-                {
-                    return local.get(namespace, key, verify);
+                if let Ok(p) = local.publish_bytes(namespace, key, &new_entry, &bytes) {
+                    return local_hit(local, namespace, key, &p, decoded.meta.checksum, verify);
                 }
             }
             let range = 0..bytes.len();
@@ -957,7 +954,8 @@ impl Inner {
                 None,
                 location,
                 false,
-            );
+            )
+            .checked();
             return Ok(Lookup::Found(Box::new(entry)));
         }
         let payload = self.payload_path(namespace, key, decoded.meta.checksum)?;
@@ -972,15 +970,7 @@ impl Inner {
                 })
             });
             return match (published, failure) {
-                // Written by this download, whose checksum was checked as
-                // the bytes went by: not read a second time.
-                (Ok(p), _) if !p.already_present && p.meta.checksum == sum => {
-                    Ok(match local.get(namespace, key, false)? {
-                        Lookup::Found(e) => Lookup::Found(Box::new(e.checked())),
-                        other => other,
-                    })
-                }
-                (Ok(_), _) => local.get(namespace, key, verify),
+                (Ok(p), _) => local_hit(local, namespace, key, &p, sum, verify),
                 (Err(_), Some(Fetch::Corrupt(reason))) => {
                     Ok(self.corrupt(namespace, key, &payload, reason))
                 }
@@ -1453,4 +1443,24 @@ impl Store for RemoteStore {
             None => Ok(Reduction::default()),
         }
     }
+}
+
+/// The local tier's entry just filled from the remote: one whose bytes this
+/// process wrote after checking them (`sum`) is returned checked, not read a
+/// second time; one another writer published first is looked up as usual.
+fn local_hit(
+    local: &FsStore,
+    namespace: &str,
+    key: &str,
+    published: &Published,
+    sum: u64,
+    verify: bool,
+) -> Result<Lookup, StoreError> {
+    if published.already_present || published.meta.checksum != sum {
+        return local.get(namespace, key, verify);
+    }
+    Ok(match local.get(namespace, key, false)? {
+        Lookup::Found(e) => Lookup::Found(Box::new(e.checked())),
+        other => other,
+    })
 }
