@@ -43,17 +43,8 @@ pub const DEFAULT_REPS: usize = 5;
 
 /// Runs `f` once to warm up, then `reps` times (at least five), and returns
 /// the median wall time.
-pub fn median<F: FnMut()>(reps: usize, mut f: F) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..reps.max(DEFAULT_REPS))
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
+pub fn median<F: FnMut()>(reps: usize, f: F) -> Duration {
+    samples(reps, f).median()
 }
 
 /// The wall time of `f` alone: its result is dropped after the clock stops,
@@ -69,11 +60,8 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> Duration {
 /// Like [`median`], but `f` does its own set-up and returns only the time of
 /// the part being measured (for example, a load that must start from a
 /// freshly written file).
-pub fn median_of<F: FnMut() -> Duration>(reps: usize, mut f: F) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..reps.max(DEFAULT_REPS)).map(|_| f()).collect();
-    times.sort();
-    times[times.len() / 2]
+pub fn median_of<F: FnMut() -> Duration>(reps: usize, f: F) -> Duration {
+    samples_of(reps, f).median()
 }
 
 /// Medians of `a` and `b` (each returning the time it measured), run
@@ -188,18 +176,6 @@ impl Row {
             reps: Some(samples.0.len()),
             ..Row::plain(name, unit_of(samples.median()), unit)
         }
-    }
-
-    /// The same row with the spread of its value.
-    pub fn with_spread(mut self, spread: Option<Spread>) -> Row {
-        self.spread = spread;
-        self
-    }
-
-    /// The same row with the spread of its baseline.
-    pub fn with_baseline_spread(mut self, spread: Option<Spread>) -> Row {
-        self.baseline_spread = spread;
-        self
     }
 
     /// The same row with one more JSON field (a field of the contract, or

@@ -85,24 +85,16 @@ pub(crate) struct Resolved {
     /// Their names, when the source is known.
     arg_names: Vec<String>,
     /// A hasher fed the name, version and type name, which every key
-    /// starts with: a call clones it (`None` if they could not be hashed,
-    /// which [`Cached::keyed`] then reports).
-    prefix: Option<Hasher>,
+    /// starts with: a call clones it (or the error of hashing them, which
+    /// [`Cached::keyed`] reports).
+    prefix: Result<Hasher, jobcache_hash::Error>,
 }
 
-impl Resolved {
-    /// A hasher fed what every key of this function starts with.
-    fn key_hasher(&self) -> Result<Hasher, jobcache_hash::Error> {
-        if let Some(prefix) = &self.prefix {
-            return Ok(prefix.clone());
-        }
-        let mut hasher = Hasher::new();
-        hasher
-            .update(&self.name)?
-            .update(&self.version)?
-            .update(&self.type_name)?;
-        Ok(hasher)
-    }
+/// A hasher fed what every key of a function starts with.
+fn key_prefix(name: &str, version: &str, type_name: &str) -> Result<Hasher, jobcache_hash::Error> {
+    let mut hasher = Hasher::new();
+    hasher.update(name)?.update(version)?.update(type_name)?;
+    Ok(hasher)
 }
 
 /// A call's key and the per-argument digests it was made of.
@@ -288,7 +280,8 @@ impl<F> Cached<F> {
                 .copied()
                 .collect::<Vec<_>>()
                 .join("\n");
-            let mut resolved = Resolved {
+            let prefix = key_prefix(&name, &version, &identity.name);
+            Resolved {
                 name,
                 version,
                 user_version: self.version.clone().unwrap_or_default(),
@@ -296,10 +289,8 @@ impl<F> Cached<F> {
                 type_name: identity.name,
                 arity: self.func.arity(),
                 arg_names,
-                prefix: None,
-            };
-            resolved.prefix = resolved.key_hasher().ok();
-            resolved
+                prefix,
+            }
         })
     }
 
@@ -331,7 +322,7 @@ impl<F> Cached<F> {
         let resolved = self.identity::<A, M>();
         let hashed = (|| {
             let arg_digests = crate::why::arg_digests(args, resolved.arity)?;
-            let mut hasher = resolved.key_hasher()?;
+            let mut hasher = resolved.prefix.clone()?;
             for d in &arg_digests {
                 hasher.update_bytes(d.as_bytes());
             }

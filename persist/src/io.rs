@@ -488,27 +488,29 @@ fn fill_blocks(
             if pad == 0 {
                 src.read_at(offset, chunk)
                     .map_err(|e| Error::io(region.path, "reading array data", e))?;
-                *digest = match hash {
-                    Digest::None => 0,
-                    Digest::Xxh3 => xxhash_rust::xxh3::xxh3_64(chunk),
-                    Digest::Crc32 => u64::from(crc32fast::hash(chunk)),
-                };
+                *digest = block_digest(hash, chunk, chunk.len());
                 continue;
             }
             let staged = bounce.get_mut(..chunk.len() + pad).unwrap_or_default();
             src.read_at(offset, staged)
                 .map_err(|e| Error::io(region.path, "reading array data", e))?;
+            *digest = block_digest(hash, staged, chunk.len());
             let (data, padding) = staged.split_at(chunk.len());
-            *digest = match hash {
-                Digest::None => 0,
-                Digest::Xxh3 => xxhash_rust::xxh3::xxh3_64(staged),
-                Digest::Crc32 => u64::from(crc32fast::hash(data)),
-            };
             check_zero_padding(padding, region)?;
             chunk.copy_from_slice(data);
         }
         Ok(())
     })
+}
+
+/// The digest of one block as stored: XXH3 covers the block with its
+/// padding, CRC-32 only its first `data_len` bytes (the data).
+fn block_digest(hash: Digest, block: &[u8], data_len: usize) -> u64 {
+    match hash {
+        Digest::None => 0,
+        Digest::Xxh3 => xxhash_rust::xxh3::xxh3_64(block),
+        Digest::Crc32 => u64::from(crc32fast::hash(block.get(..data_len).unwrap_or(block))),
+    }
 }
 
 /// A segment's checksum from its block digests (see FORMAT.md).
