@@ -108,8 +108,8 @@ pub use api::{
 };
 pub use error::{Result, StoreError};
 pub use fs::{
-    Durability, FsStore, ACCESS_GRANULARITY, LAYOUT_VERSION, QUARANTINE_MAX, TEMP_MAX_AGE,
-    VERSION_FILE,
+    Durability, FsStore, Location, PackDamage, ACCESS_GRANULARITY, LAYOUT_VERSION, QUARANTINE_MAX,
+    TEMP_MAX_AGE, VERSION_FILE,
 };
 pub use meta::{EntryMeta, NewEntry, FIELDS_MAX, INLINE_MAX};
 pub use names::{

@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+
 const NS: &str = "my_crate::stats::square";
 
 fn key(i: u64) -> String {
@@ -143,11 +145,13 @@ fn open_refuses_what_is_not_a_store() {
     assert!(matches!(e, StoreError::UnsupportedVersion { .. }), "{e}");
 }
 
-/// Flips a byte or truncates: every damage must come out as `Corrupt`.
+/// Flips a byte or truncates: every damage must come out as `Corrupt`. A
+/// small entry lives in a pack record (`LAYOUT.md`, "Packs"): its damage is
+/// checked by [`damaged_records_are_never_a_value`].
 #[test]
 fn byte_flips_and_truncations_are_corrupt() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path());
+    let s = store(dir.path()).with_packs(false);
     let cases: &[(usize, &str)] = &[
         (100, "meta"),
         (5000, "meta"),
@@ -158,20 +162,14 @@ fn byte_flips_and_truncations_are_corrupt() {
     ];
     let mut n = 0;
     for &(len, file) in cases {
-        for damage in [
-            "flip-first",
-            "flip-last",
-            "flip-middle",
-            "truncate",
-            "extend",
-        ] {
+        for damage in DAMAGES {
             n += 1;
             let k = key(n);
             let data = payload(len, n as u8);
             s.publish_bytes(
                 NS,
                 &k,
-                &NewEntry::new(Duration::ZERO).field("f", "v"),
+                &NewEntry::default().field("f", "v"),
                 &data,
             )
             .unwrap();
@@ -208,6 +206,84 @@ fn byte_flips_and_truncations_are_corrupt() {
             s.publish_bytes(NS, &k, &NewEntry::default(), &data)
                 .unwrap();
             assert_eq!(s.get_bytes(NS, &k).unwrap().unwrap(), data);
+        }
+    }
+}
+
+const DAMAGES: [&str; 5] = ["flip-first", "flip-last", "flip-middle", "truncate", "extend"];
+
+/// What a verified lookup gives, read in full: `Some` only for a value.
+fn value_of(s: &FsStore, k: &str) -> Option<Vec<u8>> {
+    match s.get(NS, k, true).unwrap() {
+        Lookup::Found(mut e) => e.read_to_vec().ok(),
+        Lookup::Missing | Lookup::Corrupt(_) => None,
+    }
+}
+
+/// The same damage done to small entries' pack records: the record's first,
+/// last and middle byte flipped, the pack cut in the middle of the record
+/// (a torn append), a byte inserted in it. Whoever looks — the process that
+/// published it, whose map already points at the record, or another one,
+/// which scans the pack — never gets a wrong value, and the entry can be
+/// stored again.
+#[test]
+fn damaged_records_are_never_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let mut n = 0;
+    for len in [0, 100, 5000, INLINE_MAX] {
+        for damage in DAMAGES {
+            n += 1;
+            let k = key(n);
+            let data = payload(len, n as u8);
+            s.publish_bytes(NS, &k, &NewEntry::default().field("f", "v"), &data)
+                .unwrap();
+            let (pack, rec) = support::record(&s, NS, &k);
+            assert_eq!(rec.end, fs::metadata(&pack).unwrap().len(), "the last record");
+            let middle = (rec.start + rec.end) / 2;
+            match damage {
+                "flip-first" => support::flip(&pack, rec.start, 0x01),
+                "flip-last" => support::flip(&pack, rec.end - 1, 0x01),
+                "flip-middle" => support::flip(&pack, middle, 0x01),
+                "truncate" => support::splice(&pack, middle..rec.end, &[]),
+                _ => support::splice(&pack, middle..middle, &[0]),
+            }
+            let what = format!("{len} bytes, {damage}");
+            // Another process scans the pack: the record's checksum fails.
+            let other = FsStore::open(s.root()).unwrap();
+            assert!(
+                !matches!(other.get(NS, &k, true).unwrap(), Lookup::Found(_)),
+                "{what}: another process found a damaged record"
+            );
+            // This one reads the record its map points at: the meta file's
+            // checksums are checked; only the record's own checksum (the
+            // last 8 bytes, vouching for nothing a hit returns) is not.
+            match value_of(&s, &k) {
+                None => {
+                    assert!(
+                        matches!(s.get(NS, &k, true).unwrap(), Lookup::Missing),
+                        "{what}: not a miss after the damage was found"
+                    );
+                }
+                Some(v) => {
+                    assert_eq!(v, data, "{what}: a wrong value");
+                    assert_eq!(damage, "flip-last", "{what}: damage unseen");
+                }
+            }
+            assert!(!s.pack_damage().unwrap().is_empty(), "{what}");
+            // Stored again by the other process, found by both.
+            other
+                .publish_bytes(NS, &k, &NewEntry::default(), &data)
+                .unwrap();
+            assert_eq!(value_of(&other, &k).as_deref(), Some(&data[..]), "{what}");
+            assert_eq!(value_of(&s, &k).as_deref(), Some(&data[..]), "{what}");
+            // `verify` (a process of its own) drops the damaged bytes.
+            FsStore::open(s.root())
+                .unwrap()
+                .verify_all(&mut |_, _| {})
+                .unwrap();
+            assert!(s.pack_damage().unwrap().is_empty(), "{what}");
+            assert_eq!(value_of(&s, &k).as_deref(), Some(&data[..]), "{what}");
         }
     }
 }
@@ -257,7 +333,8 @@ fn a_streamed_read_reports_a_bad_checksum_at_the_end() {
 #[test]
 fn symlinks_are_not_followed() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path());
+    // Entry directories (a pack in the way is in `packs.rs`).
+    let s = store(dir.path()).with_packs(false);
     let outside = dir.path().join("outside");
     fs::create_dir(&outside).unwrap();
     s.publish_bytes(NS, &key(1), &NewEntry::default(), b"secret")
@@ -470,7 +547,11 @@ fn eviction_skips_entries_locked_or_open_for_reading_and_says_why() {
 #[test]
 fn access_is_recorded_coarsely() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).with_access_granularity(Duration::from_secs(3600));
+    // The access time of an entry directory's meta file (packed entries
+    // record theirs in the index: `packs.rs`).
+    let s = store(dir.path())
+        .with_packs(false)
+        .with_access_granularity(Duration::from_secs(3600));
     s.publish_bytes(NS, &key(1), &NewEntry::default(), b"v")
         .unwrap();
     let meta_path = s.entry_dir(NS, &key(1)).unwrap().join("meta");
@@ -611,13 +692,15 @@ fn check_reports_without_repairing() {
     }
     s.publish_bytes(NS, &key(2), &NewEntry::default(), &payload(50, 1))
         .unwrap();
-    for (i, file) in [(0, "meta"), (1, "payload")] {
-        let p = s.entry_dir(NS, &key(i)).unwrap().join(file);
-        let mut bytes = fs::read(&p).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0x40;
-        fs::write(&p, bytes).unwrap();
-    }
+    // The inline one is a pack record: its meta file's last byte is
+    // flipped where it lies.
+    let (pack, meta) = support::meta_bytes(&s, NS, &key(0));
+    support::flip(&pack, meta.end - 1, 0x40);
+    let p = s.entry_dir(NS, &key(1)).unwrap().join("payload");
+    let mut bytes = fs::read(&p).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    fs::write(&p, bytes).unwrap();
     for _ in 0..2 {
         assert!(matches!(s.check(NS, &key(0)).unwrap(), Verdict::Corrupt(_)));
         assert!(matches!(s.check(NS, &key(1)).unwrap(), Verdict::Corrupt(_)));

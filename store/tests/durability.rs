@@ -4,7 +4,7 @@
 //! a reported corruption, never a value, whether the publish synced or not;
 //! and the index stays exact when its tail is torn the same way.
 
-use jobcache_store::{Durability, FsStore, Lookup, NewEntry, Store};
+use jobcache_store::{Durability, FsStore, Location, Lookup, NewEntry, Store};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -38,19 +38,26 @@ enum Tear {
 }
 
 fn tear(path: &Path, how: Tear) {
-    let bytes = fs::read(path).unwrap();
-    let torn = match how {
-        Tear::Empty => Vec::new(),
-        Tear::Half => bytes[..bytes.len() / 2].to_vec(),
-        Tear::ZeroFilled => vec![0; bytes.len()],
+    let len = fs::metadata(path).unwrap().len();
+    tear_tail(path, 0..len, how);
+}
+
+/// Tears the bytes `range` at the end of the file `path` (a whole file, or
+/// the last record appended to a pack) as [`tear`] tears a file.
+fn tear_tail(path: &Path, range: std::ops::Range<u64>, how: Tear) {
+    let mut bytes = fs::read(path).unwrap();
+    assert_eq!(range.end, bytes.len() as u64, "the torn bytes end the file");
+    let (start, len) = (range.start as usize, (range.end - range.start) as usize);
+    match how {
+        Tear::Empty => bytes.truncate(start),
+        Tear::Half => bytes.truncate(start + len / 2),
+        Tear::ZeroFilled => bytes[start..].fill(0),
         Tear::ZeroTail => {
-            let mut b = bytes.clone();
-            let from = b.len() - b.len().clamp(1, 4096);
-            b[from..].fill(0);
-            b
+            let from = bytes.len() - len.clamp(1, 4096);
+            bytes[from..].fill(0);
         }
-    };
-    fs::write(path, torn).unwrap();
+    }
+    fs::write(path, bytes).unwrap();
 }
 
 /// What a verified lookup and a full read give: `Some(bytes)` only if a
@@ -92,8 +99,19 @@ fn torn_files_are_never_a_value_in_either_mode() {
                     s.publish_bytes(NS, &k, &NewEntry::default(), &data)
                         .unwrap();
                     assert_eq!(value_of(&s, &k).as_deref(), Some(&data[..]));
-                    let path = s.entry_dir(NS, &k).unwrap().join(file);
-                    tear(&path, how);
+                    // A small entry's meta file is the last record of its
+                    // pack: a power loss tears the pack's tail.
+                    let (path, range) = match s.locate(NS, &k).unwrap() {
+                        Some(Location::Packed { pack, offset, len }) if file == "meta" => {
+                            (pack, offset..offset + len)
+                        }
+                        _ => {
+                            let path = s.entry_dir(NS, &k).unwrap().join(file);
+                            let len = fs::metadata(&path).unwrap().len();
+                            (path, 0..len)
+                        }
+                    };
+                    tear_tail(&path, range, how);
                     let what = format!("{mode:?}, {len} bytes, {file} {how:?}");
                     assert_eq!(value_of(&s, &k), None, "{what}: a torn entry gave a value");
                     // Quarantined: the next lookup is a clean miss, and the

@@ -7,6 +7,8 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+mod support;
+
 const NS: &str = "index::f";
 
 fn key(i: u64) -> String {
@@ -79,7 +81,8 @@ fn a_missing_or_torn_index_is_rebuilt() {
 #[test]
 fn entries_removed_behind_the_index_are_forgotten_and_verify_rebuilds() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path());
+    // Entry directories, removed by hand.
+    let s = store(dir.path()).with_packs(false);
     fill(&s, 0..6);
     let ns_dir = dir.path().join("cache/ns/index.f");
     fs::remove_dir_all(ns_dir.join(key(0))).unwrap();
@@ -163,11 +166,11 @@ fn verify_quick_checks_metadata_and_lengths_without_reading_payloads() {
     s.publish_bytes(NS, &key(9), &NewEntry::default(), &vec![3u8; 40_000])
         .unwrap();
     let ns_dir = dir.path().join("cache/ns/index.f");
-    // A damaged meta file, and a payload file cut short.
-    let meta = ns_dir.join(key(1)).join("meta");
-    let mut bytes = fs::read(&meta).unwrap();
-    bytes[20] ^= 1;
-    fs::write(&meta, bytes).unwrap();
+    // A damaged meta file (in its pack record), and a payload file cut
+    // short.
+    let (meta, range) = support::meta_bytes(&s, NS, &key(1));
+    support::flip(&meta, range.start + 20, 1);
+    let pack_before = fs::read(&meta).unwrap();
     let payload = ns_dir.join(key(9)).join("payload");
     fs::OpenOptions::new()
         .write(true)
@@ -179,7 +182,8 @@ fn verify_quick_checks_metadata_and_lengths_without_reading_payloads() {
     let r = s.verify_quick(&mut |_, _| seen += 1).unwrap();
     assert_eq!((r.ok, r.corrupt, seen), (3, 2, 5));
     // It reports; it does not repair.
-    assert!(meta.exists() && payload.exists());
+    assert_eq!(fs::read(&meta).unwrap(), pack_before);
+    assert!(payload.exists());
     assert_eq!(s.indexed_totals().unwrap().0, 5);
 }
 

@@ -438,7 +438,8 @@ fn compaction_while_another_process_appends() {
 fn a_layout_2_store_opens_and_its_entry_directories_still_read() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("c");
-    let s = FsStore::create(&root).unwrap();
+    // What layout 2 wrote: an entry directory.
+    let s = FsStore::create(&root).unwrap().with_packs(false);
     publish(&s, &key(1));
     drop(s);
     assert!(FsStore::open(&root)
@@ -507,7 +508,9 @@ fn symlinks_where_packs_belong_are_removed_never_followed() {
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("ab.pack"), b"precious").unwrap();
     let s = store(&root);
-    // packs/ itself a symlink to a directory outside the root.
+    // packs/ (made with the store) replaced by a symlink to a directory
+    // outside the root.
+    fs::remove_dir(root.join("packs")).unwrap();
     std::os::unix::fs::symlink(&outside, root.join("packs")).unwrap();
     publish(&s, &key_ab(1));
     assert!(!fs::symlink_metadata(root.join("packs"))

@@ -4,6 +4,7 @@
 //! creation", "Self-healing").
 
 use super::{io_err, is_not_followed, temp_name, FsStore};
+use super::packed::PACKS_DIR;
 use crate::beneath::{info_of, Dir, Kind};
 use crate::error::{clip, Result, StoreError};
 use crate::lock::{self, Try};
@@ -227,6 +228,11 @@ fn write_layout(dir: &Dir, root: &Path) -> Result<Option<()>> {
     let Some(tmp) = ensure_dir(dir, TMP_DIR, &root.join(TMP_DIR), false)? else {
         return Ok(None);
     };
+    // Made with the store, so that the first packed publish does not take
+    // it for a directory deleted under a live store.
+    if ensure_dir(dir, PACKS_DIR, &root.join(PACKS_DIR), false)?.is_none() {
+        return Ok(None);
+    }
     write_atomic(dir, &tmp, root, TAG_FILE, CACHEDIR_TAG.as_bytes())?;
     if matches!(dir.stat(GITIGNORE_FILE), Err(e) if e.kind() == io::ErrorKind::NotFound) {
         write_atomic(dir, &tmp, root, GITIGNORE_FILE, GITIGNORE.as_bytes())?;

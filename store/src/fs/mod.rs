@@ -7,6 +7,8 @@
 //! - `clean`: removal, temporary leftovers, quarantine, stale lock files.
 //! - `index`: the ledger of entries' sizes and access order (`index/`).
 //! - `evict`: least-recently-used eviction from the index.
+//! - `pack`, `packed`: small entries as records of shared pack files.
+//! - `location`: where an entry lives, and damage in packs, for tools.
 //!
 //! Every path beneath the root goes through [`crate::beneath`].
 
@@ -14,6 +16,7 @@ mod clean;
 mod evict;
 mod index;
 mod layout;
+mod location;
 mod pack;
 mod packed;
 mod publish;
@@ -35,6 +38,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 pub use layout::{LAYOUT_VERSION, VERSION_FILE};
+pub use location::{Location, PackDamage};
 
 /// Default interval below which a hit does not update the access time.
 pub const ACCESS_GRANULARITY: Duration = Duration::from_secs(60);
@@ -182,11 +186,13 @@ impl FsStore {
         self
     }
 
-    /// Publishes entries whose meta file (inline payload included) is at
-    /// most 64 KiB as records of shared pack files (`LAYOUT.md`, "Packs")
-    /// instead of a directory each: a few hundred bytes of disk (its record) and no inode per
-    /// small entry. Off by default for now. Lookups, listing and removal
-    /// see packed entries either way.
+    /// Whether entries whose meta file (inline payload included) is at most
+    /// 64 KiB are published as records of shared pack files (`LAYOUT.md`,
+    /// "Packs"): a few hundred bytes of disk (its record) and no inode per
+    /// small entry. On by default; `with_packs(false)` publishes every entry
+    /// as a directory of its own (`ns/<namespace>/<key>/meta`), for tools
+    /// that expect one. Lookups, listing and removal see packed entries
+    /// either way; [`FsStore::locate`] says where an entry lives.
     pub fn with_packs(mut self, packs: bool) -> Self {
         self.pack_small = packs;
         self
