@@ -1,7 +1,9 @@
 //! Opening a cache directory and finding functions and entries in it.
 
 use crate::error::{CliError, Result};
-use jobcache_store::{EntryInfo, FsStore, Store, StoreError, Verdict, VerifyReport};
+use jobcache_store::{
+    EntryInfo, FsStore, Location, PackDamage, Store, StoreError, Verdict, VerifyReport,
+};
 use std::path::{Path, PathBuf};
 
 // Names written by jobcache-memo (`jobcache_memo::JOURNAL_FILE` and
@@ -59,6 +61,42 @@ impl Backend {
             Backend::Fs(s) => Ok(s.entry_dir(namespace, key)?),
             #[cfg(feature = "remote")]
             Backend::Remote(r) => Ok(PathBuf::from(r.meta_location(namespace, key)?)),
+        }
+    }
+
+    /// Where an entry lives: its directory or its pack record (a cache
+    /// directory), or its metadata object's URL (a remote cache). An entry
+    /// that is neither packed nor a directory (removed meanwhile) is named
+    /// by the directory it would have.
+    pub fn locate(&self, namespace: &str, key: &str) -> Result<Location> {
+        match self {
+            Backend::Fs(s) => match s.locate(namespace, key)? {
+                Some(l) => Ok(l),
+                None => Ok(Location::Directory(s.entry_dir(namespace, key)?)),
+            },
+            #[cfg(feature = "remote")]
+            Backend::Remote(r) => Ok(Location::Directory(PathBuf::from(
+                r.meta_location(namespace, key)?,
+            ))),
+        }
+    }
+
+    /// The damaged records and torn tails of a directory's packs (a remote
+    /// cache has no packs).
+    pub fn pack_damage(&self) -> Result<Vec<PackDamage>> {
+        match self {
+            Backend::Fs(s) => Ok(s.pack_damage()?),
+            #[cfg(feature = "remote")]
+            Backend::Remote(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Rewrites a directory's damaged packs without their damage.
+    pub fn repair_packs(&self) -> Result<()> {
+        match self {
+            Backend::Fs(s) => s.repair_packs().map(|_| ()).map_err(Into::into),
+            #[cfg(feature = "remote")]
+            Backend::Remote(_) => Ok(()),
         }
     }
 

@@ -2,7 +2,7 @@
 //! jobcache-memo.
 
 use jobcache_memo::Memory;
-use jobcache_store::{FsStore, Store};
+use jobcache_store::{FsStore, Location, Store};
 use ndarray::{Array1, Array2};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -84,6 +84,20 @@ fn keys(dir: &Path, ns: &str) -> Vec<String> {
         .into_iter()
         .map(|e| e.key)
         .collect()
+}
+
+/// The pack, offset and length of a packed entry's record.
+fn packed(store: &FsStore, ns: &str, key: &str) -> (PathBuf, u64, u64) {
+    match store.locate(ns, key).unwrap() {
+        Some(Location::Packed { pack, offset, len }) => (pack, offset, len),
+        other => panic!("{ns} {key} is not packed: {other:?}"),
+    }
+}
+
+fn flip_byte_at(path: &Path, at: u64) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at as usize] ^= 0x40;
+    std::fs::write(path, bytes).unwrap();
 }
 
 fn flip_byte(path: &Path, from_end: u64) {
@@ -226,25 +240,34 @@ fn corrupt_entries_are_reported_then_fixed() {
     let store = FsStore::open(&dir).unwrap();
     let ramp_key = keys(&dir, RAMP)[0].clone();
     let sq_key = keys(&dir, SQUARE)[1].clone();
-    // A payload file and an inline payload (inside the meta file), damaged.
+    // A payload file and an inline payload (inside the meta file, which is
+    // a record of a pack: its last byte is before the record's checksum),
+    // damaged.
     flip_byte(
         &store.entry_dir(RAMP, &ramp_key).unwrap().join("payload"),
         100,
     );
-    flip_byte(&store.entry_dir(SQUARE, &sq_key).unwrap().join("meta"), 0);
+    let (pack, offset, len) = packed(&store, SQUARE, &sq_key);
+    flip_byte_at(&pack, offset + len - 9);
+    let at = format!("{} @ {offset}", pack.display());
 
     let o = run(&dir, &["verify"]);
     code(&o, 1);
     let text = stdout(&o);
     assert!(text.contains(&ramp_key) && text.contains(&sq_key), "{text}");
+    assert!(text.contains(&at), "the damaged record's place: {text}");
     assert!(text.contains("2 ok, 2 corrupt"), "{text}");
     assert!(text.contains("jobcache verify --fix"), "{text}");
 
-    // --quick reads no payload: it finds the damaged meta file only.
+    // --quick reads no payload file: it finds the damaged pack record only.
     let v = json(&dir, &["verify", "--quick", "--json"]);
     assert_eq!(v["checked"], 4);
     assert_eq!(v["corrupt"], 1);
     assert_eq!(v["problems"][0]["key"], sq_key.as_str());
+    assert_eq!(v["problems"][0]["function"], SQUARE);
+    assert_eq!(v["problems"][0]["path"], at.as_str());
+    assert_eq!(v["problems"][0]["pack"]["offset"], offset);
+    assert_eq!(v["problems"][0]["pack"]["bytes"], len);
 
     // Without --fix nothing was removed.
     let v = json(&dir, &["verify", "--json"]);
@@ -264,17 +287,20 @@ fn corrupt_entries_are_reported_then_fixed() {
     );
     assert_eq!(ramp["removed"], false);
 
-    // ls stays consistent: every entry still listed, the unreadable one says so.
+    // ls stays consistent with lookups: the entry whose payload file is
+    // damaged is still listed; the damaged pack record is skipped by every
+    // lookup (a miss: computed again), so it is listed by no function —
+    // `verify` names it.
     let v = json(&dir, &["ls", "--json"]);
-    assert_eq!(v["entries"], 4);
+    assert_eq!(v["entries"], 3);
     let v = json(&dir, &["ls", SQUARE, "--json"]);
-    let bad = v["entries"]
+    assert!(v["entries"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["key"] == sq_key.as_str())
-        .unwrap();
-    assert!(bad["error"].is_string(), "{bad}");
+        .all(|e| e["key"] != sq_key.as_str()));
+    let v = json(&dir, &["ls", RAMP, "--json"]);
+    assert_eq!(v["entries"][0]["key"], ramp_key.as_str());
 
     let v = json(&dir, &["verify", "--fix", "--json"]);
     assert_eq!(v["corrupt"], 2);
@@ -284,6 +310,11 @@ fn corrupt_entries_are_reported_then_fixed() {
         .iter()
         .all(|p| p["removed"] == true));
     assert!(!store.entry_dir(RAMP, &ramp_key).unwrap().exists());
+    assert!(FsStore::open(&dir)
+        .unwrap()
+        .pack_damage()
+        .unwrap()
+        .is_empty());
 
     let o = run(&dir, &["verify"]);
     code(&o, 0);
@@ -300,6 +331,104 @@ fn corrupt_entries_are_reported_then_fixed() {
     // The removals are in the journal.
     let o = run(&dir, &["log", "--kind", "corrupt", "--json"]);
     assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+}
+
+/// Small results are records of packs (store/LAYOUT.md, "Packs"): `show`
+/// names the pack and the record's offset, `verify` names a torn pack by
+/// place, `gc` and `clear` remove packed entries.
+#[test]
+fn a_packed_cache_is_shown_verified_trimmed_and_cleared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    cache(&dir);
+    let store = FsStore::open(&dir).unwrap();
+    let sq = keys(&dir, SQUARE);
+    let (pack, offset, len) = packed(&store, SQUARE, &sq[0]);
+    assert!(pack.starts_with(dir.join("packs")), "{}", pack.display());
+
+    let o = run(&dir, &["show", "square", &sq[0]]);
+    code(&o, 0);
+    let text = stdout(&o);
+    let place = format!("{} @ {offset}, a record of {len} bytes", pack.display());
+    assert!(text.contains(&place), "{text}");
+    assert!(text.contains("inline in the metadata file"), "{text}");
+    let v = json(&dir, &["show", "square", &sq[0], "--json"]);
+    assert_eq!(v["path"], pack.display().to_string());
+    assert_eq!(v["pack"]["offset"], offset);
+    assert_eq!(v["pack"]["record_bytes"], len);
+    assert_eq!(v["payload"]["inline"], true);
+    // An entry of its own directory has no pack.
+    let ramp_key = &keys(&dir, RAMP)[0];
+    let v = json(&dir, &["show", "ramp", ramp_key, "--json"]);
+    assert!(v["pack"].is_null(), "{v}");
+    assert_eq!(
+        v["path"],
+        store
+            .entry_dir(RAMP, ramp_key)
+            .unwrap()
+            .display()
+            .to_string()
+    );
+
+    // An append cut short: the last record of a pack, torn in its middle.
+    let (last, (last_pack, last_offset, last_len)) = sq
+        .iter()
+        .map(|k| (k.clone(), packed(&store, SQUARE, k)))
+        .find(|(_, (p, o, l))| std::fs::metadata(p).unwrap().len() == o + l)
+        .expect("a record that ends its pack");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last_pack)
+        .unwrap()
+        .set_len(last_offset + last_len / 2)
+        .unwrap();
+    let o = run(&dir, &["verify"]);
+    code(&o, 1);
+    let text = stdout(&o);
+    let at = format!("{} @ {last_offset}", last_pack.display());
+    assert!(
+        text.contains(&at) && text.contains("torn pack tail"),
+        "{text}"
+    );
+    assert!(text.contains(&last), "the record names its entry: {text}");
+    let v = json(&dir, &["verify", "--fix", "--json"]);
+    assert_eq!(v["corrupt"], 1);
+    assert_eq!(v["problems"][0]["removed"], true);
+    assert_eq!(
+        std::fs::metadata(&last_pack).unwrap().len(),
+        last_offset,
+        "the torn tail is cut"
+    );
+    code(&run(&dir, &["verify"]), 0);
+    assert_eq!(keys(&dir, SQUARE).len(), 2);
+
+    // gc removes packed entries by their records.
+    let v = json(&dir, &["gc", "--max-items", "1", "--json"]);
+    assert_eq!(v["kept_entries"], 1);
+    let removed: Vec<&str> = v["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed.len(), 2);
+    let fresh = FsStore::open(&dir).unwrap();
+    for k in sq.iter().filter(|k| removed.contains(&k.as_str())) {
+        assert_eq!(fresh.locate(SQUARE, k).unwrap(), None, "{k}");
+    }
+    assert_eq!(json(&dir, &["ls", "--json"])["entries"], 1);
+
+    // clear empties the packs' entries too.
+    cache(&dir);
+    assert_eq!(json(&dir, &["ls", "--json"])["entries"], 4);
+    let v = json(&dir, &["clear", "--yes", "--json"]);
+    assert_eq!(v["entries"], 4);
+    assert_eq!(json(&dir, &["ls", "--json"])["entries"], 0);
+    let fresh = FsStore::open(&dir).unwrap();
+    for k in &sq {
+        assert_eq!(fresh.locate(SQUARE, k).unwrap(), None, "{k}");
+    }
+    code(&run(&dir, &["verify"]), 0);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Behaviour of cached calls in one process.
 
 use jobcache_memo::{memoize, Ignored, Memory};
-use jobcache_store::FsStore;
+use jobcache_store::{FsStore, Location};
 use jobcache_trace::{read_journal, EventKind, Filter};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -250,14 +250,16 @@ fn a_corrupt_entry_is_recomputed_with_a_warning() {
     let key = f.key(&3).unwrap().to_string();
     f.call(3);
     let store = FsStore::open(dir.path()).unwrap();
-    let entry = store.entry_dir("fragile", &key).unwrap();
-    for file in std::fs::read_dir(&entry).unwrap() {
-        let path = file.unwrap().path();
-        let mut bytes = std::fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        std::fs::write(&path, bytes).unwrap();
-    }
+    // A small result is a record of a pack (store/LAYOUT.md, "Packs"): the
+    // last byte of the meta file it holds (its inline payload's last byte)
+    // is the one before the record's 8-byte checksum.
+    let Some(Location::Packed { pack, offset, len }) = store.locate("fragile", &key).unwrap()
+    else {
+        panic!("a small result is packed");
+    };
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[(offset + len - 9) as usize] ^= 0xff;
+    std::fs::write(&pack, bytes).unwrap();
     assert_eq!(f.call(3), vec![3; 100]);
     assert_eq!(count.load(Ordering::SeqCst), 2);
     assert_eq!(f.call(3), vec![3; 100]);

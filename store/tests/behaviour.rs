@@ -166,13 +166,8 @@ fn byte_flips_and_truncations_are_corrupt() {
             n += 1;
             let k = key(n);
             let data = payload(len, n as u8);
-            s.publish_bytes(
-                NS,
-                &k,
-                &NewEntry::default().field("f", "v"),
-                &data,
-            )
-            .unwrap();
+            s.publish_bytes(NS, &k, &NewEntry::default().field("f", "v"), &data)
+                .unwrap();
             let path = s.entry_dir(NS, &k).unwrap().join(file);
             let mut bytes = fs::read(&path).unwrap();
             let at = match damage {
@@ -210,7 +205,13 @@ fn byte_flips_and_truncations_are_corrupt() {
     }
 }
 
-const DAMAGES: [&str; 5] = ["flip-first", "flip-last", "flip-middle", "truncate", "extend"];
+const DAMAGES: [&str; 5] = [
+    "flip-first",
+    "flip-last",
+    "flip-middle",
+    "truncate",
+    "extend",
+];
 
 /// What a verified lookup gives, read in full: `Some` only for a value.
 fn value_of(s: &FsStore, k: &str) -> Option<Vec<u8>> {
@@ -239,7 +240,11 @@ fn damaged_records_are_never_a_value() {
             s.publish_bytes(NS, &k, &NewEntry::default().field("f", "v"), &data)
                 .unwrap();
             let (pack, rec) = support::record(&s, NS, &k);
-            assert_eq!(rec.end, fs::metadata(&pack).unwrap().len(), "the last record");
+            assert_eq!(
+                rec.end,
+                fs::metadata(&pack).unwrap().len(),
+                "the last record"
+            );
             let middle = (rec.start + rec.end) / 2;
             match damage {
                 "flip-first" => support::flip(&pack, rec.start, 0x01),

@@ -6,11 +6,12 @@ use crate::cache::{
 use crate::commands::inspect::{describe_arrays, inspection_json};
 use crate::error::Result;
 use crate::style::{ago, clock, count, emit, rfc3339, Style};
+use jobcache_store::Location;
 use jobcache_trace::report::{human_bytes, human_duration};
 use jobcache_trace::Timestamp;
 use serde_json::json;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Arguments of `show`.
@@ -38,18 +39,23 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     let cache = Cache::open(dir)?;
     let ns = cache.resolve(&args.function)?;
     let info = cache.find_entry(&ns, &args.digest)?;
-    let entry_dir = cache.store.entry_dir(&ns, &info.key)?;
-    let payload_path = entry_dir.join(PAYLOAD_FILE);
-    let payload = payload_path
-        .is_file()
+    let location = cache.store.locate(&ns, &info.key)?;
+    // A packed entry's payload is inline, in its pack record.
+    let (path, record) = match &location {
+        Location::Packed { pack, offset, len } => (pack.clone(), Some((*offset, *len))),
+        other => (PathBuf::from(other.to_string()), None),
+    };
+    let payload_path = path.join(PAYLOAD_FILE);
+    let payload = (record.is_none() && payload_path.is_file())
         .then(|| jobcache_persist::inspect(&payload_path));
+    let pack_json = record.map(|(offset, len)| json!({"offset": offset, "record_bytes": len}));
     let meta = match &info.meta {
         Ok(m) => m,
         Err(reason) => {
             if args.json {
                 emit(&super::json(&json!({
-                    "function": ns, "key": info.key, "path": entry_dir.display().to_string(),
-                    "stored_bytes": info.stored_bytes, "error": reason,
+                    "function": ns, "key": info.key, "path": path.display().to_string(),
+                    "pack": pack_json, "stored_bytes": info.stored_bytes, "error": reason,
                 })));
             } else {
                 let style = Style::detect();
@@ -82,7 +88,8 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         emit(&super::json(&json!({
             "function": ns,
             "key": info.key,
-            "path": entry_dir.display().to_string(),
+            "path": path.display().to_string(),
+            "pack": pack_json,
             "created": rfc3339(meta.created),
             "last_access": rfc3339(info.last_access),
             "compute_seconds": meta.compute_duration.as_secs_f64(),
@@ -105,7 +112,13 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     };
     line("function", ns.clone());
     line("digest", info.key.clone());
-    line("path", entry_dir.display().to_string());
+    line(
+        "path",
+        match record {
+            Some((_, len)) => format!("{location}, a record of {len} bytes"),
+            None => path.display().to_string(),
+        },
+    );
     line(
         "created",
         format!(

@@ -113,7 +113,6 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     let mut problems = Vec::new();
     let mut events = Vec::new();
     for (i, info) in entries.iter().enumerate() {
-        let entry_dir = cache.store.entry_dir(&info.namespace, &info.key)?;
         // Read-only: a corrupt entry is only removed with --fix, below.
         let verdict = match quick.as_mut().and_then(Iterator::next) {
             Some(v) => v,
@@ -147,10 +146,11 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
                         if removed { " (removed)" } else { "" }
                     ));
                 }
+                let location = cache.store.locate(&info.namespace, &info.key)?;
                 problems.push(json!({
                     "function": info.namespace,
                     "key": info.key,
-                    "path": entry_dir.display().to_string(),
+                    "path": location.to_string(),
                     "reason": reason,
                     "removed": removed,
                 }));
@@ -159,6 +159,54 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         if let Some(p) = progress.as_mut() {
             p.step(i + 1, step, bytes);
         }
+    }
+    // Damaged records and torn tails of packs: a lookup skips them (the
+    // entries they held are misses), so they are listed by no function.
+    let damage = cache.store.pack_damage()?;
+    for d in &damage {
+        let (function, key) = match &d.entry {
+            Some((ns, key)) => (ns.clone(), Some(key.clone())),
+            None => (None, None),
+        };
+        let at = format!("{} @ {}", d.pack.display(), d.offset);
+        let what = if d.tail {
+            "torn pack tail (an append cut short)"
+        } else {
+            "damaged pack record"
+        };
+        let reason = format!("{what} at {at}, {} bytes", d.len);
+        if let Some(p) = &progress {
+            let who = match (&function, &key) {
+                (Some(ns), Some(key)) => format!("{ns} {key}"),
+                (None, Some(key)) => format!("{key} (function unknown)"),
+                _ => at.clone(),
+            };
+            p.print(&format!(
+                "{} {who}: {reason}{}\n",
+                style.red("corrupt"),
+                if args.fix { " (removed)" } else { "" }
+            ));
+        }
+        if args.fix {
+            if let (Some(ns), Some(key)) = (&function, &key) {
+                events.push(
+                    Event::new(EventKind::Corrupt, ns.as_str())
+                        .args(key.as_str(), "")
+                        .message(format!("{reason}; removed by jobcache verify --fix")),
+                );
+            }
+        }
+        problems.push(json!({
+            "function": function,
+            "key": key,
+            "path": at,
+            "pack": {"path": d.pack.display().to_string(), "offset": d.offset, "bytes": d.len},
+            "reason": reason,
+            "removed": args.fix,
+        }));
+    }
+    if args.fix && !damage.is_empty() {
+        cache.store.repair_packs()?;
     }
     if let Some(p) = progress {
         p.finish();
@@ -169,10 +217,12 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     }
     super::record(&cache, &events);
     let corrupt = problems.len();
+    // Each damaged range held an entry (or a torn append of one).
+    let checked = entries.len() + damage.len();
     if args.json {
         emit(&super::json(&json!({
             "cache": cache.dir.display().to_string(),
-            "checked": entries.len(),
+            "checked": checked,
             "ok": ok,
             "corrupt": corrupt,
             "missing": missing,
@@ -183,7 +233,7 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     } else {
         let mut out = format!(
             "checked {} ({}) in {}: {ok} ok, ",
-            count(entries.len(), "entry", "entries"),
+            count(checked, "entry", "entries"),
             human_bytes(bytes),
             cache.dir.display()
         );

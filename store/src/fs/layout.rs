@@ -3,8 +3,8 @@
 //! when it vanishes under a live handle (`LAYOUT.md`, "Tree", "Concurrent
 //! creation", "Self-healing").
 
-use super::{io_err, is_not_followed, temp_name, FsStore};
 use super::packed::PACKS_DIR;
+use super::{io_err, is_not_followed, temp_name, FsStore};
 use crate::beneath::{info_of, Dir, Kind};
 use crate::error::{clip, Result, StoreError};
 use crate::lock::{self, Try};

@@ -171,5 +171,8 @@ fn header_id(b: &[u8]) -> Option<Id> {
     if b.get(..4)? != pack::MAGIC {
         return None;
     }
-    Some((b.get(12..28)?.try_into().ok()?, b.get(28..60)?.try_into().ok()?))
+    Some((
+        b.get(12..28)?.try_into().ok()?,
+        b.get(28..60)?.try_into().ok()?,
+    ))
 }

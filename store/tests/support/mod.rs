@@ -26,10 +26,9 @@ pub fn record(s: &FsStore, ns: &str, key: &str) -> (PathBuf, Range<u64>) {
 /// inside its pack record, or its `meta` file whole.
 pub fn meta_bytes(s: &FsStore, ns: &str, key: &str) -> (PathBuf, Range<u64>) {
     match s.locate(ns, key).unwrap() {
-        Some(Location::Packed { pack, offset, len }) => (
-            pack,
-            offset + RECORD_HEAD..offset + len - RECORD_TAIL,
-        ),
+        Some(Location::Packed { pack, offset, len }) => {
+            (pack, offset + RECORD_HEAD..offset + len - RECORD_TAIL)
+        }
         Some(Location::Directory(dir)) => {
             let meta = dir.join("meta");
             let len = fs::metadata(&meta).unwrap().len();
@@ -50,6 +49,9 @@ pub fn flip(path: &std::path::Path, at: u64, mask: u8) {
 /// longer: what follows moves).
 pub fn splice(path: &std::path::Path, range: Range<u64>, with: &[u8]) {
     let mut bytes = fs::read(path).unwrap();
-    bytes.splice(range.start as usize..range.end as usize, with.iter().copied());
+    bytes.splice(
+        range.start as usize..range.end as usize,
+        with.iter().copied(),
+    );
     fs::write(path, bytes).unwrap();
 }
