@@ -24,12 +24,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Paths `store/LAYOUT.md` and `trace/JOURNAL.md` name, where symlinks are
-/// planted. The first four are directories.
-pub const PLANT_KINDS: [&str; 13] = [
+/// planted. The first five are directories.
+pub const PLANT_KINDS: [&str; 15] = [
     "ns",
     "tmp",
     "namespace",
     "entry",
+    "packs",
+    "pack",
     "meta",
     "payload",
     "lock",
@@ -139,11 +141,11 @@ impl Injector {
         if candidates.is_empty() {
             return;
         }
-        // Mostly payloads and metas, the files that hold values.
+        // Mostly payloads, metas and packs, the files that hold values.
         let valued: Vec<&String> = candidates
             .iter()
             .copied()
-            .filter(|f| f.ends_with("/payload") || f.ends_with("/meta"))
+            .filter(|f| f.ends_with("/payload") || f.ends_with("/meta") || is_pack(f))
             .collect();
         let pool = if !valued.is_empty() && self.rng.chance(0.8) {
             &valued
@@ -151,6 +153,10 @@ impl Injector {
             &candidates
         };
         let rel = pool[self.rng.below(pool.len() as u64) as usize].clone();
+        if is_pack(&rel) {
+            self.damage_pack(&rel);
+            return;
+        }
         let path = self.root.join(&rel);
         let begin = now_ns();
         let roll = self.rng.below(10);
@@ -169,6 +175,56 @@ impl Injector {
                 "zero-fill" => "zero-fills",
                 "truncation" => "truncations",
                 _ => "deletions",
+            });
+        }
+    }
+
+    /// One random damage to a pack (`store/LAYOUT.md`, "Packs"), aimed at
+    /// its records: a bit flipped in a random record, a range zero-filled
+    /// from inside one, the pack cut in the middle of one (its last, half
+    /// the time: a torn append), or the pack deleted.
+    fn damage_pack(&mut self, rel: &str) {
+        let path = self.root.join(rel);
+        let begin = now_ns();
+        let roll = self.rng.below(10);
+        let (kind, done) = if roll >= 8 {
+            ("deletion", std::fs::remove_file(&path).is_ok())
+        } else {
+            let Some((file, len)) = Injector::open(&path) else {
+                return;
+            };
+            let Ok(bytes) = std::fs::read(&path) else {
+                return;
+            };
+            let records = record_ranges(&bytes);
+            let Some(&(start, end)) = (if roll >= 6 && self.rng.chance(0.5) {
+                records.last()
+            } else {
+                records.get(self.rng.below(records.len().max(1) as u64) as usize)
+            }) else {
+                return;
+            };
+            let at = start + self.rng.below(end - start);
+            match roll {
+                0..=3 => {
+                    let byte = [bytes[at as usize] ^ (1 << self.rng.below(8))];
+                    ("flip", file.write_all_at(&byte, at).is_ok())
+                }
+                4..=5 => {
+                    let n = (1 + self.rng.below(4096)).min(len - at);
+                    let zeros = vec![0u8; n as usize];
+                    ("zero-fill", file.write_all_at(&zeros, at).is_ok())
+                }
+                _ => ("truncation", file.set_len(at).is_ok()),
+            }
+        };
+        if done {
+            self.log(begin, kind, rel);
+            self.count(match kind {
+                "flip" => "pack flips",
+                "zero-fill" => "pack zero-fills",
+                "truncation" => "pack truncations",
+                _ => "pack deletions",
             });
         }
     }
@@ -238,6 +294,7 @@ impl Injector {
         };
         let key = calls::key(function, self.rng.below(ids)).unwrap_or_default();
         let rel = match kind {
+            "pack" => format!("packs/{}.pack", key.get(..2).unwrap_or("00")),
             "namespace" => format!("ns/{function}"),
             "entry" => format!("ns/{function}/{key}"),
             "meta" | "payload" => format!("ns/{function}/{key}/{kind}"),
@@ -288,7 +345,11 @@ impl Injector {
             return;
         }
         self.log(begin, "symlink", &rel);
-        self.count("symlinks");
+        self.count(if kind == "pack" {
+            "pack symlinks"
+        } else {
+            "symlinks"
+        });
         let lasts = Duration::from_millis(300 + self.rng.below(1500));
         self.plants.push(Plant {
             rel,
@@ -335,6 +396,25 @@ impl Injector {
             self.notes.push(what);
         }
     }
+}
+
+/// Whether `rel` (relative to the root) is a pack file.
+fn is_pack(rel: &str) -> bool {
+    rel.starts_with("packs/") && rel.ends_with(".pack")
+}
+
+/// Where the records of a pack's bytes lie, as `(start, end)` offsets: from
+/// each record magic (`JCPK`) to the next one, or to the end (the
+/// injector only aims; what the store accepts is the store's business).
+fn record_ranges(bytes: &[u8]) -> Vec<(u64, u64)> {
+    let starts: Vec<u64> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"JCPK")
+        .map(|(i, _)| i as u64)
+        .collect();
+    let ends = starts.iter().skip(1).copied().chain([bytes.len() as u64]);
+    starts.iter().copied().zip(ends).collect()
 }
 
 /// Whether the root and every directory between it and `rel` are real
@@ -447,6 +527,14 @@ mod tests {
         assert!(!real_dirs_above(&root, "ns/f/key"));
         std::fs::remove_dir_all(&dir)?;
         Ok(())
+    }
+
+    #[test]
+    fn records_are_found_by_their_magic() {
+        let bytes = b"JCPKaaaaJCPKbbJCPK";
+        assert_eq!(record_ranges(bytes), [(0, 8), (8, 14), (14, 18)]);
+        assert!(record_ranges(b"torn").is_empty());
+        assert!(is_pack("packs/ab.pack") && !is_pack("ns/f/k/meta"));
     }
 
     #[test]

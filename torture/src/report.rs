@@ -66,12 +66,17 @@ impl WorkerReport {
 }
 
 /// Faults injected, by kind, in the order the line prints them.
-pub const FAULT_KINDS: [&str; 12] = [
+pub const FAULT_KINDS: [&str; 17] = [
     "flips",
     "zero-fills",
     "truncations",
     "deletions",
     "symlinks",
+    "pack flips",
+    "pack zero-fills",
+    "pack truncations",
+    "pack deletions",
+    "pack symlinks",
     "kills",
     "root removals",
     "gc runs",

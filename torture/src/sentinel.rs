@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 /// Targets that are directories (the plant replaces a directory of the
 /// layout); the others are files.
-pub const DIR_KINDS: [&str; 4] = ["ns", "tmp", "namespace", "entry"];
+pub const DIR_KINDS: [&str; 5] = ["ns", "tmp", "namespace", "entry", "packs"];
 
 /// The sentinel directory.
 #[derive(Debug, Clone)]
