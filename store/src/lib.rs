@@ -27,10 +27,13 @@
 //!   limits and reads no meta file to choose what to evict. An entry is
 //!   protected from eviction only while in use: its lock held by a live
 //!   process, or its payload open by a live reader ([`SkipReason`]).
-//! - Small entries can be packed ([`FsStore::with_packs`]): appended as
-//!   checksummed records to one of 256 shared pack files instead of a
-//!   directory each (a few hundred bytes of disk: its record and no inode per small entry);
-//!   every handle reads, lists, evicts and compacts them.
+//! - Small entries are packed by default ([`FsStore::with_packs`]):
+//!   appended as checksummed records to one of 256 shared pack files instead
+//!   of a directory each (a few hundred bytes of disk: its record and no
+//!   inode per small entry); every handle reads, lists, evicts and compacts
+//!   them. [`FsStore::locate`] says where an entry lives ([`Location`]: its
+//!   pack record or its directory), [`FsStore::pack_damage`] lists damaged
+//!   records and torn tails ([`PackDamage`]).
 //!
 //! The on-disk layout is specified in `LAYOUT.md`.
 //!
@@ -61,8 +64,12 @@
 //!
 //! # Limitations
 //!
-//! - Packing is off by default for now: the command-line tool's `show` and
-//!   `verify` report an entry's directory, which a packed entry lacks.
+//! - A damaged pack record is skipped by every scan: its entry is a miss
+//!   (computed again), not listed, and reported by [`FsStore::pack_damage`]
+//!   rather than as a corrupt entry. A process whose map of a pack was made
+//!   before the damage reads the record through its map and catches the
+//!   damage by the meta file's checksums, except damage confined to the
+//!   record's own checksum (the value returned is still right).
 //! - Linux only (it relies on `flock`, on `openat2` where the kernel has it
 //!   and a per-component `O_NOFOLLOW` walk where it does not, and on
 //!   `futimens`). Namespace directory names are case-sensitive: a
