@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use jobcache_store::{FsStore, Limits, Lookup, NewEntry, Store};
+use jobcache_store::{FsStore, Limits, Location, Lookup, NewEntry, Store};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -82,6 +82,83 @@ fn small_entries_go_to_packs_and_large_ones_to_directories() {
     let report = other.verify_all(&mut |_, _| {}).unwrap();
     assert_eq!(report.corrupt, 0);
     assert_eq!(other.indexed_totals().unwrap().0, 51);
+}
+
+/// Packing is the default; `with_packs(false)` keeps a directory per
+/// entry; `locate` says which, and `pack_damage` finds what a scan skips.
+#[test]
+fn packing_is_the_default_and_locate_says_where_an_entry_lives() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("c");
+    let s = FsStore::create(&root).unwrap();
+    assert!(root.join("packs").is_dir(), "made with the store");
+    publish(&s, &key_ab(1));
+    publish(&s, &key_ab(2));
+    let at = |k: &str| s.locate(NS, k).unwrap();
+    let Some(Location::Packed { pack, offset, len }) = at(&key_ab(1)) else {
+        panic!("not packed: {:?}", at(&key_ab(1)));
+    };
+    assert_eq!(pack, pack_path(&root, &key_ab(1)));
+    assert_eq!(offset, 0);
+    let listed = s.entries(NS).unwrap();
+    assert_eq!(
+        listed[0].stored_bytes, len,
+        "a record's length is what it stores"
+    );
+    assert_eq!(
+        at(&key_ab(2)),
+        Some(Location::Packed {
+            pack: pack.clone(),
+            offset: len,
+            len: fs::metadata(&pack).unwrap().len() - len,
+        })
+    );
+    assert_eq!(
+        at(&key_ab(2)).unwrap().to_string(),
+        format!("{} @ {len}", pack.display())
+    );
+    // Off: a directory each, found by every handle.
+    let dirs = FsStore::open(&root).unwrap().with_packs(false);
+    publish(&dirs, &key_ab(3));
+    let dir = s.entry_dir(NS, &key_ab(3)).unwrap();
+    assert_eq!(at(&key_ab(3)), Some(Location::Directory(dir.clone())));
+    assert_eq!(
+        at(&key_ab(3)).unwrap().to_string(),
+        dir.display().to_string()
+    );
+    assert_eq!(at(&key_ab(4)), None);
+    assert!(s.pack_damage().unwrap().is_empty());
+    // A damaged record and a torn tail, by place, naming their entry.
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[offset as usize + 70] ^= 1;
+    bytes.extend_from_within(..30);
+    fs::write(&pack, &bytes).unwrap();
+    let damage = s.pack_damage().unwrap();
+    assert_eq!(damage.len(), 2, "{damage:?}");
+    assert_eq!(
+        (damage[0].offset, damage[0].len, damage[0].tail),
+        (0, len, false)
+    );
+    assert_eq!(
+        damage[0].entry,
+        Some((Some(NS.to_string()), key_ab(1))),
+        "the header names the entry"
+    );
+    let end = bytes.len() as u64;
+    assert_eq!(
+        (damage[1].offset, damage[1].len, damage[1].tail),
+        (end - 30, 30, true)
+    );
+    assert_eq!(damage[1].pack, pack);
+    // Another process skips the damaged record; repairing drops both.
+    let other = FsStore::open(&root).unwrap();
+    assert_eq!(other.get_bytes(NS, &key_ab(1)).unwrap(), None);
+    assert_eq!(other.repair_packs().unwrap(), 1);
+    assert!(other.pack_damage().unwrap().is_empty());
+    assert_eq!(
+        other.get_bytes(NS, &key_ab(2)).unwrap().unwrap(),
+        value(&key_ab(2))
+    );
 }
 
 #[test]
