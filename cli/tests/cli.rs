@@ -281,6 +281,14 @@ fn corrupt_entries_are_reported_then_fixed() {
         .find(|p| p["key"] == ramp_key.as_str())
         .unwrap();
     assert_eq!(ramp["function"], RAMP);
+    assert_eq!(
+        ramp["path"],
+        store
+            .entry_dir(RAMP, &ramp_key)
+            .unwrap()
+            .display()
+            .to_string()
+    );
     assert!(
         ramp["reason"].as_str().unwrap().contains("checksum"),
         "{ramp}"

@@ -126,6 +126,8 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
             }
             Verdict::Missing => missing += 1,
             Verdict::Corrupt(reason) => {
+                // Where it was, before a --fix removes it.
+                let location = cache.store.locate(&info.namespace, &info.key)?;
                 let removed = if args.fix {
                     cache.store.remove(&info.namespace, &info.key)?;
                     events.push(
@@ -146,7 +148,6 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
                         if removed { " (removed)" } else { "" }
                     ));
                 }
-                let location = cache.store.locate(&info.namespace, &info.key)?;
                 problems.push(json!({
                     "function": info.namespace,
                     "key": info.key,
