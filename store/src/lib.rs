@@ -35,7 +35,7 @@
 //! The on-disk layout is specified in `LAYOUT.md`.
 //!
 //! ```
-//! use jobcache_store::{FsStore, Lookup, NewEntry, Store, Wait};
+//! use jobcache_store::{FsStore, Lookup, NewEntry, Store, StoreExt, Wait};
 //! use std::time::Duration;
 //!
 //! # fn main() -> Result<(), jobcache_store::StoreError> {
@@ -101,10 +101,11 @@ mod fs;
 mod lock;
 mod meta;
 mod names;
+pub mod policy;
 
 pub use api::{
-    Computed, Corruption, Entry, EntryInfo, EntryLock, Limits, LockState, Lookup, Payload,
-    Published, Reduction, SkipReason, Skipped, Store, Verdict, VerifyReport, Wait, WriteFn,
+    Corruption, Entry, EntryInfo, EntryLock, Limits, LockState, Lookup, Payload, Published,
+    Reduction, SkipReason, Skipped, Store, Verdict, VerifyReport, Wait, Walk, WriteFn,
 };
 pub use error::{Result, StoreError};
 pub use fs::{
@@ -115,3 +116,4 @@ pub use meta::{EntryMeta, NewEntry, FIELDS_MAX, INLINE_MAX};
 pub use names::{
     decode_namespace, encode_namespace, validate_key, DecodedNamespace, KEY_LEN, NAMESPACE_MAX,
 };
+pub use policy::{Computed, StoreExt};

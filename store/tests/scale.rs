@@ -5,6 +5,7 @@
 //! that building them costs no `fsync` per entry; the index is then built
 //! from them as `verify` does. The access order comes from the index.
 
+use jobcache_store::StoreExt;
 use jobcache_store::{encode_namespace, FsStore, Limits, NewEntry, Store};
 use std::path::PathBuf;
 
