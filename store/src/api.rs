@@ -3,6 +3,8 @@
 use crate::checksum::Xxh3;
 use crate::error::{Result, StoreError};
 use crate::meta::{EntryMeta, NewEntry};
+#[cfg(doc)]
+use crate::policy::StoreExt;
 use std::any::Any;
 use std::fmt;
 use std::fs::File;

@@ -165,7 +165,7 @@ impl FsStore {
     }
 
     /// Sets a grace window: entries published or used more recently than
-    /// this are kept by [`StoreExt::reduce_size`] regardless of limits. None by
+    /// this are kept by [`StoreExt::reduce_size`](crate::StoreExt::reduce_size) regardless of limits. None by
     /// default: an entry is protected by liveness alone (its lock held by a
     /// live process, or its payload open for reading), everything else over
     /// the limits goes at once.
