@@ -331,7 +331,7 @@ impl Store for FsStore {
                 self.compact_packs(true)?;
                 self.rebuild_index()
             }
-            _ => {
+            Walk::Reduce => {
                 self.empty_quarantine()?;
                 self.clean_locks()?;
                 self.compact_packs(false).map(drop)
