@@ -58,6 +58,25 @@ mod tests {
         assert_eq!(h.digest(), super::xxh3_64(&data));
     }
 
+    proptest::proptest! {
+        /// Streaming in any pieces gives the one-shot digest.
+        #[test]
+        fn prop_streaming_in_any_pieces_matches_oneshot(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..5000),
+            cuts in proptest::collection::vec(0usize..5000, 0..8),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort_unstable();
+            let mut h = super::Xxh3::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([data.len()]) {
+                h.update(&data[at..cut]);
+                at = cut;
+            }
+            proptest::prop_assert_eq!(h.digest(), super::xxh3_64(&data));
+        }
+    }
+
     /// The values on disk must not change with the implementation: these
     /// were computed with twox-hash 2.1, the store's previous XXH3, across
     /// every length class of the algorithm (empty, 1-3, 4-8, 9-16, 17-128,

@@ -6,6 +6,7 @@ use jobcache_store::{
     Entry, EntryInfo, EntryLock, EntryMeta, Limits, LockState, Lookup, NewEntry, Payload,
     Published, SkipReason, Store, StoreError, StoreExt, Verdict, Wait, WriteFn,
 };
+use proptest::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -292,4 +293,42 @@ fn the_policy_reaches_a_backend_behind_a_trait_object() {
         [key(0)]
     );
     assert_eq!(store.verify_all(&mut |_, _| {}).expect("verify").ok, 4);
+}
+
+// Case counts follow PROPTEST_CASES (default 256), so that
+// `cargo xtask proptest --cases N` scales them.
+proptest! {
+    /// Whatever the ages, sizes and limits, the shared eviction leaves the
+    /// store within the limits (nothing is locked), removes only entries
+    /// less recently used than every entry it keeps, reports what it did
+    /// exactly, and a dry run reports the same removals.
+    #[test]
+    fn prop_shared_eviction_keeps_the_limits_and_the_most_recent(
+        entries in proptest::collection::vec((1u64..10_000, 1usize..300), 0..24),
+        max_items in proptest::option::of(0usize..24),
+        max_bytes in proptest::option::of(0u64..5_000),
+    ) {
+        let store = MemStore::default();
+        for (i, (ago, len)) in entries.iter().enumerate() {
+            let k = key(i as u8);
+            store.publish_bytes(NS, &k, &NewEntry::new(Duration::ZERO), &vec![7; *len]).unwrap();
+            // Distinct ages: the order of eviction is then defined.
+            store.age(NS, &k, Duration::from_millis(ago * 100 + i as u64));
+        }
+        let limits = Limits { max_items, max_bytes, ..Limits::default() };
+        let dry = store.reduce_size(&limits, true).unwrap();
+        let done = store.reduce_size(&limits, false).unwrap();
+        prop_assert_eq!(keys(&dry.removed), keys(&done.removed));
+        let left = store.all_entries().unwrap();
+        prop_assert_eq!(done.kept_items, left.len());
+        prop_assert_eq!(done.kept_bytes, left.iter().map(|e| e.stored_bytes).sum::<u64>());
+        prop_assert_eq!(done.freed_bytes, done.removed.iter().map(|e| e.stored_bytes).sum::<u64>());
+        prop_assert!(max_items.is_none_or(|m| done.kept_items <= m));
+        prop_assert!(max_bytes.is_none_or(|m| done.kept_bytes <= m));
+        let newest_removed = done.removed.iter().map(|e| e.last_access).max();
+        let oldest_kept = left.iter().map(|e| e.last_access).min();
+        if let (Some(removed), Some(kept)) = (newest_removed, oldest_kept) {
+            prop_assert!(removed < kept);
+        }
+    }
 }
