@@ -4,6 +4,7 @@
 
 use jobcache_object_store::moto::Server;
 use jobcache_object_store::{Config, RemoteStore};
+use jobcache_store::StoreExt;
 use jobcache_store::{NewEntry, Store};
 use std::process::{Command, Output};
 use std::time::Duration;

@@ -15,7 +15,7 @@ use jobcache_bench::{
     micros, millis, pairs, python_venv, samples, scratch_dir, Group, Pairs, PythonWorker, Row,
 };
 use jobcache_memo::{Memory, Shelved};
-use jobcache_store::{FsStore, NewEntry, Store};
+use jobcache_store::{FsStore, NewEntry, StoreExt};
 use ndarray::Array1;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Cached `async` functions, on any executor.
 
-use crate::cached::{Found, Replace};
+use crate::cached::Replace;
 use crate::{codec, Cached, Callable};
 use jobcache_store::{Entry, LockState, Wait};
 use serde::de::DeserializeOwned;
@@ -112,8 +112,7 @@ impl<F> Cached<F> {
         let key = keyed.text.as_str();
         let load = |entry: Entry| codec::decode::<T>(entry).map_err(|e| e.to_string());
         let started = Instant::now();
-        if let Found::Value(value, hit) = self.lookup(name, key, &load) {
-            self.record_hit(name, key, &args, started, hit);
+        if let Some(value) = self.hit(name, key, &args, started, &load) {
             return Ok(value);
         }
         let mut pause = FIRST_PAUSE;
@@ -138,13 +137,11 @@ impl<F> Cached<F> {
             Sleep::new(pause).await;
             pause = (pause * 2).min(LONGEST_PAUSE);
             // The holder may have published meanwhile.
-            if let Found::Value(value, hit) = self.lookup(name, key, &load) {
-                self.record_hit(name, key, &args, started, hit);
+            if let Some(value) = self.hit(name, key, &args, started, &load) {
                 return Ok(value);
             }
         };
-        if let Found::Value(value, hit) = self.lookup(name, key, &load) {
-            self.record_hit(name, key, &args, started, hit);
+        if let Some(value) = self.hit(name, key, &args, started, &load) {
             return Ok(value);
         }
         self.log_miss(name, &keyed);

@@ -143,11 +143,27 @@ pub(crate) enum Found<T> {
     Miss,
 }
 
-/// How a cached call came out: a stored result as `load` returned it, or a
-/// computed value and whether it was stored.
+/// How a cached call came out: a stored result as `load` returned it (a
+/// hit, or with [`Protocol::Reload`] the result just stored), or a computed
+/// value and whether it was stored.
 pub(crate) enum Called<V, T> {
     Hit(V),
+    Stored(V),
     Computed(T, bool),
+}
+
+/// The variants of the one call protocol ([`Cached::call_keyed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// A usable stored result is returned; a miss computes and stores
+    /// (`call`, `call_and_shelve`).
+    Use,
+    /// The function runs whatever is stored, under the entry's lock, and
+    /// its result takes the stored one's place (`refresh`).
+    Refresh,
+    /// As [`Protocol::Use`], but a result just stored is loaded back
+    /// (`call_mapped`: a view of the file instead of the computed array).
+    Reload,
 }
 
 /// What a hit records: the stored size and how long the result took to
@@ -415,7 +431,8 @@ impl<F> Cached<F> {
         A: Serialize,
         F::Output: Serialize + DeserializeOwned + 'static,
     {
-        match self.call_inner(args, |f, args| Ok::<_, Infallible>(f.call_with(args))) {
+        let compute = |f: &F, args| Ok::<_, Infallible>(f.call_with(args));
+        match self.call_inner(args, Protocol::Use, compute) {
             Ok(value) => value,
             Err(never) => match never {},
         }
@@ -429,7 +446,7 @@ impl<F> Cached<F> {
         A: Serialize,
         T: Serialize + DeserializeOwned + 'static,
     {
-        self.call_inner(args, |f, args| f.call_with(args))
+        self.call_inner(args, Protocol::Use, |f, args| f.call_with(args))
     }
 
     /// Runs the function whatever the cache holds, stores its result in
@@ -464,7 +481,8 @@ impl<F> Cached<F> {
         A: Serialize,
         F::Output: Serialize + DeserializeOwned + 'static,
     {
-        match self.refresh_inner(args, |f, args| Ok::<_, Infallible>(f.call_with(args))) {
+        let compute = |f: &F, args| Ok::<_, Infallible>(f.call_with(args));
+        match self.call_inner(args, Protocol::Refresh, compute) {
             Ok(value) => value,
             Err(never) => match never {},
         }
@@ -479,29 +497,7 @@ impl<F> Cached<F> {
         A: Serialize,
         T: Serialize + DeserializeOwned + 'static,
     {
-        self.refresh_inner(args, |f, args| f.call_with(args))
-    }
-
-    fn refresh_inner<A, M, T, E>(
-        &self,
-        args: A,
-        compute: impl FnOnce(&F, A) -> Result<T, E>,
-    ) -> Result<T, E>
-    where
-        F: Callable<A, M>,
-        A: Serialize,
-        T: Serialize + DeserializeOwned + 'static,
-    {
-        let Some(keyed) = self.keyed_or_warn(&args) else {
-            return compute(&self.func, args);
-        };
-        let name = self.name::<A, M>();
-        let _lock = self.lock(name, &keyed.text);
-        let summary = jobcache_trace::summarize(&args);
-        self.compute_and_store(name, &keyed, summary, Replace::Yes, || {
-            compute(&self.func, args)
-        })
-        .map(|(value, _)| value)
+        self.call_inner(args, Protocol::Refresh, |f, args| f.call_with(args))
     }
 
     /// Whether a result for `args` is in the cache (and would be used).
@@ -568,10 +564,12 @@ impl<F> Cached<F> {
             return Ok(Shelved::held(&name, key, &value));
         };
         // A hit loads nothing: the handle is enough.
-        let called = self.call_keyed(&name, &keyed, args, &|_| Ok(()), compute)?;
+        let called = self.call_keyed(&name, &keyed, args, Protocol::Use, &|_| Ok(()), compute)?;
         let key = keyed.key;
         Ok(match called {
-            Called::Hit(()) | Called::Computed(_, true) => Shelved::stored(&self.memory, name, key),
+            Called::Hit(()) | Called::Stored(()) | Called::Computed(_, true) => {
+                Shelved::stored(&self.memory, name, key)
+            }
             Called::Computed(value, false) => Shelved::held(&name, Some(key), &value),
         })
     }
@@ -602,9 +600,12 @@ impl<F> Cached<F> {
         fresh && self.validator.as_ref().is_none_or(|valid| valid(meta))
     }
 
+    /// A call of a function whose result is returned as a value: plain
+    /// ([`Protocol::Use`]) or refreshed ([`Protocol::Refresh`]).
     fn call_inner<A, M, T, E>(
         &self,
         args: A,
+        protocol: Protocol,
         compute: impl FnOnce(&F, A) -> Result<T, E>,
     ) -> Result<T, E>
     where
@@ -619,21 +620,29 @@ impl<F> Cached<F> {
             self.replay(&entry);
             codec::decode::<T>(entry).map_err(|e| e.to_string())
         };
-        let called = self.call_keyed(self.name::<A, M>(), &keyed, args, &load, compute)?;
+        let called =
+            self.call_keyed(self.name::<A, M>(), &keyed, args, protocol, &load, compute)?;
         Ok(match called {
-            Called::Hit(value) | Called::Computed(value, _) => value,
+            Called::Hit(value) | Called::Stored(value) | Called::Computed(value, _) => value,
         })
     }
 
-    /// The cached call once its key is known: look up, else lock, look up
-    /// again, compute and store. `load` turns a usable entry into what a hit
+    /// The one call protocol, once the key is known: look up; else lock,
+    /// look up again (another caller may have computed it meanwhile),
+    /// compute and store. `load` turns a usable entry into what a hit
     /// returns (the value, a view of it, or nothing); an `Err` from it means
-    /// the entry is corrupt.
+    /// the entry is corrupt. `protocol` picks the variant: a refresh skips
+    /// both lookups and replaces what is stored; a reload loads a result
+    /// just stored back through `load`. The plain, shelved, refreshed and
+    /// mapped calls all run it ([`Cached::call_async`] awaits its lock
+    /// instead of blocking, with the same steps).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn call_keyed<A, T, E, V>(
         &self,
         name: &str,
         keyed: &Keyed,
         args: A,
+        protocol: Protocol,
         load: &dyn Fn(Entry) -> Result<V, String>,
         compute: impl FnOnce(&F, A) -> Result<T, E>,
     ) -> Result<Called<V, T>, E>
@@ -643,22 +652,49 @@ impl<F> Cached<F> {
     {
         let key_text = keyed.text.as_str();
         let started = Instant::now();
-        if let Found::Value(value, hit) = self.lookup(name, key_text, load) {
-            self.record_hit(name, key_text, &args, started, hit);
-            return Ok(Called::Hit(value));
+        let refresh = protocol == Protocol::Refresh;
+        if !refresh {
+            if let Some(value) = self.hit(name, key_text, &args, started, load) {
+                return Ok(Called::Hit(value));
+            }
         }
-        let _lock = self.lock(name, key_text);
-        // Another caller may have computed it while this one waited.
-        if let Found::Value(value, hit) = self.lookup(name, key_text, load) {
-            self.record_hit(name, key_text, &args, started, hit);
-            return Ok(Called::Hit(value));
+        let lock = self.lock(name, key_text);
+        if !refresh {
+            if let Some(value) = self.hit(name, key_text, &args, started, load) {
+                return Ok(Called::Hit(value));
+            }
+            self.log_miss(name, keyed);
         }
-        self.log_miss(name, keyed);
         let summary = jobcache_trace::summarize(&args);
-        self.compute_and_store(name, keyed, summary, Replace::No, || {
-            compute(&self.func, args)
-        })
-        .map(|(value, stored)| Called::Computed(value, stored))
+        let replace = if refresh { Replace::Yes } else { Replace::No };
+        let (value, stored) =
+            self.compute_and_store(name, keyed, summary, replace, || compute(&self.func, args))?;
+        drop(lock);
+        if stored && protocol == Protocol::Reload {
+            if let Found::Value(value, _) = self.lookup(name, key_text, load) {
+                return Ok(Called::Stored(value));
+            }
+        }
+        Ok(Called::Computed(value, stored))
+    }
+
+    /// A hit of the protocol: the entry looked up and loaded, and the hit
+    /// recorded; `None` on a miss.
+    pub(crate) fn hit<A: Serialize, V>(
+        &self,
+        name: &str,
+        key: &str,
+        args: &A,
+        started: Instant,
+        load: &dyn Fn(Entry) -> Result<V, String>,
+    ) -> Option<V> {
+        match self.lookup(name, key, load) {
+            Found::Value(value, hit) => {
+                self.record_hit(name, key, args, started, hit);
+                Some(value)
+            }
+            Found::Miss => None,
+        }
     }
 
     /// Logs why a call missed, at debug level and verbosity 1 or more: the

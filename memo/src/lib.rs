@@ -126,4 +126,4 @@ pub use mapped::ArrayOutput;
 pub use memory::{Memory, MemoryBuilder, JOURNAL_FILE};
 pub use shelved::Shelved;
 
-pub use jobcache_store::{Durability, EntryMeta, Limits, Reduction, Store, Wait};
+pub use jobcache_store::{Durability, EntryMeta, Limits, Reduction, Store, StoreExt, Wait};

@@ -1,6 +1,6 @@
 //! Array results as memory-mapped, zero-copy views.
 
-use crate::cached::{Called, Found};
+use crate::cached::{Called, Protocol};
 use crate::codec;
 use crate::memory::Mapping;
 use crate::{Cached, Callable};
@@ -83,21 +83,16 @@ impl<F> Cached<F> {
         let Ok(keyed) = self.keyed(&args) else {
             return ArrayOutput::Owned(self.call(args));
         };
-        let name = self.name::<Args, M>().to_string();
-        let key_text = keyed.text.clone();
+        let name = self.name::<Args, M>();
         let load = |entry: Entry| self.load_mapped::<A, D>(entry);
-        let called = self.call_keyed(&name, &keyed, args, &load, |f, args| {
+        // A result just stored is mapped (reloaded), so the computed
+        // array's memory is given back.
+        let called = self.call_keyed(name, &keyed, args, Protocol::Reload, &load, |f, args| {
             Ok::<_, std::convert::Infallible>(f.call_with(args))
         });
         match called {
-            Ok(Called::Hit(output)) => output,
-            // Computed and stored: map what was stored, so the computed
-            // array's memory is given back.
-            Ok(Called::Computed(value, true)) => match self.lookup(&name, &key_text, &load) {
-                Found::Value(output, _) => output,
-                Found::Miss => ArrayOutput::Owned(value),
-            },
-            Ok(Called::Computed(value, false)) => ArrayOutput::Owned(value),
+            Ok(Called::Hit(output) | Called::Stored(output)) => output,
+            Ok(Called::Computed(value, _)) => ArrayOutput::Owned(value),
             Err(never) => match never {},
         }
     }

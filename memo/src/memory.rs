@@ -1,7 +1,7 @@
 //! [`Memory`]: where cached results live, and how calls are traced.
 
 use crate::{Cached, Callable, Error};
-use jobcache_store::{Durability, FsStore, Limits, Reduction, Store, Wait};
+use jobcache_store::{Durability, FsStore, Limits, Reduction, Store, StoreExt, Wait};
 use jobcache_trace::{Event, EventKind, Journal, LogTracer, Tracer};
 use std::any::TypeId;
 use std::collections::HashMap;

@@ -21,6 +21,7 @@ use jobcache_bench::{
 };
 use jobcache_object_store::moto::Server;
 use jobcache_object_store::{Config, RemoteStore};
+use jobcache_store::StoreExt;
 use jobcache_store::{FsStore, NewEntry, Store};
 use object_store::ObjectStore;
 use std::cell::Cell;

@@ -12,7 +12,7 @@
 //!
 //! ```no_run
 //! use jobcache_object_store::{Config, RemoteStore};
-//! use jobcache_store::{NewEntry, Store};
+//! use jobcache_store::{NewEntry, StoreExt};
 //! use std::time::Duration;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

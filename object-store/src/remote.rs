@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use jobcache_store::{
     decode_namespace, encode_namespace, validate_key, DecodedNamespace, Entry, EntryInfo,
     EntryLock, EntryMeta, FsStore, Limits, LockState, Lookup, NewEntry, Payload, Published,
-    Reduction, Store, StoreError, Verdict, VerifyReport, Wait, WriteFn,
+    Reduction, Store, StoreError, StoreExt, Verdict, Wait, WriteFn,
 };
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
@@ -1235,17 +1235,8 @@ impl Store for RemoteStore {
                     key: key.to_string(),
                     source,
                 })?;
-                let now = SystemTime::now();
-                let meta = EntryMeta {
-                    created: now,
-                    last_access: now,
-                    payload_len: bytes.len() as u64,
-                    checksum: meta::xxh3(&bytes),
-                    compute_duration: entry.compute_duration,
-                    fields: entry.fields.clone(),
-                };
                 let published = Published {
-                    meta,
+                    meta: entry.meta_for(&bytes),
                     already_present: false,
                 };
                 (published, Box::new(io::Cursor::new(bytes)))
@@ -1375,68 +1366,45 @@ impl Store for RemoteStore {
         self.inner.remote_entries(namespace)
     }
 
-    /// Checks every remote entry (downloaded in full, bypassing the local
-    /// tier); corrupt ones are removed.
-    fn verify_all(
-        &self,
-        progress: &mut dyn FnMut(&EntryInfo, &Verdict),
-    ) -> Result<VerifyReport, StoreError> {
-        let mut report = VerifyReport::default();
-        for info in self.all_entries()? {
-            let verdict = match &info.meta {
-                Err(reason) => {
-                    let path = self.inner.meta_path(&info.namespace, &info.key)?;
-                    let _ = self
-                        .inner
-                        .corrupt(&info.namespace, &info.key, &path, reason.clone());
-                    Verdict::Corrupt(reason.clone())
-                }
-                Ok(meta) if meta.payload_len <= meta::INLINE_MAX => Verdict::Ok,
-                Ok(meta) => {
-                    let path =
-                        self.inner
-                            .payload_path(&info.namespace, &info.key, meta.checksum)?;
-                    match self.inner.download(
-                        &path,
-                        meta.payload_len,
-                        meta.checksum,
-                        &mut io::sink(),
-                    ) {
-                        Ok(()) => Verdict::Ok,
-                        Err(Fetch::Corrupt(reason)) => {
-                            let _ = self.inner.corrupt(
-                                &info.namespace,
-                                &info.key,
-                                &path,
-                                reason.clone(),
-                            );
-                            Verdict::Corrupt(reason)
-                        }
-                        Err(e) => {
-                            return Err(StoreError::Io {
-                                op: "verify",
-                                path: self.inner.location(&path).into(),
-                                source: io::Error::other(e.to_string()),
-                            })
-                        }
-                    }
-                }
-            };
-            match &verdict {
-                Verdict::Ok => {
-                    report.ok += 1;
-                    report.bytes += info.meta.as_ref().map_or(0, |m| m.payload_len);
-                }
-                Verdict::Missing => report.missing += 1,
-                Verdict::Corrupt(_) => report.corrupt += 1,
+    /// Checks a remote entry from the metadata its listing read: its payload
+    /// object is downloaded in full (bypassing the local tier); a corrupt
+    /// entry is removed.
+    fn check_entry(&self, info: &EntryInfo) -> Result<Verdict, StoreError> {
+        let meta = match &info.meta {
+            Err(reason) => {
+                let path = self.inner.meta_path(&info.namespace, &info.key)?;
+                let _ = self
+                    .inner
+                    .corrupt(&info.namespace, &info.key, &path, reason.clone());
+                return Ok(Verdict::Corrupt(reason.clone()));
             }
-            progress(&info, &verdict);
+            Ok(meta) if meta.payload_len <= meta::INLINE_MAX => return Ok(Verdict::Ok),
+            Ok(meta) => meta,
+        };
+        let path = self
+            .inner
+            .payload_path(&info.namespace, &info.key, meta.checksum)?;
+        match self
+            .inner
+            .download(&path, meta.payload_len, meta.checksum, &mut io::sink())
+        {
+            Ok(()) => Ok(Verdict::Ok),
+            Err(Fetch::Corrupt(reason)) => {
+                let _ = self
+                    .inner
+                    .corrupt(&info.namespace, &info.key, &path, reason.clone());
+                Ok(Verdict::Corrupt(reason))
+            }
+            Err(e) => Err(StoreError::Io {
+                op: "verify",
+                path: self.inner.location(&path).into(),
+                source: io::Error::other(e.to_string()),
+            }),
         }
-        Ok(report)
     }
 
     /// Applies size limits to the local tier only: the remote is shared,
-    /// and pruned on purpose (`jobcache gc`, [`Store::reduce_size`]).
+    /// and pruned on purpose (`jobcache gc`, [`StoreExt::reduce_size`]).
     fn apply_limits(&self, limits: &Limits) -> Result<Reduction, StoreError> {
         match &self.inner.local {
             Some(local) => local.apply_limits(limits),

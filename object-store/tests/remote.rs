@@ -4,6 +4,7 @@
 
 use jobcache_object_store::moto::Server;
 use jobcache_object_store::{Config, RemoteStore};
+use jobcache_store::StoreExt;
 use jobcache_store::{Lookup, NewEntry, Store, Wait};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, PutPayload};

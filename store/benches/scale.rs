@@ -30,6 +30,7 @@
 //!   over its entries.
 
 use jobcache_bench::{micros, paired, target_dir, Group, Row, DEFAULT_REPS};
+use jobcache_store::StoreExt;
 use jobcache_store::{FsStore, Limits, NewEntry, Store};
 use std::path::Path;
 use std::process::Command;

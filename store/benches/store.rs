@@ -22,6 +22,7 @@
 //!   `Durability::Synced`, baseline `write_all` + `fsync`.
 
 use jobcache_bench::{gb_per_s, micros, paired, scratch_dir, timed, Group, Row, DEFAULT_REPS};
+use jobcache_store::StoreExt;
 use jobcache_store::{Durability, FsStore, NewEntry, Store};
 use std::cell::{Cell, RefCell};
 use std::fs::File;

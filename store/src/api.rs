@@ -3,6 +3,8 @@
 use crate::checksum::Xxh3;
 use crate::error::{Result, StoreError};
 use crate::meta::{EntryMeta, NewEntry};
+#[cfg(doc)]
+use crate::policy::StoreExt;
 use std::any::Any;
 use std::fmt;
 use std::fs::File;
@@ -546,7 +548,7 @@ pub struct EntryInfo {
     pub meta: std::result::Result<EntryMeta, String>,
 }
 
-/// Limits for [`Store::reduce_size`]; `None` means no limit of that kind.
+/// Limits for [`StoreExt::reduce_size`]; `None` means no limit of that kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
     /// At most this many bytes in all entries.
@@ -557,7 +559,7 @@ pub struct Limits {
     pub max_age: Option<Duration>,
 }
 
-/// Why [`Store::reduce_size`] kept an entry that the limits would remove.
+/// Why [`StoreExt::reduce_size`] kept an entry that the limits would remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
     /// A live process holds the entry's compute lock (it is being computed,
@@ -581,7 +583,7 @@ impl fmt::Display for SkipReason {
     }
 }
 
-/// An entry [`Store::reduce_size`] kept although the limits asked for its
+/// An entry [`StoreExt::reduce_size`] kept although the limits asked for its
 /// removal, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -591,7 +593,7 @@ pub struct Skipped {
     pub reason: SkipReason,
 }
 
-/// What [`Store::reduce_size`] removed (or would remove, in a dry run).
+/// What [`StoreExt::reduce_size`] removed (or would remove, in a dry run).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reduction {
     /// The entries removed, least recently used first.
@@ -619,7 +621,7 @@ impl Reduction {
     }
 }
 
-/// The verdict of [`Store::verify_all`] on one entry.
+/// The verdict of [`StoreExt::verify_all`] on one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Metadata and payload checksum match.
@@ -630,7 +632,7 @@ pub enum Verdict {
     Corrupt(String),
 }
 
-/// Totals of [`Store::verify_all`].
+/// Totals of [`StoreExt::verify_all`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Entries that checked out.
@@ -643,15 +645,6 @@ pub struct VerifyReport {
     pub bytes: u64,
 }
 
-/// What [`Store::get_or_compute`] returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Computed {
-    /// The payload.
-    pub bytes: Vec<u8>,
-    /// Whether this caller computed it (false: it was read from the store).
-    pub computed: bool,
-}
-
 /// The function a publish writes the payload with: it receives a writer
 /// into the store and writes the whole payload.
 pub type WriteFn<'a> = &'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>;
@@ -661,9 +654,23 @@ pub type WriteFn<'a> = &'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>;
 ///
 /// `namespace` is any non-empty UTF-8 name up to 4096 bytes (a function
 /// path such as `my_crate::stats::square`); `key` is a digest as 64
-/// lowercase hex characters. Seven methods are required; the rest are
-/// provided on top of them. The trait is object-safe: memo and the CLI hold
+/// lowercase hex characters. The trait is object-safe: memo and the CLI hold
 /// an `Arc<dyn Store>`.
+///
+/// Seven methods are required, the primitives a backend must supply:
+/// [`get`](Store::get), [`publish`](Store::publish), [`lock`](Store::lock),
+/// [`remove`](Store::remove), [`remove_namespace`](Store::remove_namespace),
+/// [`namespaces`](Store::namespaces) and [`entries`](Store::entries). Six
+/// provided hooks have defaults built on them, which a backend replaces
+/// only where it can do the same step better:
+/// [`all_entries`](Store::all_entries) (listing everything), [`touch`](Store::touch),
+/// [`check_entry`](Store::check_entry) (one entry of a verification walk),
+/// [`evict`](Store::evict) (the eviction walk), [`apply_limits`](Store::apply_limits)
+/// (after a publish) and [`tidy`](Store::tidy) (housekeeping after a walk).
+/// Policy over the trait — [`StoreExt::verify_all`],
+/// [`StoreExt::reduce_size`], [`StoreExt::clear`], [`StoreExt::get_bytes`],
+/// [`StoreExt::get_or_compute`] and the rest — lives in [`StoreExt`], which
+/// every backend gets through a blanket implementation and none overrides.
 ///
 /// Correctness never depends on [`Store::lock`]: two publishers of one key
 /// both succeed, the first one's entry stays, and readers see a complete
@@ -701,98 +708,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The entries of one namespace with their metadata, sorted by key.
     fn entries(&self, namespace: &str) -> Result<Vec<EntryInfo>>;
 
-    /// Records an access to an entry (a lookup through [`Store::get`]
-    /// already does). The default does nothing.
-    fn touch(&self, namespace: &str, key: &str) -> Result<()> {
-        let _ = (namespace, key);
-        Ok(())
-    }
-
-    /// Whether an entry with intact metadata exists.
-    fn contains(&self, namespace: &str, key: &str) -> Result<bool> {
-        Ok(matches!(self.get(namespace, key, false)?, Lookup::Found(_)))
-    }
-
-    /// The verified payload of an entry, or `None` if it is missing or was
-    /// corrupt (logged as a warning).
-    fn get_bytes(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        match self.get(namespace, key, true)? {
-            Lookup::Found(mut e) => match e.read_to_vec() {
-                Ok(v) => Ok(Some(v)),
-                Err(StoreError::Corrupt { path, reason }) => {
-                    log::warn!(
-                        "{}: corrupt entry treated as missing: {reason}",
-                        path.display()
-                    );
-                    Ok(None)
-                }
-                Err(e) => Err(e),
-            },
-            Lookup::Missing => Ok(None),
-            Lookup::Corrupt(c) => {
-                log::warn!("corrupt entry treated as missing: {c}");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Publishes a payload held in memory.
-    fn publish_bytes(
-        &self,
-        namespace: &str,
-        key: &str,
-        entry: &NewEntry,
-        payload: &[u8],
-    ) -> Result<Published> {
-        self.publish(namespace, key, entry, &mut |w: &mut dyn Write| {
-            w.write_all(payload)
-        })
-    }
-
-    /// The compute-once protocol in one call: get; on a miss lock, get
-    /// again, and only then `compute` and publish. Waiting past `wait`
-    /// computes anyway (logged).
-    fn get_or_compute(
-        &self,
-        namespace: &str,
-        key: &str,
-        wait: Wait,
-        compute: &mut dyn FnMut() -> io::Result<(Vec<u8>, NewEntry)>,
-    ) -> Result<Computed> {
-        if let Some(bytes) = self.get_bytes(namespace, key)? {
-            return Ok(Computed {
-                bytes,
-                computed: false,
-            });
-        }
-        let guard = self.lock(namespace, key, wait)?;
-        if !guard.is_acquired() {
-            log::info!(
-                "{namespace}/{key}: lock {:?} after {:?}; computing without it",
-                guard.state(),
-                guard.waited()
-            );
-        }
-        if let Some(bytes) = self.get_bytes(namespace, key)? {
-            return Ok(Computed {
-                bytes,
-                computed: false,
-            });
-        }
-        let (bytes, entry) = compute().map_err(|source| StoreError::Writer {
-            namespace: namespace.to_string(),
-            key: key.to_string(),
-            source,
-        })?;
-        self.publish_bytes(namespace, key, &entry, &bytes)?;
-        drop(guard);
-        Ok(Computed {
-            bytes,
-            computed: true,
-        })
-    }
-
-    /// Every entry of every namespace.
+    /// Every entry of every namespace: what the maintenance walks read. The
+    /// default lists each namespace in turn; a backend that can list
+    /// everything at once (one request for a whole prefix) may.
     fn all_entries(&self) -> Result<Vec<EntryInfo>> {
         let mut all = Vec::new();
         for ns in self.namespaces()? {
@@ -801,139 +719,61 @@ pub trait Store: Send + Sync + fmt::Debug {
         Ok(all)
     }
 
-    /// Removes every namespace; returns the bytes freed.
-    fn clear(&self) -> Result<u64> {
-        let mut freed = 0;
-        for ns in self.namespaces()? {
-            freed += self.remove_namespace(&ns)?;
-        }
-        Ok(freed)
+    /// Records an access to an entry (a lookup through [`Store::get`]
+    /// already does). The default does nothing.
+    fn touch(&self, namespace: &str, key: &str) -> Result<()> {
+        let _ = (namespace, key);
+        Ok(())
     }
 
-    /// Reads every entry in full and checks its checksums, calling
-    /// `progress` after each. Corrupt entries are removed.
-    fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
-        verify_with(
-            self.all_entries()?,
-            &|ns, key| self.get(ns, key, true),
-            progress,
-        )
+    /// Reads one listed entry's payload in full and checks its checksums:
+    /// the step [`StoreExt::verify_all`] takes for each entry. A corrupt
+    /// entry is removed or quarantined. The default looks the entry up with
+    /// verification and reads it through; a backend overrides it to check
+    /// without side effects a walk should not have (access times) or from
+    /// the metadata it listed.
+    fn check_entry(&self, info: &EntryInfo) -> Result<Verdict> {
+        crate::policy::verdict_of(self.get(&info.namespace, &info.key, true)?)
     }
 
-    /// Evicts least-recently-used entries until every given limit holds (or
-    /// only entries in use remain: locked by a live computation, or open
-    /// for reading; see [`Reduction::skipped_entries`]). Everything else
-    /// over the limits goes at once, however young. With `dry_run`,
-    /// removes nothing and reports what would go.
-    fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
-        reduce_with(
-            self,
-            self.all_entries()?,
-            limits,
-            dry_run,
-            Duration::ZERO,
-            &|_| false,
-        )
+    /// Removes least-recently-used entries until every given limit holds
+    /// (or only entries in use remain: locked by a live computation, or
+    /// open for reading; see [`Reduction::skipped_entries`]); with
+    /// `dry_run`, removes nothing and reports what would go. The step
+    /// [`StoreExt::reduce_size`] takes. The default lists every entry and
+    /// orders them by last access ([`crate::policy::evict_listed`]); a
+    /// backend that keeps an index of sizes and access order answers from
+    /// it instead.
+    fn evict(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
+        crate::policy::evict_listed(self, limits, dry_run)
     }
 
     /// Applies a size policy right after a publish (memo calls it after
-    /// each new result). A backend that keeps running totals answers in
-    /// time independent of the number of entries; the default is
-    /// [`Store::reduce_size`].
+    /// each new result). The default is [`Store::evict`]; a backend that
+    /// keeps running totals answers in time independent of the number of
+    /// entries, and a tiered one applies it to its local tier only.
     fn apply_limits(&self, limits: &Limits) -> Result<Reduction> {
-        self.reduce_size(limits, false)
+        self.evict(limits, false)
+    }
+
+    /// Housekeeping after a maintenance walk ([`StoreExt::verify_all`],
+    /// or a [`StoreExt::reduce_size`] that was not a dry run): what a
+    /// backend keeps besides entries (leftover temporary files, quarantine,
+    /// lock files, an index). The default does nothing.
+    fn tidy(&self, after: Walk) -> Result<()> {
+        let _ = after;
+        Ok(())
     }
 }
 
-type Getter<'a> = &'a dyn Fn(&str, &str) -> Result<Lookup>;
-
-pub(crate) fn verify_with(
-    entries: Vec<EntryInfo>,
-    get: Getter<'_>,
-    progress: &mut dyn FnMut(&EntryInfo, &Verdict),
-) -> Result<VerifyReport> {
-    let mut report = VerifyReport::default();
-    for info in entries {
-        let verdict = match get(&info.namespace, &info.key)? {
-            Lookup::Found(mut e) => match e.verify() {
-                Ok(()) => {
-                    report.bytes += e.len();
-                    Verdict::Ok
-                }
-                Err(StoreError::Corrupt { reason, .. }) => Verdict::Corrupt(reason),
-                Err(e) => return Err(e),
-            },
-            Lookup::Missing => Verdict::Missing,
-            Lookup::Corrupt(c) => Verdict::Corrupt(c.reason),
-        };
-        match verdict {
-            Verdict::Ok => report.ok += 1,
-            Verdict::Missing => report.missing += 1,
-            Verdict::Corrupt(_) => report.corrupt += 1,
-        }
-        progress(&info, &verdict);
-    }
-    Ok(report)
-}
-
-/// Whether a live process has an entry open for reading.
-pub(crate) type ReadingFn<'a> = &'a dyn Fn(&EntryInfo) -> bool;
-
-pub(crate) fn reduce_with<S: Store + ?Sized>(
-    store: &S,
-    mut entries: Vec<EntryInfo>,
-    limits: &Limits,
-    dry_run: bool,
-    recent: Duration,
-    reading: ReadingFn<'_>,
-) -> Result<Reduction> {
-    let now = SystemTime::now();
-    // Entries with unreadable metadata go first, then least recently used.
-    entries.sort_by_key(|e| (e.meta.is_ok(), e.last_access));
-    let mut items = entries.len();
-    let mut bytes: u64 = entries.iter().map(|e| e.stored_bytes).sum();
-    let mut report = Reduction {
-        dry_run,
-        ..Reduction::default()
-    };
-    let age = |e: &EntryInfo| now.duration_since(e.last_access).unwrap_or_default();
-    for info in entries {
-        let over_items = limits.max_items.is_some_and(|m| items > m);
-        let over_bytes = limits.max_bytes.is_some_and(|m| bytes > m);
-        let too_old = limits.max_age.is_some_and(|m| age(&info) > m);
-        if !(over_items || over_bytes || too_old || info.meta.is_err()) {
-            continue;
-        }
-        let created = info.meta.as_ref().map_or(info.last_access, |m| m.created);
-        let young = !recent.is_zero()
-            && (now.duration_since(created).unwrap_or_default() < recent || age(&info) < recent);
-        if young {
-            report.skip(info, SkipReason::Recent);
-            continue;
-        }
-        let guard = store.lock(&info.namespace, &info.key, Wait::NoWait)?;
-        if guard.state() == LockState::TimedOut {
-            report.skip(info, SkipReason::Locked);
-            continue;
-        }
-        if reading(&info) {
-            report.skip(info, SkipReason::Reading);
-            continue;
-        }
-        let freed = if dry_run {
-            info.stored_bytes
-        } else {
-            store.remove(&info.namespace, &info.key)?
-        };
-        drop(guard);
-        items -= 1;
-        bytes = bytes.saturating_sub(info.stored_bytes);
-        report.freed_bytes += freed;
-        report.removed.push(info);
-    }
-    report.kept_items = items;
-    report.kept_bytes = bytes;
-    Ok(report)
+/// The maintenance walk a [`Store::tidy`] follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Walk {
+    /// [`StoreExt::verify_all`]: every entry was read and checked.
+    Verify,
+    /// [`StoreExt::reduce_size`]: entries over the limits were removed.
+    Reduce,
 }
 
 macro_rules! forward_store {
@@ -960,17 +800,23 @@ macro_rules! forward_store {
             fn entries(&self, namespace: &str) -> Result<Vec<EntryInfo>> {
                 (**self).entries(namespace)
             }
+            fn all_entries(&self) -> Result<Vec<EntryInfo>> {
+                (**self).all_entries()
+            }
             fn touch(&self, namespace: &str, key: &str) -> Result<()> {
                 (**self).touch(namespace, key)
             }
-            fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
-                (**self).verify_all(progress)
+            fn check_entry(&self, info: &EntryInfo) -> Result<Verdict> {
+                (**self).check_entry(info)
             }
-            fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
-                (**self).reduce_size(limits, dry_run)
+            fn evict(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
+                (**self).evict(limits, dry_run)
             }
             fn apply_limits(&self, limits: &Limits) -> Result<Reduction> {
                 (**self).apply_limits(limits)
+            }
+            fn tidy(&self, after: Walk) -> Result<()> {
+                (**self).tidy(after)
             }
         }
     };

@@ -19,8 +19,14 @@
 //!   entry appear atomically; on [`FsStore`], without `fsync` unless
 //!   [`Durability::Synced`] is chosen (an entry torn by a power loss is
 //!   then caught by its checksums on read, a miss, never a value).
-//! - Listing, [`Store::verify_all`], removal and [`Store::reduce_size`]
-//!   (least recently used first) serve the command-line tool.
+//! - Those and listing and removal are the primitives a backend supplies:
+//!   seven required methods. Policy over them lives in [`policy`]:
+//!   [`StoreExt::verify_all`] and [`StoreExt::reduce_size`] (least recently
+//!   used first) serve the command-line tool, with [`StoreExt::clear`],
+//!   [`StoreExt::get_bytes`], [`StoreExt::publish_bytes`] and
+//!   [`StoreExt::get_or_compute`]; every store has them, and a backend
+//!   improves a step only through a narrow hook of the trait
+//!   ([`Store::check_entry`], [`Store::evict`], [`Store::tidy`]).
 //!   [`Store::apply_limits`] applies a size policy after a publish; on
 //!   [`FsStore`] an index of the entries (`index/ledger`) keeps running byte
 //!   and item counts and the access order, so it costs O(1) within the
@@ -38,7 +44,7 @@
 //! The on-disk layout is specified in `LAYOUT.md`.
 //!
 //! ```
-//! use jobcache_store::{FsStore, Lookup, NewEntry, Store, Wait};
+//! use jobcache_store::{FsStore, Lookup, NewEntry, Store, StoreExt, Wait};
 //! use std::time::Duration;
 //!
 //! # fn main() -> Result<(), jobcache_store::StoreError> {
@@ -108,10 +114,11 @@ mod fs;
 mod lock;
 mod meta;
 mod names;
+pub mod policy;
 
 pub use api::{
-    Computed, Corruption, Entry, EntryInfo, EntryLock, Limits, LockState, Lookup, Payload,
-    Published, Reduction, SkipReason, Skipped, Store, Verdict, VerifyReport, Wait, WriteFn,
+    Corruption, Entry, EntryInfo, EntryLock, Limits, LockState, Lookup, Payload, Published,
+    Reduction, SkipReason, Skipped, Store, Verdict, VerifyReport, Wait, Walk, WriteFn,
 };
 pub use error::{Result, StoreError};
 pub use fs::{
@@ -122,3 +129,4 @@ pub use meta::{EntryMeta, NewEntry, FIELDS_MAX, INLINE_MAX};
 pub use names::{
     decode_namespace, encode_namespace, validate_key, DecodedNamespace, KEY_LEN, NAMESPACE_MAX,
 };
+pub use policy::{Computed, StoreExt};

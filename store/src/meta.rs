@@ -43,6 +43,20 @@ impl NewEntry {
         self.fields.insert(name.into(), value.into());
         self
     }
+
+    /// The metadata of this entry published now with `payload`: for a
+    /// backend that holds the payload in memory when it publishes.
+    pub fn meta_for(&self, payload: &[u8]) -> EntryMeta {
+        let now = SystemTime::now();
+        EntryMeta {
+            created: now,
+            last_access: now,
+            payload_len: payload.len() as u64,
+            checksum: crate::checksum::xxh3_64(payload),
+            compute_duration: self.compute_duration,
+            fields: self.fields.clone(),
+        }
+    }
 }
 
 /// The metadata of a stored entry.

@@ -2,6 +2,7 @@
 //! eviction, corruption detection and refusal of bad roots.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use jobcache_store::StoreExt;
 use jobcache_store::{
     EntryInfo, FsStore, Limits, LockState, Lookup, NewEntry, SkipReason, Store, StoreError,
     Verdict, Wait, INLINE_MAX,

@@ -4,6 +4,7 @@
 //! a reported corruption, never a value, whether the publish synced or not;
 //! and the index stays exact when its tail is torn the same way.
 
+use jobcache_store::StoreExt;
 use jobcache_store::{Durability, FsStore, Location, Lookup, NewEntry, Store};
 use std::fs;
 use std::io::Write;

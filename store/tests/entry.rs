@@ -2,6 +2,7 @@
 //! cannot be read is an error, never an unfilled buffer; an entry is
 //! "verified" only if its checksum was checked.
 
+use jobcache_store::StoreExt;
 use jobcache_store::{Entry, EntryMeta, FsStore, Lookup, NewEntry, Payload, Store, StoreError};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -2,6 +2,7 @@
 //! every process), rebuilt when missing or damaged, and eviction from it
 //! (issue 20).
 
+use jobcache_store::StoreExt;
 use jobcache_store::{FsStore, Limits, NewEntry, Store};
 use std::fs;
 use std::io::Write;

@@ -2,6 +2,7 @@
 //! unlinks its lock file on release, and a waiter on the unlinked file
 //! starts over on a fresh one, so two holders never coexist.
 
+use jobcache_store::StoreExt;
 use jobcache_store::{FsStore, NewEntry, Store, Wait};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use jobcache_store::StoreExt;
 use jobcache_store::{FsStore, Limits, Location, Lookup, NewEntry, Store};
 use std::fs;
 use std::io::Write;

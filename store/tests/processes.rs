@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use jobcache_store::StoreExt;
 use jobcache_store::{FsStore, LockState, Lookup, NewEntry, Store, StoreError, Wait};
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use jobcache_store::StoreExt;
 use jobcache_store::{
     decode_namespace, encode_namespace, DecodedNamespace, FsStore, NewEntry, Store,
 };

@@ -7,6 +7,7 @@
 //! no publish per entry; the index is then built from them as `verify`
 //! does. The access order comes from the index.
 
+use jobcache_store::StoreExt;
 use jobcache_store::{encode_namespace, FsStore, Limits, Location, NewEntry, Store};
 use std::path::PathBuf;
 

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use jobcache_store::StoreExt;
 use jobcache_store::{FsStore, Limits, Lookup, NewEntry, Store, StoreError, Wait, VERSION_FILE};
 use std::collections::BTreeMap;
 use std::fs;

@@ -4,7 +4,7 @@ use crate::cache::{short, Cache};
 use crate::error::{CliError, Result};
 use crate::style::{ago, count, emit, rfc3339, table, Align, Style};
 use crate::units::{parse_duration, parse_size};
-use jobcache_store::Limits;
+use jobcache_store::{Limits, StoreExt};
 use jobcache_trace::report::human_bytes;
 use jobcache_trace::{Event, EventKind};
 use serde_json::json;

@@ -23,8 +23,7 @@ mod publish;
 mod read;
 
 use crate::api::{
-    verify_with, EntryInfo, EntryLock, Limits, Lookup, Published, Reduction, Store, Verdict,
-    VerifyReport, Wait, WriteFn,
+    EntryInfo, EntryLock, Limits, Lookup, Published, Reduction, Store, Verdict, Wait, Walk, WriteFn,
 };
 use crate::beneath::Dir;
 use crate::error::{Result, StoreError};
@@ -170,7 +169,7 @@ impl FsStore {
     }
 
     /// Sets a grace window: entries published or used more recently than
-    /// this are kept by [`Store::reduce_size`] regardless of limits. None by
+    /// this are kept by [`StoreExt::reduce_size`](crate::StoreExt::reduce_size) regardless of limits. None by
     /// default: an entry is protected by liveness alone (its lock held by a
     /// live process, or its payload open for reading), everything else over
     /// the limits goes at once.
@@ -318,32 +317,31 @@ impl Store for FsStore {
         self.touch_entry(namespace, key)
     }
 
-    fn verify_all(&self, progress: &mut dyn FnMut(&EntryInfo, &Verdict)) -> Result<VerifyReport> {
+    fn check_entry(&self, info: &EntryInfo) -> Result<Verdict> {
+        // Repairs what it finds, without recording an access.
+        crate::policy::verdict_of(self.get_inner(&info.namespace, &info.key, true, false, true)?)
+    }
+
+    fn evict(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
+        // The walk over the index (`evict.rs`): no listing, no meta file
+        // read to choose; within the limits it costs O(1), which
+        // `apply_limits` after each publish relies on.
+        FsStore::evict(self, limits, dry_run)
+    }
+
+    fn tidy(&self, after: Walk) -> Result<()> {
         self.clean_temp(self.temp_max_age)?;
-        let report = verify_with(
-            self.all_entries()?,
-            &|ns, key| self.get_inner(ns, key, true, false, true),
-            progress,
-        )?;
-        self.compact_packs(true)?;
-        self.rebuild_index()?;
-        Ok(report)
-    }
-
-    fn reduce_size(&self, limits: &Limits, dry_run: bool) -> Result<Reduction> {
-        if !dry_run {
-            self.clean_temp(self.temp_max_age)?;
-            self.empty_quarantine()?;
+        match after {
+            Walk::Verify => {
+                // Drops the records found corrupt from their packs.
+                self.compact_packs(true)?;
+                self.rebuild_index()
+            }
+            Walk::Reduce => {
+                self.empty_quarantine()?;
+                self.clean_locks()?;
+                self.compact_packs(false).map(drop)
+            }
         }
-        let report = self.evict(limits, dry_run)?;
-        if !dry_run {
-            self.clean_locks()?;
-            self.compact_packs(false)?;
-        }
-        Ok(report)
-    }
-
-    fn apply_limits(&self, limits: &Limits) -> Result<Reduction> {
-        self.evict(limits, false)
     }
 }

@@ -61,21 +61,13 @@ pub(super) fn open_ns(ns: &Dir, enc: &str, path: &Path) -> Result<Option<Dir>> {
 }
 
 impl FsStore {
-    /// Checks one entry as [`Store::verify_all`](crate::Store::verify_all)
+    /// Checks one entry as [`StoreExt::verify_all`](crate::StoreExt::verify_all)
     /// does — metadata, payload length and full payload checksum — without
     /// changing anything: a corrupt entry is reported, not quarantined, and
     /// its access time is not recorded. For tools that report before they
     /// repair (`jobcache verify` without `--fix`).
     pub fn check(&self, namespace: &str, key: &str) -> Result<Verdict> {
-        match self.get_inner(namespace, key, true, false, false)? {
-            Lookup::Found(mut entry) => match entry.verify() {
-                Ok(()) => Ok(Verdict::Ok),
-                Err(StoreError::Corrupt { reason, .. }) => Ok(Verdict::Corrupt(reason)),
-                Err(e) => Err(e),
-            },
-            Lookup::Missing => Ok(Verdict::Missing),
-            Lookup::Corrupt(c) => Ok(Verdict::Corrupt(c.reason)),
-        }
+        crate::policy::verdict_of(self.get_inner(namespace, key, true, false, false)?)
     }
 
     /// Records a use of an entry in the index (coarsely: only when its
