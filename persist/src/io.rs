@@ -716,34 +716,59 @@ const WRITE_BEHIND: u64 = 16 << 20;
 /// final fsync waits for the last few MiB rather than the whole file: the
 /// kernel otherwise starts writeback only when dirty pages pass a share of
 /// memory (about 2 GB here), after a 1 GiB save has been copied.
-pub(crate) struct WriteBehind<'a> {
-    file: &'a mut File,
+///
+/// The bytes go to `inner` (the file itself, or a writer that ends in it,
+/// such as a zip writer); `file` is the file whose writeback is started.
+pub(crate) struct WriteBehind<'a, W = &'a File> {
+    inner: W,
+    file: &'a File,
     unkicked: u64,
 }
 
 impl<'a> WriteBehind<'a> {
-    pub(crate) fn new(file: &'a mut File) -> Self {
-        WriteBehind { file, unkicked: 0 }
+    pub(crate) fn new(file: &'a File) -> Self {
+        Self::over(file, file)
+    }
+}
+
+impl<'a, W: Write> WriteBehind<'a, W> {
+    /// Writes to `inner`, whose bytes end up in `file`.
+    pub(crate) fn over(inner: W, file: &'a File) -> Self {
+        WriteBehind {
+            inner,
+            file,
+            unkicked: 0,
+        }
     }
 
     fn kick(&mut self) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: the descriptor is open for the borrow's lifetime; the
-            // call only starts writeback of the file's dirty pages, and its
-            // failure (say, on a file system without it) changes nothing.
-            unsafe {
-                libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-            }
-        }
+        start_writeback(self.file);
         self.unkicked = 0;
     }
 }
 
-impl Write for WriteBehind<'_> {
+/// Asks the kernel to start writing back the dirty pages of `file`
+/// (`sync_file_range`, Linux; nothing elsewhere). Returns at once.
+pub(crate) fn start_writeback(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the borrow's lifetime; the
+        // call only starts writeback of the file's dirty pages, and its
+        // failure (say, on a file system without it) changes nothing.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+    }
+}
+
+impl<W: Write> Write for WriteBehind<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = self.inner.write(buf)?;
         self.unkicked += n as u64;
         if self.unkicked >= WRITE_BEHIND {
             self.kick();
@@ -751,7 +776,7 @@ impl Write for WriteBehind<'_> {
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.inner.flush()
     }
 }
 
@@ -874,8 +899,8 @@ mod tests {
         let data: Vec<u8> = (0..(WRITE_BEHIND as usize * 2 + 12_345))
             .map(|i| (i % 251) as u8)
             .collect();
-        let mut file = File::create(&path).unwrap();
-        let mut w = WriteBehind::new(&mut file);
+        let file = File::create(&path).unwrap();
+        let mut w = WriteBehind::new(&file);
         for piece in data.chunks(3 << 20) {
             w.write_all(piece).unwrap();
         }
