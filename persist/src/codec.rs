@@ -319,7 +319,7 @@ pub(crate) fn decode_into(
         .zip(blocks.chunks(per_thread))
         .enumerate()
         .collect();
-    on_threads(parts, threads, path, |(t, ((out, sums), blocks))| {
+    on_threads(parts, path, |(t, ((out, sums), blocks))| {
         let mut d =
             zstd::bulk::Decompressor::new().map_err(|e| Error::io(path, "starting zstd", e))?;
         let mut staged = Vec::new();

@@ -41,12 +41,10 @@
 //! addition refuse, with [`Error::Unmappable`], data it cannot view in place.
 //!
 //! Speed: arrays of 64 MiB or more are read by up to four threads (the
-//! machine's available parallelism), the calling thread among them, which
-//! take 4 MiB pieces of the final allocation in turn (a thread slowed by
-//! another process does less, rather than holding up the end; the
-//! allocation is advised for huge pages where the system enables them only
-//! on advice), fill them by positioned reads straight into place and check
-//! their 1 MiB blocks' checksums; on save, a second thread checksums a large
+//! machine's available parallelism), each filling its share of the final
+//! allocation (advised for huge pages where the system enables them only on
+//! advice) by positioned reads straight into place and checking
+//! its 1 MiB blocks' checksums; on save, a second thread checksums a large
 //! array while it is written, and the writeback of each 16 MiB written
 //! starts at once (the final fsync waits only for the last few).
 //!
