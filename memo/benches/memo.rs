@@ -5,7 +5,8 @@
 //! median of the per-pair ratios.
 //!
 //! `MEMO_BENCH_ONLY=small` runs the small-call rows alone (seconds, not
-//! minutes). `MEMO_BENCH_HITS=N` runs one miss then `N` hits of the small
+//! minutes); `MEMO_BENCH_ONLY=pipeline` the plain pipeline rows alone
+//! (`large` the other 1 GiB rows); a comma-separated list runs several. `MEMO_BENCH_HITS=N` runs one miss then `N` hits of the small
 //! call and exits, for counting the hit path's system calls:
 //! `strace -c -f` of that run with `N` = 10000 minus the run with `N` = 0.
 
@@ -222,12 +223,17 @@ fn main() -> Result<()> {
             .ok_or_else(|| io("MEMO_BENCH_HITS must be a count of calls, e.g. 10000"))?;
         return hits_only(&dir, n);
     }
-    let only_small = std::env::var_os("MEMO_BENCH_ONLY").is_some_and(|v| v == "small");
+    let only = std::env::var("MEMO_BENCH_ONLY").unwrap_or_default();
+    let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s.trim() == section);
     let mut group = Group::new("memo");
     let python = python_venv();
-    small_rows(&mut group, &dir, python.as_deref())?;
-    if !only_small {
+    if wanted("small") {
+        small_rows(&mut group, &dir, python.as_deref())?;
+    }
+    if wanted("large") {
         large_rows(&mut group, &dir)?;
+    }
+    if wanted("pipeline") {
         pipeline_rows(&mut group, &dir, python.as_deref())?;
     }
     group.finish()?;

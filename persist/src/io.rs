@@ -336,6 +336,14 @@ pub(crate) fn on_threads<P: Send>(
 
 /// Reads a segment with `threads` threads, each taking a contiguous run of
 /// blocks, and checks the combined checksum.
+///
+/// Handing out 4 MiB or 16 MiB pieces from a shared queue instead (so that
+/// a thread slowed by another process would do less) measured no better on
+/// a shared 2-core machine: loads of a 1 GiB payload alternated with this
+/// split, four runs of 12-25 pairs, had medians either side of it (0.40 vs
+/// 0.54 s, 0.51 vs 0.38, 0.25 vs 0.30, 0.38 vs 0.34) and minima no lower.
+/// Most of a load is the kernel zeroing fresh pages as they are first
+/// written, which each thread does for its own share.
 fn fill_threads(
     src: Source<'_>,
     bytes: &mut [u8],
@@ -716,34 +724,59 @@ const WRITE_BEHIND: u64 = 16 << 20;
 /// final fsync waits for the last few MiB rather than the whole file: the
 /// kernel otherwise starts writeback only when dirty pages pass a share of
 /// memory (about 2 GB here), after a 1 GiB save has been copied.
-pub(crate) struct WriteBehind<'a> {
-    file: &'a mut File,
+///
+/// The bytes go to `inner` (the file itself, or a writer that ends in it,
+/// such as a zip writer); `file` is the file whose writeback is started.
+pub(crate) struct WriteBehind<'a, W = &'a File> {
+    inner: W,
+    file: &'a File,
     unkicked: u64,
 }
 
 impl<'a> WriteBehind<'a> {
-    pub(crate) fn new(file: &'a mut File) -> Self {
-        WriteBehind { file, unkicked: 0 }
+    pub(crate) fn new(file: &'a File) -> Self {
+        Self::over(file, file)
+    }
+}
+
+impl<'a, W: Write> WriteBehind<'a, W> {
+    /// Writes to `inner`, whose bytes end up in `file`.
+    pub(crate) fn over(inner: W, file: &'a File) -> Self {
+        WriteBehind {
+            inner,
+            file,
+            unkicked: 0,
+        }
     }
 
     fn kick(&mut self) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: the descriptor is open for the borrow's lifetime; the
-            // call only starts writeback of the file's dirty pages, and its
-            // failure (say, on a file system without it) changes nothing.
-            unsafe {
-                libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-            }
-        }
+        start_writeback(self.file);
         self.unkicked = 0;
     }
 }
 
-impl Write for WriteBehind<'_> {
+/// Asks the kernel to start writing back the dirty pages of `file`
+/// (`sync_file_range`, Linux; nothing elsewhere). Returns at once.
+pub(crate) fn start_writeback(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the borrow's lifetime; the
+        // call only starts writeback of the file's dirty pages, and its
+        // failure (say, on a file system without it) changes nothing.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+    }
+}
+
+impl<W: Write> Write for WriteBehind<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = self.inner.write(buf)?;
         self.unkicked += n as u64;
         if self.unkicked >= WRITE_BEHIND {
             self.kick();
@@ -751,7 +784,7 @@ impl Write for WriteBehind<'_> {
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.inner.flush()
     }
 }
 
@@ -850,7 +883,8 @@ mod tests {
     /// A 3 MiB + 1000 byte segment at offset 64 with 24 bytes of padding,
     /// and the region that describes it (with its streamed checksum).
     fn segment() -> (Vec<u8>, usize, Region<'static>) {
-        let len = 3 * CHUNK + 1000;
+        // Ten blocks: several per thread for up to four threads.
+        let len = 9 * CHUNK + 1000;
         let mut file: Vec<u8> = (0..len + 24 + 64).map(|i| (i * 7 % 251) as u8).collect();
         file[..64].fill(0);
         file[64 + len..].fill(0);
@@ -874,8 +908,8 @@ mod tests {
         let data: Vec<u8> = (0..(WRITE_BEHIND as usize * 2 + 12_345))
             .map(|i| (i % 251) as u8)
             .collect();
-        let mut file = File::create(&path).unwrap();
-        let mut w = WriteBehind::new(&mut file);
+        let file = File::create(&path).unwrap();
+        let mut w = WriteBehind::new(&file);
         for piece in data.chunks(3 << 20) {
             w.write_all(piece).unwrap();
         }
@@ -899,7 +933,7 @@ mod tests {
             fill_threads(Source::Bytes(&file), &mut dest, &region, threads).unwrap();
             assert_eq!(dest, &file[64..64 + len]);
         }
-        for at in [64, 64 + 2 * CHUNK + 5, 64 + len - 1] {
+        for at in [64, 64 + 2 * CHUNK + 5, 64 + 5 * CHUNK, 64 + len - 1] {
             let mut bad = file.clone();
             bad[at] ^= 1;
             let mut dest = vec![0u8; len];
@@ -911,6 +945,39 @@ mod tests {
         let mut dest = vec![0u8; len];
         let err = fill_threads(Source::Bytes(&bad), &mut dest, &region, 2).unwrap_err();
         assert!(matches!(err, Error::Malformed { .. }), "{err}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Whatever the length, padding and number of threads, a parallel
+        /// fill copies the segment exactly and agrees with the streaming
+        /// checksum.
+        #[test]
+        fn parallel_fill_is_a_checked_copy(
+            len in 0usize..(11 * CHUNK),
+            padding in 0usize..64,
+            threads in 1usize..5,
+            seed in proptest::prelude::any::<u8>(),
+        ) {
+            let mut file: Vec<u8> = (0..len + padding + 8)
+                .map(|i| (i * 31 + usize::from(seed)) as u8)
+                .collect();
+            file[..8].fill(0);
+            file[8 + len..].fill(0);
+            let mut hasher = SegmentHasher::new();
+            hasher.update(&file[8..]);
+            let region = Region {
+                path: Path::new("t"),
+                offset: 8,
+                padding,
+                checksum: Some((hasher.digest(), "array 0".to_string())),
+                crc32: None,
+                big_endian: false,
+            };
+            let mut dest = vec![0u8; len];
+            fill_threads(Source::Bytes(&file), &mut dest, &region, threads).unwrap();
+            proptest::prop_assert!(dest == file[8..8 + len]);
+        }
     }
 
     #[test]

@@ -68,7 +68,7 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 use crate::check::{check_file_len, dim_of};
 use crate::element::Element;
 use crate::error::{stream_path, Error, Result};
-use crate::io::write_atomic;
+use crate::io::{write_atomic, WriteBehind};
 use crate::npy::{self, AnyArray, NpyHeader};
 use crate::view::ArrayMap;
 
@@ -463,6 +463,9 @@ pub struct NpzWriter<W: Write + Seek> {
     zip: ZipWriter<W>,
     compression: Compression,
     path: PathBuf,
+    /// The file the archive is written to, when known ([`write_file`]):
+    /// its writeback is started every 16 MiB, as saves do.
+    writeback: Option<File>,
 }
 
 impl<W: Write + Seek> std::fmt::Debug for NpzWriter<W> {
@@ -485,7 +488,19 @@ impl<W: Write + Seek> NpzWriter<W> {
             zip: ZipWriter::new(w),
             compression,
             path: path.to_path_buf(),
+            writeback: None,
         }
+    }
+
+    /// Writes a member's bytes: straight to the zip writer, or through
+    /// [`WriteBehind`] when the archive's file is known.
+    fn write_member(&mut self, write: impl FnOnce(&mut dyn Write) -> Result<u64>) -> Result<()> {
+        match &self.writeback {
+            Some(file) => write(&mut WriteBehind::over(&mut self.zip, file)),
+            None => write(&mut self.zip),
+        }
+        .map_err(|e| npy::with_path(e, &self.path))?;
+        Ok(())
     }
 
     /// Adds `array` as the member `name.npy` (`np.load(f)[name]`), written
@@ -499,18 +514,14 @@ impl<W: Write + Seek> NpzWriter<W> {
     {
         let bytes = (array.len() * A::DTYPE.size()) as u64;
         self.start(name, bytes)?;
-        npy::to_writer(&mut self.zip, array).map_err(|e| npy::with_path(e, &self.path))?;
-        Ok(())
+        self.write_member(|w| npy::to_writer(w, array))
     }
 
     /// Adds an array of any element type, as [`add`](Self::add).
     pub fn add_any(&mut self, name: &str, array: &AnyArray) -> Result<()> {
         let bytes = (array.len() * array.dtype().size()) as u64;
         self.start(name, bytes)?;
-        array
-            .to_writer(&mut self.zip)
-            .map_err(|e| npy::with_path(e, &self.path))?;
-        Ok(())
+        self.write_member(|w| array.to_writer(w))
     }
 
     fn start(&mut self, name: &str, data_bytes: u64) -> Result<()> {
@@ -564,7 +575,9 @@ impl<W: Write + Seek> NpzWriter<W> {
 
 /// Writes a `.npz` archive to `path` atomically (temporary file, fsync,
 /// rename, directory fsync): `add` calls `NpzWriter::add` for each array.
-/// Returns the archive's length in bytes.
+/// Returns the archive's length in bytes. As with [`save`](crate::save),
+/// the archive's writeback starts every 16 MiB while it is written, so
+/// the final fsync waits for the last few MiB only.
 pub fn write_file(
     path: impl AsRef<Path>,
     compression: Compression,
@@ -572,7 +585,12 @@ pub fn write_file(
 ) -> Result<u64> {
     let path = path.as_ref();
     write_atomic(path, |file| {
+        // A second handle on the file, to start its writeback.
+        let writeback = file
+            .try_clone()
+            .map_err(|e| Error::io(path, "writing the zip archive", e))?;
         let mut npz = NpzWriter::with_path(file, compression, path);
+        npz.writeback = Some(writeback);
         add(&mut npz)?;
         let file = npz.finish()?;
         file.stream_position()
@@ -600,6 +618,30 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = NpzReader::open(&path).unwrap().read_any("a").unwrap_err();
         assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn write_file_writes_the_bytes_of_a_writer_on_memory() {
+        // Members past the writeback interval, so that writeback starts
+        // several times while the archive is written.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.npz");
+        let a = Array1::from_shape_fn((40 << 20) + 5, |i| (i % 251) as u8);
+        let b = Array1::from_shape_fn(1000, |i| i as f64);
+        for compression in [Compression::Stored, Compression::Deflated] {
+            let len = write_file(&path, compression, |npz| {
+                npz.add("a", &a)?;
+                npz.add("b", &b)
+            })
+            .unwrap();
+            let mut npz = NpzWriter::new(std::io::Cursor::new(Vec::new()), compression);
+            npz.add("a", &a).unwrap();
+            npz.add("b", &b).unwrap();
+            let expected = npz.finish().unwrap().into_inner();
+            let written = std::fs::read(&path).unwrap();
+            assert_eq!(len, written.len() as u64);
+            assert!(written == expected, "{compression:?}");
+        }
     }
 
     #[test]
