@@ -136,7 +136,7 @@ impl FsStore {
             walk: false,
             durability: Durability::default(),
             index: index::Index::default(),
-            pack_small: false,
+            pack_small: true,
             packs: packed::Packs::default(),
         }
     }
