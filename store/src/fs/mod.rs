@@ -12,6 +12,7 @@
 
 mod clean;
 mod evict;
+mod generations;
 mod index;
 mod layout;
 mod pack;

@@ -1,8 +1,10 @@
 //! Small entries in shared pack files (`LAYOUT.md`, "Packs"): appends under
 //! the pack's `flock`, lookups through a per-process map caught up by one
-//! `stat` of the pack, removals by `remove` records.
+//! `stat` of the pack when its counter in the generation page moved (none
+//! at all otherwise: `generations`), removals by `remove` records.
 
 use super::clean::lock_linked;
+use super::generations::{Generations, REVALIDATE};
 use super::index::{self, Id, NsId, Op, Record};
 use super::layout::{ensure_dir, remove_in_the_way};
 use super::pack::{self, PackMap, PackOp};
@@ -16,13 +18,16 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Instant, SystemTime};
 
 /// The directory of the packs.
 pub(super) const PACKS_DIR: &str = "packs";
 /// Number of packs (one per first byte of the key).
-const PACK_COUNT: usize = 256;
+const PACK_COUNT: usize = super::generations::COUNTERS;
+/// Bytes of checked records a process keeps per pack, so that a repeated
+/// hit reads nothing from the file.
+const RECORDS_KEPT_MAX: usize = 128 * 1024;
 /// Accesses remembered per process before the memory is cleared (an entry
 /// then costs at most one more `access` record).
 const ACCESSED_MAX: usize = 1 << 16;
@@ -36,12 +41,41 @@ struct Open {
     dev: u64,
     ino: u64,
     map: PackMap,
+    /// Records read and checked since this file was opened, by offset:
+    /// records are immutable, so one stays right while its offset is live
+    /// in `map` (cleared if the file is found cut below what was scanned).
+    records: HashMap<u64, Vec<u8>>,
+    records_bytes: usize,
+}
+
+/// A pack slot: the pack as this process knows it, and the generation
+/// counter it was last caught up at.
+#[derive(Debug, Default)]
+struct Slot {
+    open: Option<Open>,
+    /// The pack's counter when the map was last caught up, and when.
+    seen: Option<(u64, Instant)>,
+}
+
+impl Slot {
+    /// Whether the map is known current: the counter has not moved since
+    /// it was caught up, not longer ago than [`REVALIDATE`].
+    fn is_current(&self, generation: Option<u64>) -> bool {
+        match (generation, self.seen) {
+            (Some(g), Some((seen, at))) => g == seen && at.elapsed() < REVALIDATE,
+            _ => false,
+        }
+    }
 }
 
 /// The packs a process has touched, and the accesses it recorded.
 #[derive(Debug)]
 pub(super) struct Packs {
-    slots: Box<[Mutex<Option<Open>>]>,
+    slots: Box<[Mutex<Slot>]>,
+    /// The generation page of the current root, if mapped.
+    generations: RwLock<Option<Arc<Generations>>>,
+    /// When this process last tried to map a missing page.
+    generations_tried: Mutex<Option<Instant>>,
     /// When this process last recorded an access of a packed entry in the
     /// ledger (nanoseconds since the epoch).
     accessed: Mutex<HashMap<Id, u64>>,
@@ -50,7 +84,11 @@ pub(super) struct Packs {
 impl Default for Packs {
     fn default() -> Self {
         Packs {
-            slots: (0..PACK_COUNT).map(|_| Mutex::new(None)).collect(),
+            slots: (0..PACK_COUNT)
+                .map(|_| Mutex::new(Slot::default()))
+                .collect(),
+            generations: RwLock::new(None),
+            generations_tried: Mutex::new(None),
             accessed: Mutex::new(HashMap::new()),
         }
     }
@@ -77,6 +115,8 @@ fn pack_rel(b: u8) -> String {
 fn catch_up(open: &mut Open, len: u64) -> io::Result<()> {
     if len < open.map.scanned {
         open.map = PackMap::default();
+        open.records.clear();
+        open.records_bytes = 0;
     }
     if len == open.map.scanned {
         return Ok(());
@@ -100,12 +140,49 @@ fn open_at(file: File) -> io::Result<Open> {
         dev: i.dev,
         ino: i.ino,
         map: PackMap::default(),
+        records: HashMap::new(),
+        records_bytes: 0,
     };
     catch_up(&mut open, i.len)?;
     Ok(open)
 }
 
 impl Packs {
+    /// The generation page of `root`: mapped on first use (made first if
+    /// `create`, by a writer), dropped when the root is replaced or the
+    /// page found truncated. A missing page is looked for again at most
+    /// once per [`REVALIDATE`] by readers.
+    fn generations(&self, root: &Arc<Dir>, create: bool) -> Option<Arc<Generations>> {
+        let held = match self.generations.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Some(g) = held {
+            if g.belongs_to(root) && g.is_sound() {
+                return Some(g);
+            }
+        }
+        {
+            let mut tried = guard(&self.generations_tried);
+            if !create && tried.is_some_and(|at| at.elapsed() < REVALIDATE) {
+                return None;
+            }
+            *tried = Some(Instant::now());
+        }
+        let opened = match Generations::open(root, PACKS_DIR, create) {
+            Ok(g) => g.map(Arc::new),
+            Err(e) => {
+                log::debug!("{PACKS_DIR}/{}: {e}", super::generations::GENERATIONS_FILE);
+                None
+            }
+        };
+        match self.generations.write() {
+            Ok(mut g) => g.clone_from(&opened),
+            Err(poisoned) => poisoned.into_inner().clone_from(&opened),
+        }
+        opened
+    }
+
     /// Brings the slot of pack `b` up to date with the pack `root` holds:
     /// one `stat`; the new tail is read, or the pack again if it was
     /// replaced. Writes nothing: a symlink or directory in the pack's place
@@ -139,19 +216,48 @@ impl Packs {
 
     /// The record of `id`, read and checked against the map, if packed:
     /// `Ok(Some(Err(reason)))` if the bytes there are not its record.
-    fn read(&self, root: &Dir, id: &Id) -> io::Result<Option<(Vec<u8>, u64)>> {
+    ///
+    /// No system call when the pack's generation counter has not moved
+    /// since the map was caught up and the record was read before.
+    fn read(&self, root: &Arc<Dir>, id: &Id) -> io::Result<Option<(Vec<u8>, u64)>> {
         let b = id.1[0];
+        let generation = self.generations(root, false).and_then(|g| g.load(b));
         let mut slot = guard(&self.slots[usize::from(b)]);
-        Self::sync(root, b, &mut slot)?;
-        let Some(open) = slot.as_ref() else {
+        if !slot.is_current(generation) {
+            Self::sync(root, b, &mut slot.open)?;
+            slot.seen = generation.map(|g| (g, Instant::now()));
+        }
+        let Some(open) = slot.open.as_ref() else {
             return Ok(None);
         };
         let Some(s) = open.map.live.get(id).copied() else {
             return Ok(None);
         };
+        if let Some(kept) = open.records.get(&s.offset) {
+            return Ok(Some((kept.clone(), s.offset)));
+        }
         let mut buf = vec![0u8; s.len as usize];
         open.file.read_exact_at(&mut buf, s.offset)?;
         Ok(Some((buf, s.offset)))
+    }
+
+    /// Keeps the record of `id` read at `offset`, once checked, for the
+    /// next hits (if it is still the live record there and room is left).
+    fn keep(&self, id: &Id, offset: u64, record: &[u8]) {
+        let mut slot = guard(&self.slots[usize::from(id.1[0])]);
+        let Some(open) = slot.open.as_mut() else {
+            return;
+        };
+        let live = open.map.live.get(id).is_some_and(|s| s.offset == offset);
+        if !live || open.records.contains_key(&offset) {
+            return;
+        }
+        if open.records_bytes + record.len() > RECORDS_KEPT_MAX {
+            open.records.clear();
+            open.records_bytes = 0;
+        }
+        open.records_bytes += record.len();
+        open.records.insert(offset, record.to_vec());
     }
 
     /// Runs `work` holding pack `b`'s `flock` (made if missing), once the
@@ -180,6 +286,7 @@ impl Packs {
             let path = path.clone();
             move |e| StoreError::io(op, path, e)
         };
+        let generations = self.generations(&root, true);
         let mut slot = guard(&self.slots[usize::from(b)]);
         for _ in 0..16 {
             let file = match packs.open_or_create_file(&name) {
@@ -198,16 +305,18 @@ impl Packs {
             }
             let info = info_of(&held.0).map_err(ioerr("stat"))?;
             let same = slot
+                .open
                 .as_ref()
                 .is_some_and(|o| o.dev == info.dev && o.ino == info.ino);
             if !same {
                 let file = held.0.try_clone().map_err(ioerr("open"))?;
-                *slot = Some(open_at(file).map_err(ioerr("read"))?);
+                slot.open = Some(open_at(file).map_err(ioerr("read"))?);
             }
-            let Some(open) = slot.as_mut() else {
+            let Some(open) = slot.open.as_mut() else {
                 continue;
             };
             catch_up(open, info.len).map_err(ioerr("read"))?;
+            let mut changed = false;
             let out = work(Locked {
                 file: &held.0,
                 len: info.len,
@@ -215,10 +324,23 @@ impl Packs {
                 packs: &packs,
                 name: &name,
                 path: &path,
+                changed: &mut changed,
             });
-            if out.is_ok() && slot.as_ref().is_some_and(|o| o.ino == 0) {
+            if changed {
+                if let Some(g) = &generations {
+                    g.bump(b);
+                }
+            }
+            if slot.open.as_ref().is_some_and(|o| o.ino == 0) {
                 // Replaced by a compaction: opened again at the next look.
-                *slot = None;
+                slot.open = None;
+                slot.seen = None;
+            } else if out.is_ok() {
+                // Caught up under the lock, which every writer holds while it
+                // changes the pack and bumps its counter: current at the
+                // counter as it is now.
+                let now = generations.as_ref().and_then(|g| g.load(b));
+                slot.seen = now.map(|g| (g, Instant::now()));
             }
             return out;
         }
@@ -245,6 +367,7 @@ impl Packs {
             if bytes.is_empty() {
                 return Ok(out);
             }
+            *l.changed = true;
             if l.len > end {
                 log::debug!(
                     "{}: cutting a torn tail of {} bytes",
@@ -312,6 +435,7 @@ impl Packs {
             }
             // Marks the slot for reopening.
             l.open.ino = 0;
+            *l.changed = true;
             Ok(Some(dropped))
         })
     }
@@ -342,6 +466,8 @@ struct Locked<'a> {
     packs: &'a Dir,
     name: &'a str,
     path: &'a std::path::Path,
+    /// Set by a change of the pack, which bumps its generation counter.
+    changed: &'a mut bool,
 }
 
 impl FsStore {
@@ -382,7 +508,7 @@ impl FsStore {
     /// Looks a packed entry up; `None` if it is not packed.
     pub(super) fn get_packed(
         &self,
-        root: &Dir,
+        root: &Arc<Dir>,
         id: &Id,
         verify: bool,
         touch: bool,
@@ -444,6 +570,8 @@ impl FsStore {
                 entry_meta.last_access = meta::from_nanos(now);
             }
         }
+        // Checked: the next hits need not read it again.
+        self.packs.keep(id, offset, &buf);
         let entry = Entry::new(
             entry_meta,
             Payload::Memory { buf, range },
@@ -524,8 +652,11 @@ impl FsStore {
             let path = self.root.join(pack_rel(b));
             let ioerr = |e| StoreError::io("read", &path, e);
             let mut slot = guard(&self.packs.slots[usize::from(b)]);
-            Packs::sync(&root, b, &mut slot).map_err(ioerr)?;
-            let Some(open) = slot.as_ref() else { continue };
+            Packs::sync(&root, b, &mut slot.open).map_err(ioerr)?;
+            slot.seen = None;
+            let Some(open) = slot.open.as_ref() else {
+                continue;
+            };
             let mut mine: Vec<(Id, pack::Slot)> = open
                 .map
                 .live
