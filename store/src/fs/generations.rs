@@ -2,7 +2,7 @@
 //! "Generations"): one little-endian `u64` counter per pack, bumped by every
 //! writer of the pack under its `flock`, read by lookups through a shared
 //! mapping. A lookup whose pack counter has not moved since its map of the
-//! pack was caught up needs no system call.
+//! pack was caught up needs one `fstat` and no read.
 //!
 //! The file may be written by anyone who can write the cache, so nothing
 //! read from it is trusted for values: a counter only tells a reader when to
@@ -12,6 +12,10 @@
 //! is not mapped; one truncated after it was mapped would make a load fault
 //! (`SIGBUS`): the fault is caught, an anonymous page replaces the mapping,
 //! and the page counts as absent from then on.
+//!
+//! A lookup pays one `fstat` of the page: a page unlinked (its root or
+//! `packs/` deleted under a live handle) counts as absent, so that the
+//! lookup looks at the pack, finds it gone, and is a miss at once.
 
 use crate::beneath::{info_of, Dir, Kind};
 use std::io;
@@ -34,6 +38,8 @@ pub(super) const REVALIDATE: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(super) struct Generations {
     base: NonNull<AtomicU64>,
+    /// The page's file, kept open to tell whether it is still linked.
+    file: std::fs::File,
     /// Index in the process-wide registry the `SIGBUS` handler reads.
     reg: usize,
     writable: bool,
@@ -121,6 +127,7 @@ impl Generations {
         REGISTRY[reg].store(base.as_ptr().cast(), Ordering::Release);
         Ok(Some(Generations {
             base,
+            file,
             reg,
             writable,
             root: Arc::clone(root),
@@ -147,6 +154,17 @@ impl Generations {
     pub(super) fn load(&self, b: u8) -> Option<u64> {
         let v = self.counter(b).load(Ordering::Acquire);
         self.is_sound().then_some(v)
+    }
+
+    /// The counter of pack `b` for a lookup: `None` if the page is not
+    /// sound or no longer linked (one `fstat`).
+    pub(super) fn load_linked(&self, b: u8) -> Option<u64> {
+        let linked = rustix::fs::fstat(&self.file).is_ok_and(|st| st.st_nlink > 0);
+        if linked {
+            self.load(b)
+        } else {
+            None
+        }
     }
 
     /// Bumps the counter of pack `b`: called by a writer holding the

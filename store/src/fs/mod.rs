@@ -15,6 +15,7 @@ mod evict;
 mod generations;
 mod index;
 mod layout;
+mod ofd;
 mod pack;
 mod packed;
 mod publish;
@@ -91,6 +92,8 @@ pub struct FsStore {
     /// Whether small entries are published into packs.
     pack_small: bool,
     packs: packed::Packs,
+    /// Compute locks as byte-range locks of `index/locks`.
+    ofd: ofd::OfdLocks,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -139,6 +142,7 @@ impl FsStore {
             index: index::Index::default(),
             pack_small: true,
             packs: packed::Packs::default(),
+            ofd: ofd::OfdLocks::default(),
         }
     }
 

@@ -217,11 +217,12 @@ impl Packs {
     /// The record of `id`, read and checked against the map, if packed:
     /// `Ok(Some(Err(reason)))` if the bytes there are not its record.
     ///
-    /// No system call when the pack's generation counter has not moved
-    /// since the map was caught up and the record was read before.
+    /// One `fstat` (of the generation page) when the pack's counter has
+    /// not moved since the map was caught up and the record was read
+    /// before.
     fn read(&self, root: &Arc<Dir>, id: &Id) -> io::Result<Option<(Vec<u8>, u64)>> {
         let b = id.1[0];
-        let generation = self.generations(root, false).and_then(|g| g.load(b));
+        let generation = self.generations(root, false).and_then(|g| g.load_linked(b));
         let mut slot = guard(&self.slots[usize::from(b)]);
         if !slot.is_current(generation) {
             Self::sync(root, b, &mut slot.open)?;
@@ -270,10 +271,11 @@ impl Packs {
         work: impl FnOnce(Locked<'_>) -> Result<T>,
     ) -> Result<T> {
         // The caller made the layout (a publish) or only removes: the root
-        // is checked, `packs/` made if missing.
+        // is checked, `packs/` made if missing (made by the first packed
+        // publish, so its making is no news).
         let root = store.live_root()?;
         let dir_path = store.root.join(PACKS_DIR);
-        let Some(packs) = ensure_dir(&root, PACKS_DIR, &dir_path, true)? else {
+        let Some(packs) = ensure_dir(&root, PACKS_DIR, &dir_path, false)? else {
             return Err(StoreError::io(
                 "open",
                 &dir_path,

@@ -437,6 +437,24 @@ impl FsStore {
     pub(super) fn lock_entry(&self, namespace: &str, key: &str, wait: Wait) -> Result<EntryLock> {
         validate_key(key)?;
         let enc = encode_namespace(namespace)?;
+        // A byte of `index/locks` where the kernel allows it (`LAYOUT.md`,
+        // "Locks"); a lock file of its own otherwise.
+        if let Some(id) = super::index::id_of(namespace, key) {
+            let start = std::time::Instant::now();
+            if let Some(got) = self.ofd.lock(self, &id, wait) {
+                let got = got.map_err(|e| {
+                    StoreError::io("lock", self.root.join(super::layout::INDEX_DIR), e)
+                })?;
+                let state = super::ofd::state(&got);
+                let guard = match got {
+                    super::ofd::Got::Held(g) => {
+                        Some(Box::new(g) as Box<dyn std::any::Any + Send + Sync>)
+                    }
+                    super::ofd::Got::Busy => None,
+                };
+                return Ok(EntryLock::new(state, start.elapsed(), guard));
+            }
+        }
         let name = format!("{key}.lock");
         let rel = format!("{NS_DIR}/{enc}/{name}");
         let shown = self.root.join(&rel);
