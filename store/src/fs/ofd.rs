@@ -22,7 +22,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The lock file's name beneath `index/`.
 pub(super) const LOCKS_FILE: &str = "locks";
@@ -244,18 +244,7 @@ impl OfdLocks {
 }
 
 fn poll(shared: &Shared, offset: u64, deadline: Instant) -> io::Result<bool> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if shared.fcntl(offset, libc::F_WRLCK, false)? {
-            return Ok(true);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(false);
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
+    crate::lock::poll_with(deadline, &mut || shared.fcntl(offset, libc::F_WRLCK, false))
 }
 
 /// The state a lock attempt reports to the caller.
