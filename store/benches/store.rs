@@ -153,7 +153,7 @@ fn hit_small(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = scratch_dir("store")?;
-    let store = FsStore::create(dir.join("cache"))?;
+    let store = FsStore::create(dir.join("cache"))?.with_packs(false);
     let mut group = Group::new("store");
     let meta = NewEntry::new(Duration::from_millis(5))
         .field("function", NS)
@@ -189,7 +189,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let next = Cell::new(1_000u64);
     let raw_dir = dir.join("raw");
     std::fs::create_dir_all(&raw_dir)?;
-    let synced = FsStore::open(dir.join("cache"))?.with_durability(Durability::Synced);
+    let synced = FsStore::open(dir.join("cache"))?
+        .with_packs(false)
+        .with_durability(Durability::Synced);
     let data: Vec<u8> = (0..BIG).map(|i| (i as u8).wrapping_mul(13)).collect();
     let mut last_key = 0u64;
     let p = Publishes {
