@@ -34,6 +34,23 @@ pub(super) const PAGE_LEN: usize = COUNTERS * 8;
 /// not move (bounds what a frozen or garbled counter can hide).
 pub(super) const REVALIDATE: Duration = Duration::from_secs(1);
 
+/// A monotonic clock read cheaply (`CLOCK_MONOTONIC_COARSE`: no time
+/// source read, a few milliseconds of resolution), for the revalidation
+/// bound of lookups.
+pub(super) fn coarse_now() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; it does not fail
+    // for this clock on Linux (2.6.32 and later).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// The mapped page of one store root.
 #[derive(Debug)]
 pub(super) struct Generations {

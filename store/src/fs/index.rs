@@ -128,9 +128,29 @@ impl Record {
 
 /// The index id of a namespace.
 pub(super) fn ns_id(namespace: &str) -> NsId {
+    thread_local! {
+        /// The last namespace this thread asked for, and its id: lookups
+        /// come in runs of one namespace (one cached function).
+        static LAST: std::cell::RefCell<(String, NsId)> =
+            const { std::cell::RefCell::new((String::new(), [0; 16])) };
+    }
+    let cached = LAST.with(|l| {
+        let l = l.try_borrow().ok()?;
+        (!l.0.is_empty() && l.0 == namespace).then_some(l.1)
+    });
+    if let Some(id) = cached {
+        return id;
+    }
     let d = Sha256::digest(namespace.as_bytes());
     let mut id = [0u8; 16];
     id.copy_from_slice(&d[..16]);
+    LAST.with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            l.0.clear();
+            l.0.push_str(namespace);
+            l.1 = id;
+        }
+    });
     id
 }
 

@@ -4,7 +4,7 @@
 //! at all otherwise: `generations`), removals by `remove` records.
 
 use super::clean::lock_linked;
-use super::generations::{Generations, REVALIDATE};
+use super::generations::{coarse_now, Generations, REVALIDATE};
 use super::index::{self, Id, NsId, Op, Record};
 use super::layout::{ensure_dir, remove_in_the_way};
 use super::pack::{self, PackMap, PackOp};
@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The directory of the packs.
 pub(super) const PACKS_DIR: &str = "packs";
@@ -53,8 +53,9 @@ struct Open {
 #[derive(Debug, Default)]
 struct Slot {
     open: Option<Open>,
-    /// The pack's counter when the map was last caught up, and when.
-    seen: Option<(u64, Instant)>,
+    /// The pack's counter when the map was last caught up, and when
+    /// ([`coarse_now`]).
+    seen: Option<(u64, Duration)>,
 }
 
 impl Slot {
@@ -62,7 +63,9 @@ impl Slot {
     /// it was caught up, not longer ago than [`REVALIDATE`].
     fn is_current(&self, generation: Option<u64>) -> bool {
         match (generation, self.seen) {
-            (Some(g), Some((seen, at))) => g == seen && at.elapsed() < REVALIDATE,
+            (Some(g), Some((seen, at))) => {
+                g == seen && coarse_now().saturating_sub(at) < REVALIDATE
+            }
             _ => false,
         }
     }
@@ -226,7 +229,7 @@ impl Packs {
         let mut slot = guard(&self.slots[usize::from(b)]);
         if !slot.is_current(generation) {
             Self::sync(root, b, &mut slot.open)?;
-            slot.seen = generation.map(|g| (g, Instant::now()));
+            slot.seen = generation.map(|g| (g, coarse_now()));
         }
         let Some(open) = slot.open.as_ref() else {
             return Ok(None);
@@ -342,7 +345,7 @@ impl Packs {
                 // changes the pack and bumps its counter: current at the
                 // counter as it is now.
                 let now = generations.as_ref().and_then(|g| g.load(b));
-                slot.seen = now.map(|g| (g, Instant::now()));
+                slot.seen = now.map(|g| (g, coarse_now()));
             }
             return out;
         }
