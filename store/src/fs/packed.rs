@@ -3,7 +3,6 @@
 //! `stat` of the pack when its counter in the generation page moved (none
 //! at all otherwise: `generations`), removals by `remove` records.
 
-use super::clean::lock_linked;
 use super::generations::{coarse_now, Generations, REVALIDATE};
 use super::index::{self, Id, NsId, Op, Record};
 use super::layout::{ensure_dir, remove_in_the_way};
@@ -17,6 +16,7 @@ use crate::meta::{self, EntryMeta};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -40,6 +40,8 @@ struct Open {
     file: File,
     dev: u64,
     ino: u64,
+    /// Opened for writing (by an append): an append may use it.
+    writable: bool,
     map: PackMap,
     /// Records read and checked since this file was opened, by offset:
     /// records are immutable, so one stays right while its offset is live
@@ -79,6 +81,8 @@ pub(super) struct Packs {
     generations: RwLock<Option<Arc<Generations>>>,
     /// When this process last tried to map a missing page.
     generations_tried: Mutex<Option<Instant>>,
+    /// `packs/` of the current root, kept open for appends.
+    packs_dir: Mutex<Option<(Arc<Dir>, Arc<Dir>)>>,
     /// When this process last recorded an access of a packed entry in the
     /// ledger (nanoseconds since the epoch).
     accessed: Mutex<HashMap<Id, u64>>,
@@ -92,6 +96,7 @@ impl Default for Packs {
                 .collect(),
             generations: RwLock::new(None),
             generations_tried: Mutex::new(None),
+            packs_dir: Mutex::new(None),
             accessed: Mutex::new(HashMap::new()),
         }
     }
@@ -142,6 +147,7 @@ fn open_at(file: File) -> io::Result<Open> {
         file,
         dev: i.dev,
         ino: i.ino,
+        writable: false,
         map: PackMap::default(),
         records: HashMap::new(),
         records_bytes: 0,
@@ -278,13 +284,7 @@ impl Packs {
         // publish, so its making is no news).
         let root = store.live_root()?;
         let dir_path = store.root.join(PACKS_DIR);
-        let Some(packs) = ensure_dir(&root, PACKS_DIR, &dir_path, false)? else {
-            return Err(StoreError::io(
-                "open",
-                &dir_path,
-                io::Error::from(io::ErrorKind::NotFound),
-            ));
-        };
+        let mut packs = self.packs_dir(store, &root, false)?;
         let name = pack_name(b);
         let path = dir_path.join(&name);
         let ioerr = |op: &'static str| {
@@ -293,38 +293,67 @@ impl Packs {
         };
         let generations = self.generations(&root, true);
         let mut slot = guard(&self.slots[usize::from(b)]);
-        for _ in 0..16 {
-            let file = match packs.open_or_create_file(&name) {
-                Ok(f) => f,
-                Err(e) if is_not_followed(&e) || e.raw_os_error() == Some(libc::EISDIR) => {
-                    remove_in_the_way(&packs, &name, &path, "a pack file")?;
-                    continue;
+        for attempt in 0..16 {
+            // The descriptor this process already has, if opened for
+            // writing (by an earlier append); else the pack opened afresh.
+            let open = match slot.open.take() {
+                Some(o) if o.writable => o,
+                kept => {
+                    let file = match packs.open_or_create_file(&name) {
+                        Ok(f) => f,
+                        Err(e) if is_not_followed(&e) || e.raw_os_error() == Some(libc::EISDIR) => {
+                            remove_in_the_way(&packs, &name, &path, "a pack file")?;
+                            continue;
+                        }
+                        // `packs/` deleted under the kept handle.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => {
+                            packs = self.packs_dir(store, &root, true)?;
+                            continue;
+                        }
+                        Err(e) => return Err(StoreError::io("open", path, e)),
+                    };
+                    let i = info_of(&file).map_err(ioerr("stat"))?;
+                    // The map of the same file, read through another
+                    // descriptor, is kept.
+                    let map = match kept {
+                        Some(o) if o.dev == i.dev && o.ino == i.ino => {
+                            (o.map, o.records, o.records_bytes)
+                        }
+                        _ => (PackMap::default(), HashMap::new(), 0),
+                    };
+                    Open {
+                        file,
+                        dev: i.dev,
+                        ino: i.ino,
+                        writable: true,
+                        map: map.0,
+                        records: map.1,
+                        records_bytes: map.2,
+                    }
                 }
-                Err(e) => return Err(StoreError::io("open", path, e)),
             };
-            lock::wait_exclusive(&file).map_err(ioerr("lock"))?;
-            let held = lock::Held(file);
-            // Replaced by a compaction between the open and the lock.
-            if !lock_linked(&packs, &name, &held.0).map_err(ioerr("stat"))? {
+            let open = slot.open.insert(open);
+            lock::wait_exclusive(&open.file).map_err(ioerr("lock"))?;
+            let held = Unlock(open.file.as_raw_fd());
+            // Replaced by a compaction (or removed) since it was opened.
+            let linked = match packs.stat(&name) {
+                Ok(i) => i.kind == Kind::File && i.dev == open.dev && i.ino == open.ino,
+                Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_followed(&e) => false,
+                Err(e) => return Err(StoreError::io("stat", path, e)),
+            };
+            if !linked {
+                drop(held);
+                slot.open = None;
+                if attempt == 0 {
+                    packs = self.packs_dir(store, &root, true)?;
+                }
                 continue;
             }
-            let info = info_of(&held.0).map_err(ioerr("stat"))?;
-            let same = slot
-                .open
-                .as_ref()
-                .is_some_and(|o| o.dev == info.dev && o.ino == info.ino);
-            if !same {
-                let file = held.0.try_clone().map_err(ioerr("open"))?;
-                slot.open = Some(open_at(file).map_err(ioerr("read"))?);
-            }
-            let Some(open) = slot.open.as_mut() else {
-                continue;
-            };
-            catch_up(open, info.len).map_err(ioerr("read"))?;
+            let len = info_of(&open.file).map_err(ioerr("stat"))?.len;
+            catch_up(open, len).map_err(ioerr("read"))?;
             let mut changed = false;
             let out = work(Locked {
-                file: &held.0,
-                len: info.len,
+                len,
                 open,
                 packs: &packs,
                 name: &name,
@@ -336,6 +365,7 @@ impl Packs {
                     g.bump(b);
                 }
             }
+            drop(held);
             if slot.open.as_ref().is_some_and(|o| o.ino == 0) {
                 // Replaced by a compaction: opened again at the next look.
                 slot.open = None;
@@ -354,6 +384,28 @@ impl Packs {
             path,
             io::Error::other("the pack keeps being replaced"),
         ))
+    }
+
+    /// `packs/` beneath `root`, kept open per root (made if missing);
+    /// `fresh` opens it again (it was found deleted under the kept handle).
+    fn packs_dir(&self, store: &FsStore, root: &Arc<Dir>, fresh: bool) -> Result<Arc<Dir>> {
+        let mut kept = guard(&self.packs_dir);
+        if let Some((r, d)) = kept.as_ref() {
+            if !fresh && Arc::ptr_eq(r, root) {
+                return Ok(Arc::clone(d));
+            }
+        }
+        let dir_path = store.root.join(PACKS_DIR);
+        let Some(packs) = ensure_dir(root, PACKS_DIR, &dir_path, false)? else {
+            return Err(StoreError::io(
+                "open",
+                &dir_path,
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
+        };
+        let packs = Arc::new(packs);
+        *kept = Some((Arc::clone(root), Arc::clone(&packs)));
+        Ok(packs)
     }
 
     /// Appends what `build` makes of the pack's current map to pack `b`,
@@ -379,11 +431,14 @@ impl Packs {
                     l.path.display(),
                     l.len - end
                 );
-                l.file.set_len(end).map_err(ioerr("truncate"))?;
+                l.open.file.set_len(end).map_err(ioerr("truncate"))?;
             }
-            l.file.write_all_at(&bytes, end).map_err(ioerr("append"))?;
+            l.open
+                .file
+                .write_all_at(&bytes, end)
+                .map_err(ioerr("append"))?;
             if store.durability == Durability::Synced {
-                l.file.sync_data().map_err(ioerr("sync"))?;
+                l.open.file.sync_data().map_err(ioerr("sync"))?;
             }
             l.open.map.feed(end, &bytes);
             Ok(out)
@@ -408,7 +463,10 @@ impl Packs {
                 return Ok(None);
             }
             let mut old = vec![0u8; map.scanned as usize];
-            l.file.read_exact_at(&mut old, 0).map_err(ioerr("read"))?;
+            l.open
+                .file
+                .read_exact_at(&mut old, 0)
+                .map_err(ioerr("read"))?;
             let mut slots: Vec<pack::Slot> = map.live.values().copied().collect();
             slots.sort_by_key(|s| s.offset);
             let mut new = Vec::with_capacity(map.live_bytes as usize);
@@ -462,9 +520,21 @@ impl Packs {
     }
 }
 
+/// Releases a pack's `flock` taken on the descriptor kept in its slot
+/// (which stays open for the next append).
+struct Unlock(std::os::fd::RawFd);
+
+impl Drop for Unlock {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is owned by the slot, which outlives this
+        // guard (the slot's mutex is held meanwhile).
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) };
+        let _ = rustix::fs::flock(fd, rustix::fs::FlockOperation::Unlock);
+    }
+}
+
 /// A pack held under its `flock`, for [`Packs::locked`].
 struct Locked<'a> {
-    file: &'a File,
     /// The pack's length when locked.
     len: u64,
     open: &'a mut Open,
