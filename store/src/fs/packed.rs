@@ -229,7 +229,9 @@ impl Packs {
     /// One `fstat` (of the generation page) when the pack's counter has
     /// not moved since the map was caught up and the record was read
     /// before.
-    fn read(&self, root: &Arc<Dir>, id: &Id) -> io::Result<Option<(Vec<u8>, u64)>> {
+    /// Returns the record, its offset, and whether it was kept (checked
+    /// before).
+    fn read(&self, root: &Arc<Dir>, id: &Id) -> io::Result<Option<(Vec<u8>, u64, bool)>> {
         let b = id.1[0];
         let generation = self.generations(root, false).and_then(|g| g.load_linked(b));
         let mut slot = guard(&self.slots[usize::from(b)]);
@@ -244,11 +246,11 @@ impl Packs {
             return Ok(None);
         };
         if let Some(kept) = open.records.get(&s.offset) {
-            return Ok(Some((kept.clone(), s.offset)));
+            return Ok(Some((kept.clone(), s.offset, true)));
         }
         let mut buf = vec![0u8; s.len as usize];
         open.file.read_exact_at(&mut buf, s.offset)?;
-        Ok(Some((buf, s.offset)))
+        Ok(Some((buf, s.offset, false)))
     }
 
     /// Keeps the record of `id` read at `offset`, once checked, for the
@@ -590,7 +592,7 @@ impl FsStore {
         repair: bool,
     ) -> Result<Option<Lookup>> {
         let path = || self.root.join(pack_rel(id.1[0]));
-        let Some((buf, offset)) = self
+        let Some((buf, offset, kept)) = self
             .packs
             .read(root, id)
             .map_err(|e| StoreError::io("read", path(), e))?
@@ -646,7 +648,9 @@ impl FsStore {
             }
         }
         // Checked: the next hits need not read it again.
-        self.packs.keep(id, offset, &buf);
+        if !kept {
+            self.packs.keep(id, offset, &buf);
+        }
         let entry = Entry::new(
             entry_meta,
             Payload::Memory { buf, range },
