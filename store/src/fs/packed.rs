@@ -46,8 +46,26 @@ struct Open {
     /// Records read and checked since this file was opened, by offset:
     /// records are immutable, so one stays right while its offset is live
     /// in `map` (cleared if the file is found cut below what was scanned).
-    records: HashMap<u64, Vec<u8>>,
+    records: HashMap<u64, Kept>,
     records_bytes: usize,
+}
+
+/// A record read and checked, with what its meta file decoded to.
+#[derive(Debug, Clone)]
+pub(super) struct Kept {
+    bytes: Vec<u8>,
+    meta: EntryMeta,
+    /// Where the inline payload lies in `bytes`.
+    range: std::ops::Range<usize>,
+}
+
+/// What [`Packs::read`] found.
+#[derive(Debug)]
+enum Read {
+    /// The record's bytes, just read.
+    Fresh(Vec<u8>),
+    /// The record as checked and decoded before.
+    Kept(Kept),
 }
 
 /// A pack slot: the pack as this process knows it, and the generation
@@ -229,9 +247,9 @@ impl Packs {
     /// One `fstat` (of the generation page) when the pack's counter has
     /// not moved since the map was caught up and the record was read
     /// before.
-    /// Returns the record, its offset, and whether it was kept (checked
+    /// Returns the record and its offset, or what was kept of it (checked
     /// before).
-    fn read(&self, root: &Arc<Dir>, id: &Id) -> io::Result<Option<(Vec<u8>, u64, bool)>> {
+    fn read(&self, root: &Arc<Dir>, id: &Id) -> io::Result<Option<(Read, u64)>> {
         let b = id.1[0];
         let generation = self.generations(root, false).and_then(|g| g.load_linked(b));
         let mut slot = guard(&self.slots[usize::from(b)]);
@@ -246,16 +264,16 @@ impl Packs {
             return Ok(None);
         };
         if let Some(kept) = open.records.get(&s.offset) {
-            return Ok(Some((kept.clone(), s.offset, true)));
+            return Ok(Some((Read::Kept(kept.clone()), s.offset)));
         }
         let mut buf = vec![0u8; s.len as usize];
         open.file.read_exact_at(&mut buf, s.offset)?;
-        Ok(Some((buf, s.offset, false)))
+        Ok(Some((Read::Fresh(buf), s.offset)))
     }
 
     /// Keeps the record of `id` read at `offset`, once checked, for the
     /// next hits (if it is still the live record there and room is left).
-    fn keep(&self, id: &Id, offset: u64, record: &[u8]) {
+    fn keep(&self, id: &Id, offset: u64, record: &Kept) {
         let mut slot = guard(&self.slots[usize::from(id.1[0])]);
         let Some(open) = slot.open.as_mut() else {
             return;
@@ -264,12 +282,12 @@ impl Packs {
         if !live || open.records.contains_key(&offset) {
             return;
         }
-        if open.records_bytes + record.len() > RECORDS_KEPT_MAX {
+        if open.records_bytes + record.bytes.len() > RECORDS_KEPT_MAX {
             open.records.clear();
             open.records_bytes = 0;
         }
-        open.records_bytes += record.len();
-        open.records.insert(offset, record.to_vec());
+        open.records_bytes += record.bytes.len();
+        open.records.insert(offset, record.clone());
     }
 
     /// Runs `work` holding pack `b`'s `flock` (made if missing), once the
@@ -592,12 +610,16 @@ impl FsStore {
         repair: bool,
     ) -> Result<Option<Lookup>> {
         let path = || self.root.join(pack_rel(id.1[0]));
-        let Some((buf, offset, kept)) = self
+        let Some((read, offset)) = self
             .packs
             .read(root, id)
             .map_err(|e| StoreError::io("read", path(), e))?
         else {
             return Ok(None);
+        };
+        let buf = match read {
+            Read::Fresh(buf) => buf,
+            Read::Kept(k) => return Ok(Some(self.packed_found(id, k, offset, verify, touch))),
         };
         let location = format!("{}@{offset}", path().display());
         let corrupt = |reason: String| -> Result<Option<Lookup>> {
@@ -626,12 +648,38 @@ impl FsStore {
             return corrupt("a packed entry without an inline payload".into());
         };
         let range = range.start + pack::HEAD..range.end + pack::HEAD;
-        let mut entry_meta = decoded.meta;
+        if meta::payload_checksum(buf.get(range.clone()).unwrap_or_default())
+            != decoded.meta.checksum
+        {
+            return corrupt("inline payload checksum does not match".into());
+        }
+        // Checked: the next hits need not read or decode it again.
+        let kept = Kept {
+            bytes: buf,
+            meta: decoded.meta,
+            range,
+        };
+        self.packs.keep(id, offset, &kept);
+        Ok(Some(self.packed_found(id, kept, offset, false, touch)))
+    }
+
+    /// The lookup of a packed entry whose record was checked (`verify`
+    /// checks its inline payload again).
+    fn packed_found(&self, id: &Id, kept: Kept, offset: u64, verify: bool, touch: bool) -> Lookup {
+        let location = format!("{}@{offset}", self.root.join(pack_rel(id.1[0])).display());
+        let Kept {
+            bytes: buf,
+            meta: mut entry_meta,
+            range,
+        } = kept;
         if verify
             && meta::payload_checksum(buf.get(range.clone()).unwrap_or_default())
                 != entry_meta.checksum
         {
-            return corrupt("inline payload checksum does not match".into());
+            return Lookup::Corrupt(Corruption {
+                location,
+                reason: "inline payload checksum does not match".into(),
+            });
         }
         let created = meta::to_nanos(entry_meta.created);
         let last = guard(&self.packs.accessed)
@@ -647,10 +695,6 @@ impl FsStore {
                 entry_meta.last_access = meta::from_nanos(now);
             }
         }
-        // Checked: the next hits need not read it again.
-        if !kept {
-            self.packs.keep(id, offset, &buf);
-        }
         let entry = Entry::new(
             entry_meta,
             Payload::Memory { buf, range },
@@ -658,11 +702,8 @@ impl FsStore {
             location,
             false,
         );
-        Ok(Some(Lookup::Found(Box::new(if verify {
-            entry.checked()
-        } else {
-            entry
-        }))))
+        // The payload was checked: here, or when the record was kept.
+        Lookup::Found(Box::new(entry.checked()))
     }
 
     /// Appends `remove` records for those of `ids` that are packed; returns
