@@ -660,7 +660,7 @@ impl FsStore {
             range,
         };
         self.packs.keep(id, offset, &kept);
-        Ok(Some(self.packed_found(id, kept, offset, false, touch)))
+        Ok(Some(self.packed_found(id, kept, offset, verify, touch)))
     }
 
     /// The lookup of a packed entry whose record was checked (`verify`
@@ -702,8 +702,9 @@ impl FsStore {
             location,
             false,
         );
-        // The payload was checked: here, or when the record was kept.
-        Lookup::Found(Box::new(entry.checked()))
+        // A verified lookup checked the payload: here, or when the record
+        // was kept (an unverified one reports it unverified, as others do).
+        Lookup::Found(Box::new(if verify { entry.checked() } else { entry }))
     }
 
     /// Appends `remove` records for those of `ids` that are packed; returns
