@@ -297,12 +297,18 @@ impl Packs {
         &self,
         store: &FsStore,
         b: u8,
+        checked: bool,
         work: impl FnOnce(Locked<'_>) -> Result<T>,
     ) -> Result<T> {
-        // The caller made the layout (a publish) or only removes: the root
-        // is checked, `packs/` made if missing (made by the first packed
-        // publish, so its making is no news).
-        let root = store.live_root()?;
+        // The caller made the layout (a publish, which has just checked the
+        // root: `checked`) or only removes (the root is checked here);
+        // `packs/` is made if missing (by the first packed publish, so its
+        // making is no news).
+        let root = if checked {
+            store.handle()
+        } else {
+            store.live_root()?
+        };
         let dir_path = store.root.join(PACKS_DIR);
         let mut packs = self.packs_dir(store, &root, false)?;
         let name = pack_name(b);
@@ -435,9 +441,10 @@ impl Packs {
         &self,
         store: &FsStore,
         b: u8,
+        checked: bool,
         build: impl FnOnce(&PackMap) -> (Vec<u8>, T),
     ) -> Result<T> {
-        self.locked(store, b, |l| {
+        self.locked(store, b, checked, |l| {
             let ioerr = |op: &'static str| move |e| StoreError::io(op, l.path, e);
             let end = l.open.map.scanned;
             let (bytes, out) = build(&l.open.map);
@@ -474,7 +481,7 @@ impl Packs {
     fn compact(&self, store: &FsStore, b: u8, damaged: bool) -> Result<Option<u64>> {
         let tmp = store.layout()?.2;
         let tmp_path = store.root.join(super::layout::TMP_DIR);
-        self.locked(store, b, |l| {
+        self.locked(store, b, false, |l| {
             let ioerr = |op: &'static str| move |e| StoreError::io(op, l.path, e);
             let map = &l.open.map;
             let dead = l.len.saturating_sub(map.live_bytes);
@@ -584,7 +591,8 @@ impl FsStore {
     pub(super) fn publish_packed(&self, id: Id, meta_bytes: &[u8], created: u64) -> Result<bool> {
         let record = pack::encode(PackOp::Put, &id.0, &id.1, meta_bytes);
         let len = record.len() as u64;
-        let present = self.packs.append(self, id.1[0], |map| {
+        // The publish checked the root (its layout) just before.
+        let present = self.packs.append(self, id.1[0], true, |map| {
             if map.live.contains_key(&id) {
                 (Vec::new(), true)
             } else {
@@ -719,7 +727,7 @@ impl FsStore {
             if !self.pack_exists(b) {
                 continue;
             }
-            freed += self.packs.append(self, b, |map| {
+            freed += self.packs.append(self, b, false, |map| {
                 let mut bytes = Vec::new();
                 let mut freed = 0;
                 for id in &ids {
@@ -742,7 +750,7 @@ impl FsStore {
             if !self.pack_exists(b) {
                 continue;
             }
-            freed += self.packs.append(self, b, |map| {
+            freed += self.packs.append(self, b, false, |map| {
                 let held: u64 = map
                     .live
                     .iter()
