@@ -14,7 +14,10 @@
 //!   memory-mapped), [`Lookup::Missing`], or [`Lookup::Corrupt`] for a torn or
 //!   damaged entry, which is quarantined and never handed out as data.
 //! - [`Store::lock`] takes a per-entry compute lock ([`EntryLock`], waiting as
-//!   [`Wait`] says) so concurrent callers compute once.
+//!   [`Wait`] says) so concurrent callers compute once; on [`FsStore`], one
+//!   byte of the shared file `index/locks` locked with `F_OFD_SETLK`
+//!   (nothing made or unlinked per lock, released by the kernel when its
+//!   holder dies), a lock file per entry where the kernel refuses that.
 //! - [`Store::publish`] writes the payload through a writer and makes the
 //!   entry appear atomically; on [`FsStore`], without `fsync` unless
 //!   [`Durability::Synced`] is chosen (an entry torn by a power loss is
@@ -39,7 +42,10 @@
 //!   inode per small entry); every handle reads, lists, evicts and compacts
 //!   them. [`FsStore::locate`] says where an entry lives ([`Location`]: its
 //!   pack record or its directory), [`FsStore::pack_damage`] lists damaged
-//!   records and torn tails ([`PackDamage`]).
+//!   records and torn tails ([`PackDamage`]). A repeated packed hit costs one
+//!   `fstat` and no read: writers bump a per-pack counter in the shared
+//!   page `packs/generations`, and a reader whose counter has not moved
+//!   serves the record it already checked.
 //!
 //! The on-disk layout is specified in `LAYOUT.md`.
 //!
@@ -93,7 +99,11 @@
 //! - Shared folders: nothing beneath the root is followed if it is a
 //!   symlink, so no store operation reads, writes or deletes anything
 //!   outside the root; symlinks planted in the layout are removed (as names)
-//!   and the layout made again. The root path itself is resolved normally
+//!   and the layout made again. [`FsStore`] maps one file,
+//!   `packs/generations`, and installs a `SIGBUS` handler (chained to any
+//!   earlier one) so that a co-user truncating it cannot crash a reader;
+//!   garbled counters there delay a removal by at most one second and never
+//!   make a lookup return another entry's bytes. The root path itself is resolved normally
 //!   (it may be a symlink), when opened and again when a deleted root is
 //!   made again. Still, whoever can write the folder can delete or damage
 //!   entries (damage is detected: checksums, lengths) and fill the disk: the

@@ -178,9 +178,18 @@ fn try_lock(file: &File) -> io::Result<bool> {
 }
 
 fn poll(file: &File, deadline: Instant) -> io::Result<bool> {
+    poll_with(deadline, &mut || try_lock(file))
+}
+
+/// Tries `attempt` until it takes the lock or `deadline` passes, pausing
+/// 1 ms, then twice as long each time, at most 20 ms.
+pub(crate) fn poll_with(
+    deadline: Instant,
+    attempt: &mut dyn FnMut() -> io::Result<bool>,
+) -> io::Result<bool> {
     let mut pause = Duration::from_millis(1);
     loop {
-        if try_lock(file)? {
+        if attempt()? {
             return Ok(true);
         }
         let now = Instant::now();

@@ -35,7 +35,9 @@ fn a_released_lock_leaves_no_lock_file() {
     for i in 0..20 {
         let guard = s.lock(NS, &key(i), Wait::NoWait).unwrap();
         assert!(guard.is_acquired());
-        assert_eq!(lock_files(s.root()), 1);
+        // Held as a byte of `index/locks` where the kernel has OFD locks:
+        // no lock file at all; else one.
+        assert!(lock_files(s.root()) <= 1);
         s.publish_bytes(NS, &key(i), &NewEntry::default(), b"v")
             .unwrap();
         drop(guard);

@@ -356,7 +356,13 @@ fn two_processes_append_to_one_pack_without_interleaving() {
     assert_eq!(listed.len(), 800);
     assert!(listed.iter().all(|e| e.meta.is_ok()));
     // One pack only, and every byte of it is a whole record.
-    let packs: Vec<_> = fs::read_dir(root.join("packs")).unwrap().collect();
+    let packs: Vec<_> = fs::read_dir(root.join("packs"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+        })
+        .collect();
     assert_eq!(packs.len(), 1);
     let total: u64 = listed.iter().map(|e| e.stored_bytes).sum();
     assert_eq!(

@@ -115,6 +115,9 @@ fn layout_paths(s: &FsStore) -> Vec<(String, PathBuf)> {
         ("index".into(), r.join("index")),
         ("index/ledger".into(), r.join("index/ledger")),
         ("index/lock".into(), r.join("index/lock")),
+        ("index/locks".into(), r.join("index/locks")),
+        ("packs".into(), r.join("packs")),
+        ("packs/generations".into(), r.join("packs/generations")),
     ]
 }
 

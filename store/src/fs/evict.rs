@@ -137,6 +137,12 @@ impl FsStore {
                 report.skip(info, SkipReason::Recent);
                 continue;
             }
+            // Held by a live process or thread, as a byte of `index/locks`
+            // or as a lock file: in use.
+            let Some(byte) = self.ofd.try_hold(self, &id) else {
+                report.skip(info, SkipReason::Locked);
+                continue;
+            };
             let Some(guard) = self.hold_lock_if_any(&namespace, &key) else {
                 report.skip(info, SkipReason::Locked);
                 continue;
@@ -176,6 +182,7 @@ impl FsStore {
                 }
             }
             drop(guard);
+            drop(byte);
             report.removed.push(info);
         }
         Ok(report)

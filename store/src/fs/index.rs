@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The ledger's file name in `index/`.
 pub(super) const LEDGER: &str = "ledger";
@@ -128,9 +128,29 @@ impl Record {
 
 /// The index id of a namespace.
 pub(super) fn ns_id(namespace: &str) -> NsId {
+    thread_local! {
+        /// The last namespace this thread asked for, and its id: lookups
+        /// come in runs of one namespace (one cached function).
+        static LAST: std::cell::RefCell<(String, NsId)> =
+            const { std::cell::RefCell::new((String::new(), [0; 16])) };
+    }
+    let cached = LAST.with(|l| {
+        let l = l.try_borrow().ok()?;
+        (!l.0.is_empty() && l.0 == namespace).then_some(l.1)
+    });
+    if let Some(id) = cached {
+        return id;
+    }
     let d = Sha256::digest(namespace.as_bytes());
     let mut id = [0u8; 16];
     id.copy_from_slice(&d[..16]);
+    LAST.with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            l.0.clear();
+            l.0.push_str(namespace);
+            l.1 = id;
+        }
+    });
     id
 }
 
@@ -286,8 +306,14 @@ fn header() -> Record {
 /// What a process knows of the ledger.
 #[derive(Debug, Default)]
 pub(super) struct IndexState {
+    /// `index/` beneath the root it was opened in (kept open: one path
+    /// walk per handle, not per append).
+    dir: Option<(Arc<Dir>, Arc<Dir>)>,
     lock: Option<File>,
     ledger: Option<(File, Info)>,
+    /// A length of the ledger this process found or left valid (whole
+    /// records, a header): a ledger still that long needs no tail check.
+    valid: u64,
     /// How far this process has read the ledger into `table`.
     offset: u64,
     table: Option<Table>,
@@ -302,8 +328,16 @@ pub(super) struct Index {
 /// The ledger, locked: what a caller may do while holding the index lock.
 pub(super) struct Locked<'a> {
     state: MutexGuard<'a, IndexState>,
-    idx: Dir,
-    _lock: lock::Held,
+    idx: Arc<Dir>,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // The cached descriptor of `index/lock` holds the lock.
+        if let Some(f) = self.state.lock.as_ref() {
+            lock::unlock(f);
+        }
+    }
 }
 
 fn bad_data(what: &str) -> io::Error {
@@ -364,7 +398,12 @@ impl Locked<'_> {
         let Some((file, _)) = self.state.ledger.as_ref() else {
             return Ok(None);
         };
-        let len = fix_tail(file)?;
+        let known = self.state.valid;
+        let len = match info_of(file)?.len {
+            len if len == known && len > 0 => len,
+            _ => fix_tail(file)?,
+        };
+        self.state.valid = len;
         Ok((len > 0).then_some(len))
     }
 
@@ -381,6 +420,7 @@ impl Locked<'_> {
         }
         if let Some((file, _)) = self.state.ledger.as_ref() {
             file.write_all_at(&buf, len)?;
+            self.state.valid = len + buf.len() as u64;
         }
         if let Some(t) = self.state.table.as_mut() {
             for r in records {
@@ -484,6 +524,7 @@ impl Locked<'_> {
         let f = self.idx.open_rw(LEDGER)?;
         let info = info_of(&f)?;
         self.state.ledger = Some((f, info));
+        self.state.valid = 0;
         self.state.offset = bytes.len() as u64;
         self.state.table = Some(t);
         Ok(())
@@ -512,46 +553,85 @@ impl Index {
         };
         let root = store.handle();
         let path = store.root().join(INDEX_DIR);
-        let idx = match ensure_dir(&root, INDEX_DIR, &path, false) {
-            Ok(Some(d)) => d,
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(io::Error::other(e.to_string())),
+        let cached = state
+            .dir
+            .as_ref()
+            .filter(|(r, _)| Arc::ptr_eq(r, &root))
+            .map(|(_, d)| Arc::clone(d));
+        let fresh = cached.is_none();
+        let idx = match cached {
+            Some(d) => d,
+            None => {
+                let d = match ensure_dir(&root, INDEX_DIR, &path, false) {
+                    Ok(Some(d)) => Arc::new(d),
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(io::Error::other(e.to_string())),
+                };
+                state.dir = Some((Arc::clone(&root), Arc::clone(&d)));
+                state.lock = None;
+                d
+            }
         };
         // Nothing of the index is followed through a symlink: one planted
         // at `lock` or `ledger` (or anything not a file) is removed as a
-        // name, and the index is made again.
-        for name in [LOCK, LEDGER] {
-            if idx.stat(name).is_ok_and(|i| i.kind != Kind::File) {
-                remove_in_the_way(&idx, name, &path.join(name), "an index file")
-                    .map_err(|e| io::Error::other(e.to_string()))?;
+        // name, and the index is made again. Looked for when the lock file
+        // is opened, and when the locked one is found no longer linked.
+        let clear_the_way = |idx: &Dir| -> io::Result<()> {
+            for name in [LOCK, LEDGER] {
+                if idx.stat(name).is_ok_and(|i| i.kind != Kind::File) {
+                    remove_in_the_way(idx, name, &path.join(name), "an index file")
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                }
             }
-        }
-        let mut held = None;
+            Ok(())
+        };
+        let mut locked = false;
         for _ in 0..8 {
             let file = match state.lock.take() {
                 Some(f) => f,
-                None => idx.open_or_create_file(LOCK)?,
+                None => {
+                    clear_the_way(&idx)?;
+                    match idx.open_or_create_file(LOCK) {
+                        Ok(f) => f,
+                        // `index/` deleted under a cached handle: open it
+                        // again.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && !fresh => {
+                            state.dir = None;
+                            drop(state);
+                            return self.lock(store);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             };
-            // The guard owns a clone of the descriptor (one open file, one
-            // lock); the descriptor itself stays cached for the next call.
-            let clone = file.try_clone()?;
-            lock::wait_exclusive(&clone)?;
-            let h = lock::Held(clone);
+            // The cached descriptor itself holds the lock (one open file,
+            // one lock), released when the `Locked` is dropped.
+            lock::wait_exclusive(&file)?;
             let linked = idx
                 .stat(LOCK)
-                .is_ok_and(|i| info_of(&h.0).is_ok_and(|f| f.same(&i)));
+                .is_ok_and(|i| info_of(&file).is_ok_and(|f| f.same(&i)));
             if linked {
                 state.lock = Some(file);
-                held = Some(h);
+                locked = true;
                 break;
             }
+            lock::unlock(&file);
         }
-        let Some(held) = held else {
+        if !locked {
             return Err(io::Error::other(
                 "index/lock keeps being replaced while it is locked",
             ));
-        };
+        }
+        let mut locked = Locked { state, idx };
+        let state = &mut locked.state;
+        let idx = Arc::clone(&locked.idx);
         match idx.stat(LEDGER) {
+            Ok(now) if now.kind != Kind::File => {
+                remove_in_the_way(&idx, LEDGER, &path.join(LEDGER), "an index file")
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                state.ledger = None;
+                state.table = None;
+            }
             Ok(now) => {
                 let same = state.ledger.as_ref().is_some_and(|(_, i)| i.same(&now));
                 if !same {
@@ -559,6 +639,7 @@ impl Index {
                     let info = info_of(&f)?;
                     state.ledger = Some((f, info));
                     state.offset = 0;
+                    state.valid = 0;
                     state.table = None;
                 }
             }
@@ -576,11 +657,7 @@ impl Index {
                 }
             }
         }
-        Ok(Some(Locked {
-            state,
-            idx,
-            _lock: held,
-        }))
+        Ok(Some(locked))
     }
 }
 

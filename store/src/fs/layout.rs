@@ -10,7 +10,12 @@ use crate::error::{clip, Result, StoreError};
 use crate::lock::{self, Try};
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// How long a root found live is taken as live by lookups that miss
+/// (`LAYOUT.md`, "Self-healing").
+const ROOT_RECHECK_NANOS: u64 = 10_000_000;
 
 /// Layout version written in [`VERSION_FILE`]. Version 2 adds the index
 /// (`index/`); a version-1 store is upgraded in place when opened (its
@@ -367,9 +372,16 @@ impl FsStore {
     pub(super) fn live_root(&self) -> Result<Arc<Dir>> {
         let dir = self.handle();
         if self.is_live(&dir) {
+            self.note_live();
             return Ok(dir);
         }
         self.heal()
+    }
+
+    /// Notes that the current root handle was found live now.
+    fn note_live(&self) {
+        let now = super::generations::coarse_now().as_nanos() as u64;
+        self.root_live_at.store(now.max(1), Ordering::Relaxed);
     }
 
     /// Whether `dir` still is the directory the root path names. A link
@@ -428,7 +440,19 @@ impl FsStore {
     /// After a miss: if the root handle was deleted or moved and the path names a
     /// store again (made by another process), take the new one.
     pub(super) fn refresh_root(&self, seen: &Dir) -> Option<Arc<Dir>> {
+        // Found live a moment ago (the lookups of one miss, a run of
+        // misses): a root replaced by another process meanwhile costs at
+        // most a miss more, and the next publish checks it anyway.
+        let at = self.root_live_at.load(Ordering::Relaxed);
+        let now = super::generations::coarse_now().as_nanos() as u64;
+        let current = std::ptr::eq(seen, &*self.handle());
+        if current && at != 0 && now.saturating_sub(at) < ROOT_RECHECK_NANOS {
+            return None;
+        }
         if self.is_live(seen) {
+            if current {
+                self.note_live();
+            }
             return None;
         }
         let dir = Dir::open_path(&self.root).ok()?;

@@ -14,9 +14,11 @@
 
 mod clean;
 mod evict;
+mod generations;
 mod index;
 mod layout;
 mod location;
+mod ofd;
 mod pack;
 mod packed;
 mod publish;
@@ -93,6 +95,11 @@ pub struct FsStore {
     /// Whether small entries are published into packs.
     pack_small: bool,
     packs: packed::Packs,
+    /// Compute locks as byte-range locks of `index/locks`.
+    ofd: ofd::OfdLocks,
+    /// When the current root handle was last found live (coarse monotonic
+    /// nanoseconds; 0: not since it was set).
+    root_live_at: AtomicU64,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -141,6 +148,8 @@ impl FsStore {
             index: index::Index::default(),
             pack_small: true,
             packs: packed::Packs::default(),
+            ofd: ofd::OfdLocks::default(),
+            root_live_at: AtomicU64::new(0),
         }
     }
 
@@ -240,6 +249,7 @@ impl FsStore {
     fn set_handle(&self, mut dir: Dir) -> Arc<Dir> {
         dir.set_walk(self.walk);
         let dir = Arc::new(dir);
+        self.root_live_at.store(0, Ordering::Relaxed);
         match self.root_dir.write() {
             Ok(mut g) => *g = Arc::clone(&dir),
             Err(poisoned) => *poisoned.into_inner() = Arc::clone(&dir),

@@ -1,8 +1,9 @@
 //! Small entries in shared pack files (`LAYOUT.md`, "Packs"): appends under
 //! the pack's `flock`, lookups through a per-process map caught up by one
-//! `stat` of the pack, removals by `remove` records.
+//! `stat` of the pack when its counter in the generation page moved (none
+//! at all otherwise: `generations`), removals by `remove` records.
 
-use super::clean::lock_linked;
+use super::generations::{coarse_now, Generations, REVALIDATE};
 use super::index::{self, Id, NsId, Op, Record};
 use super::layout::{ensure_dir, remove_in_the_way};
 use super::pack::{self, PackMap, PackOp};
@@ -15,14 +16,18 @@ use crate::meta::{self, EntryMeta};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The directory of the packs.
 pub(super) const PACKS_DIR: &str = "packs";
 /// Number of packs (one per first byte of the key).
-const PACK_COUNT: usize = 256;
+const PACK_COUNT: usize = super::generations::COUNTERS;
+/// Bytes of checked records a process keeps per pack, so that a repeated
+/// hit reads nothing from the file.
+const RECORDS_KEPT_MAX: usize = 128 * 1024;
 /// Accesses remembered per process before the memory is cleared (an entry
 /// then costs at most one more `access` record).
 const ACCESSED_MAX: usize = 1 << 16;
@@ -35,13 +40,67 @@ struct Open {
     file: File,
     dev: u64,
     ino: u64,
+    /// Opened for writing (by an append): an append may use it.
+    writable: bool,
     map: PackMap,
+    /// Records read and checked since this file was opened, by offset:
+    /// records are immutable, so one stays right while its offset is live
+    /// in `map` (cleared if the file is found cut below what was scanned).
+    records: HashMap<u64, Kept>,
+    records_bytes: usize,
+}
+
+/// A record read and checked, with what its meta file decoded to.
+#[derive(Debug, Clone)]
+pub(super) struct Kept {
+    bytes: Vec<u8>,
+    meta: EntryMeta,
+    /// Where the inline payload lies in `bytes`.
+    range: std::ops::Range<usize>,
+}
+
+/// What [`Packs::read`] found.
+#[derive(Debug)]
+enum Read {
+    /// The record's bytes, just read.
+    Fresh(Vec<u8>),
+    /// The record as checked and decoded before.
+    Kept(Kept),
+}
+
+/// A pack slot: the pack as this process knows it, and the generation
+/// counter it was last caught up at.
+#[derive(Debug, Default)]
+struct Slot {
+    open: Option<Open>,
+    /// The pack's counter when the map was last caught up, and when
+    /// ([`coarse_now`]).
+    seen: Option<(u64, Duration)>,
+}
+
+impl Slot {
+    /// Whether the map is known current: the counter has not moved since
+    /// it was caught up, not longer ago than [`REVALIDATE`].
+    fn is_current(&self, generation: Option<u64>) -> bool {
+        match (generation, self.seen) {
+            (Some(g), Some((seen, at))) => {
+                g == seen && coarse_now().saturating_sub(at) < REVALIDATE
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The packs a process has touched, and the accesses it recorded.
 #[derive(Debug)]
 pub(super) struct Packs {
-    slots: Box<[Mutex<Option<Open>>]>,
+    slots: Box<[Mutex<Slot>]>,
+    /// The generation page of the current root, if mapped.
+    generations: RwLock<Option<Arc<Generations>>>,
+    /// When this process last tried to map a missing page.
+    generations_tried: Mutex<Option<Instant>>,
+    /// `packs/` of the current root, kept open for appends.
+    packs_dir: Mutex<Option<(Arc<Dir>, Arc<Dir>)>>,
     /// When this process last recorded an access of a packed entry in the
     /// ledger (nanoseconds since the epoch).
     accessed: Mutex<HashMap<Id, u64>>,
@@ -50,7 +109,12 @@ pub(super) struct Packs {
 impl Default for Packs {
     fn default() -> Self {
         Packs {
-            slots: (0..PACK_COUNT).map(|_| Mutex::new(None)).collect(),
+            slots: (0..PACK_COUNT)
+                .map(|_| Mutex::new(Slot::default()))
+                .collect(),
+            generations: RwLock::new(None),
+            generations_tried: Mutex::new(None),
+            packs_dir: Mutex::new(None),
             accessed: Mutex::new(HashMap::new()),
         }
     }
@@ -77,6 +141,8 @@ fn pack_rel(b: u8) -> String {
 fn catch_up(open: &mut Open, len: u64) -> io::Result<()> {
     if len < open.map.scanned {
         open.map = PackMap::default();
+        open.records.clear();
+        open.records_bytes = 0;
     }
     if len == open.map.scanned {
         return Ok(());
@@ -99,13 +165,51 @@ fn open_at(file: File) -> io::Result<Open> {
         file,
         dev: i.dev,
         ino: i.ino,
+        writable: false,
         map: PackMap::default(),
+        records: HashMap::new(),
+        records_bytes: 0,
     };
     catch_up(&mut open, i.len)?;
     Ok(open)
 }
 
 impl Packs {
+    /// The generation page of `root`: mapped on first use (made first if
+    /// `create`, by a writer), dropped when the root is replaced or the
+    /// page found truncated. A missing page is looked for again at most
+    /// once per [`REVALIDATE`] by readers.
+    fn generations(&self, root: &Arc<Dir>, create: bool) -> Option<Arc<Generations>> {
+        let held = match self.generations.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Some(g) = held {
+            if g.belongs_to(root) && g.is_sound() {
+                return Some(g);
+            }
+        }
+        {
+            let mut tried = guard(&self.generations_tried);
+            if !create && tried.is_some_and(|at| at.elapsed() < REVALIDATE) {
+                return None;
+            }
+            *tried = Some(Instant::now());
+        }
+        let opened = match Generations::open(root, PACKS_DIR, create) {
+            Ok(g) => g.map(Arc::new),
+            Err(e) => {
+                log::debug!("{PACKS_DIR}/{}: {e}", super::generations::GENERATIONS_FILE);
+                None
+            }
+        };
+        match self.generations.write() {
+            Ok(mut g) => g.clone_from(&opened),
+            Err(poisoned) => poisoned.into_inner().clone_from(&opened),
+        }
+        opened
+    }
+
     /// Brings the slot of pack `b` up to date with the pack `root` holds:
     /// one `stat`; the new tail is read, or the pack again if it was
     /// replaced. Writes nothing: a symlink or directory in the pack's place
@@ -139,19 +243,51 @@ impl Packs {
 
     /// The record of `id`, read and checked against the map, if packed:
     /// `Ok(Some(Err(reason)))` if the bytes there are not its record.
-    fn read(&self, root: &Dir, id: &Id) -> io::Result<Option<(Vec<u8>, u64)>> {
+    ///
+    /// One `fstat` (of the generation page) when the pack's counter has
+    /// not moved since the map was caught up and the record was read
+    /// before.
+    /// Returns the record and its offset, or what was kept of it (checked
+    /// before).
+    fn read(&self, root: &Arc<Dir>, id: &Id) -> io::Result<Option<(Read, u64)>> {
         let b = id.1[0];
+        let generation = self.generations(root, false).and_then(|g| g.load_linked(b));
         let mut slot = guard(&self.slots[usize::from(b)]);
-        Self::sync(root, b, &mut slot)?;
-        let Some(open) = slot.as_ref() else {
+        if !slot.is_current(generation) {
+            Self::sync(root, b, &mut slot.open)?;
+            slot.seen = generation.map(|g| (g, coarse_now()));
+        }
+        let Some(open) = slot.open.as_ref() else {
             return Ok(None);
         };
         let Some(s) = open.map.live.get(id).copied() else {
             return Ok(None);
         };
+        if let Some(kept) = open.records.get(&s.offset) {
+            return Ok(Some((Read::Kept(kept.clone()), s.offset)));
+        }
         let mut buf = vec![0u8; s.len as usize];
         open.file.read_exact_at(&mut buf, s.offset)?;
-        Ok(Some((buf, s.offset)))
+        Ok(Some((Read::Fresh(buf), s.offset)))
+    }
+
+    /// Keeps the record of `id` read at `offset`, once checked, for the
+    /// next hits (if it is still the live record there and room is left).
+    fn keep(&self, id: &Id, offset: u64, record: &Kept) {
+        let mut slot = guard(&self.slots[usize::from(id.1[0])]);
+        let Some(open) = slot.open.as_mut() else {
+            return;
+        };
+        let live = open.map.live.get(id).is_some_and(|s| s.offset == offset);
+        if !live || open.records.contains_key(&offset) {
+            return;
+        }
+        if open.records_bytes + record.bytes.len() > RECORDS_KEPT_MAX {
+            open.records.clear();
+            open.records_bytes = 0;
+        }
+        open.records_bytes += record.bytes.len();
+        open.records.insert(offset, record.clone());
     }
 
     /// Runs `work` holding pack `b`'s `flock` (made if missing), once the
@@ -161,64 +297,111 @@ impl Packs {
         &self,
         store: &FsStore,
         b: u8,
+        checked: bool,
         work: impl FnOnce(Locked<'_>) -> Result<T>,
     ) -> Result<T> {
-        // The caller made the layout (a publish) or only removes: the root
-        // is checked, `packs/` made if missing.
-        let root = store.live_root()?;
-        let dir_path = store.root.join(PACKS_DIR);
-        let Some(packs) = ensure_dir(&root, PACKS_DIR, &dir_path, true)? else {
-            return Err(StoreError::io(
-                "open",
-                &dir_path,
-                io::Error::from(io::ErrorKind::NotFound),
-            ));
+        // The caller made the layout (a publish, which has just checked the
+        // root: `checked`) or only removes (the root is checked here);
+        // `packs/` is made if missing (by the first packed publish, so its
+        // making is no news).
+        let root = if checked {
+            store.handle()
+        } else {
+            store.live_root()?
         };
+        let dir_path = store.root.join(PACKS_DIR);
+        let mut packs = self.packs_dir(store, &root, false)?;
         let name = pack_name(b);
         let path = dir_path.join(&name);
         let ioerr = |op: &'static str| {
             let path = path.clone();
             move |e| StoreError::io(op, path, e)
         };
+        let generations = self.generations(&root, true);
         let mut slot = guard(&self.slots[usize::from(b)]);
-        for _ in 0..16 {
-            let file = match packs.open_or_create_file(&name) {
-                Ok(f) => f,
-                Err(e) if is_not_followed(&e) || e.raw_os_error() == Some(libc::EISDIR) => {
-                    remove_in_the_way(&packs, &name, &path, "a pack file")?;
-                    continue;
+        for attempt in 0..16 {
+            // The descriptor this process already has, if opened for
+            // writing (by an earlier append); else the pack opened afresh.
+            let open = match slot.open.take() {
+                Some(o) if o.writable => o,
+                kept => {
+                    let file = match packs.open_or_create_file(&name) {
+                        Ok(f) => f,
+                        Err(e) if is_not_followed(&e) || e.raw_os_error() == Some(libc::EISDIR) => {
+                            remove_in_the_way(&packs, &name, &path, "a pack file")?;
+                            continue;
+                        }
+                        // `packs/` deleted under the kept handle.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => {
+                            packs = self.packs_dir(store, &root, true)?;
+                            continue;
+                        }
+                        Err(e) => return Err(StoreError::io("open", path, e)),
+                    };
+                    let i = info_of(&file).map_err(ioerr("stat"))?;
+                    // The map of the same file, read through another
+                    // descriptor, is kept.
+                    let map = match kept {
+                        Some(o) if o.dev == i.dev && o.ino == i.ino => {
+                            (o.map, o.records, o.records_bytes)
+                        }
+                        _ => (PackMap::default(), HashMap::new(), 0),
+                    };
+                    Open {
+                        file,
+                        dev: i.dev,
+                        ino: i.ino,
+                        writable: true,
+                        map: map.0,
+                        records: map.1,
+                        records_bytes: map.2,
+                    }
                 }
-                Err(e) => return Err(StoreError::io("open", path, e)),
             };
-            lock::wait_exclusive(&file).map_err(ioerr("lock"))?;
-            let held = lock::Held(file);
-            // Replaced by a compaction between the open and the lock.
-            if !lock_linked(&packs, &name, &held.0).map_err(ioerr("stat"))? {
+            let open = slot.open.insert(open);
+            lock::wait_exclusive(&open.file).map_err(ioerr("lock"))?;
+            let held = Unlock(open.file.as_raw_fd());
+            // Replaced by a compaction (or removed) since it was opened.
+            let linked = match packs.stat(&name) {
+                Ok(i) => i.kind == Kind::File && i.dev == open.dev && i.ino == open.ino,
+                Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_followed(&e) => false,
+                Err(e) => return Err(StoreError::io("stat", path, e)),
+            };
+            if !linked {
+                drop(held);
+                slot.open = None;
+                if attempt == 0 {
+                    packs = self.packs_dir(store, &root, true)?;
+                }
                 continue;
             }
-            let info = info_of(&held.0).map_err(ioerr("stat"))?;
-            let same = slot
-                .as_ref()
-                .is_some_and(|o| o.dev == info.dev && o.ino == info.ino);
-            if !same {
-                let file = held.0.try_clone().map_err(ioerr("open"))?;
-                *slot = Some(open_at(file).map_err(ioerr("read"))?);
-            }
-            let Some(open) = slot.as_mut() else {
-                continue;
-            };
-            catch_up(open, info.len).map_err(ioerr("read"))?;
+            let len = info_of(&open.file).map_err(ioerr("stat"))?.len;
+            catch_up(open, len).map_err(ioerr("read"))?;
+            let mut changed = false;
             let out = work(Locked {
-                file: &held.0,
-                len: info.len,
+                len,
                 open,
                 packs: &packs,
                 name: &name,
                 path: &path,
+                changed: &mut changed,
             });
-            if out.is_ok() && slot.as_ref().is_some_and(|o| o.ino == 0) {
+            if changed {
+                if let Some(g) = &generations {
+                    g.bump(b);
+                }
+            }
+            drop(held);
+            if slot.open.as_ref().is_some_and(|o| o.ino == 0) {
                 // Replaced by a compaction: opened again at the next look.
-                *slot = None;
+                slot.open = None;
+                slot.seen = None;
+            } else if out.is_ok() {
+                // Caught up under the lock, which every writer holds while it
+                // changes the pack and bumps its counter: current at the
+                // counter as it is now.
+                let now = generations.as_ref().and_then(|g| g.load(b));
+                slot.seen = now.map(|g| (g, coarse_now()));
             }
             return out;
         }
@@ -229,6 +412,28 @@ impl Packs {
         ))
     }
 
+    /// `packs/` beneath `root`, kept open per root (made if missing);
+    /// `fresh` opens it again (it was found deleted under the kept handle).
+    fn packs_dir(&self, store: &FsStore, root: &Arc<Dir>, fresh: bool) -> Result<Arc<Dir>> {
+        let mut kept = guard(&self.packs_dir);
+        if let Some((r, d)) = kept.as_ref() {
+            if !fresh && Arc::ptr_eq(r, root) {
+                return Ok(Arc::clone(d));
+            }
+        }
+        let dir_path = store.root.join(PACKS_DIR);
+        let Some(packs) = ensure_dir(root, PACKS_DIR, &dir_path, false)? else {
+            return Err(StoreError::io(
+                "open",
+                &dir_path,
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
+        };
+        let packs = Arc::new(packs);
+        *kept = Some((Arc::clone(root), Arc::clone(&packs)));
+        Ok(packs)
+    }
+
     /// Appends what `build` makes of the pack's current map to pack `b`,
     /// under the pack's `flock`: the torn tail is cut first, the bytes go in
     /// one write. Returns what `build` returned besides the bytes.
@@ -236,26 +441,31 @@ impl Packs {
         &self,
         store: &FsStore,
         b: u8,
+        checked: bool,
         build: impl FnOnce(&PackMap) -> (Vec<u8>, T),
     ) -> Result<T> {
-        self.locked(store, b, |l| {
+        self.locked(store, b, checked, |l| {
             let ioerr = |op: &'static str| move |e| StoreError::io(op, l.path, e);
             let end = l.open.map.scanned;
             let (bytes, out) = build(&l.open.map);
             if bytes.is_empty() {
                 return Ok(out);
             }
+            *l.changed = true;
             if l.len > end {
                 log::debug!(
                     "{}: cutting a torn tail of {} bytes",
                     l.path.display(),
                     l.len - end
                 );
-                l.file.set_len(end).map_err(ioerr("truncate"))?;
+                l.open.file.set_len(end).map_err(ioerr("truncate"))?;
             }
-            l.file.write_all_at(&bytes, end).map_err(ioerr("append"))?;
+            l.open
+                .file
+                .write_all_at(&bytes, end)
+                .map_err(ioerr("append"))?;
             if store.durability == Durability::Synced {
-                l.file.sync_data().map_err(ioerr("sync"))?;
+                l.open.file.sync_data().map_err(ioerr("sync"))?;
             }
             l.open.map.feed(end, &bytes);
             Ok(out)
@@ -271,7 +481,7 @@ impl Packs {
     fn compact(&self, store: &FsStore, b: u8, damaged: bool) -> Result<Option<u64>> {
         let tmp = store.layout()?.2;
         let tmp_path = store.root.join(super::layout::TMP_DIR);
-        self.locked(store, b, |l| {
+        self.locked(store, b, false, |l| {
             let ioerr = |op: &'static str| move |e| StoreError::io(op, l.path, e);
             let map = &l.open.map;
             let dead = l.len.saturating_sub(map.live_bytes);
@@ -280,7 +490,10 @@ impl Packs {
                 return Ok(None);
             }
             let mut old = vec![0u8; map.scanned as usize];
-            l.file.read_exact_at(&mut old, 0).map_err(ioerr("read"))?;
+            l.open
+                .file
+                .read_exact_at(&mut old, 0)
+                .map_err(ioerr("read"))?;
             let mut slots: Vec<pack::Slot> = map.live.values().copied().collect();
             slots.sort_by_key(|s| s.offset);
             let mut new = Vec::with_capacity(map.live_bytes as usize);
@@ -312,6 +525,7 @@ impl Packs {
             }
             // Marks the slot for reopening.
             l.open.ino = 0;
+            *l.changed = true;
             Ok(Some(dropped))
         })
     }
@@ -333,15 +547,29 @@ impl Packs {
     }
 }
 
+/// Releases a pack's `flock` taken on the descriptor kept in its slot
+/// (which stays open for the next append).
+struct Unlock(std::os::fd::RawFd);
+
+impl Drop for Unlock {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is owned by the slot, which outlives this
+        // guard (the slot's mutex is held meanwhile).
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) };
+        let _ = rustix::fs::flock(fd, rustix::fs::FlockOperation::Unlock);
+    }
+}
+
 /// A pack held under its `flock`, for [`Packs::locked`].
 struct Locked<'a> {
-    file: &'a File,
     /// The pack's length when locked.
     len: u64,
     open: &'a mut Open,
     packs: &'a Dir,
     name: &'a str,
     path: &'a std::path::Path,
+    /// Set by a change of the pack, which bumps its generation counter.
+    changed: &'a mut bool,
 }
 
 impl FsStore {
@@ -363,7 +591,8 @@ impl FsStore {
     pub(super) fn publish_packed(&self, id: Id, meta_bytes: &[u8], created: u64) -> Result<bool> {
         let record = pack::encode(PackOp::Put, &id.0, &id.1, meta_bytes);
         let len = record.len() as u64;
-        let present = self.packs.append(self, id.1[0], |map| {
+        // The publish checked the root (its layout) just before.
+        let present = self.packs.append(self, id.1[0], true, |map| {
             if map.live.contains_key(&id) {
                 (Vec::new(), true)
             } else {
@@ -382,19 +611,23 @@ impl FsStore {
     /// Looks a packed entry up; `None` if it is not packed.
     pub(super) fn get_packed(
         &self,
-        root: &Dir,
+        root: &Arc<Dir>,
         id: &Id,
         verify: bool,
         touch: bool,
         repair: bool,
     ) -> Result<Option<Lookup>> {
         let path = || self.root.join(pack_rel(id.1[0]));
-        let Some((buf, offset)) = self
+        let Some((read, offset)) = self
             .packs
             .read(root, id)
             .map_err(|e| StoreError::io("read", path(), e))?
         else {
             return Ok(None);
+        };
+        let buf = match read {
+            Read::Fresh(buf) => buf,
+            Read::Kept(k) => return Ok(Some(self.packed_found(id, k, offset, verify, touch))),
         };
         let location = format!("{}@{offset}", path().display());
         let corrupt = |reason: String| -> Result<Option<Lookup>> {
@@ -423,12 +656,38 @@ impl FsStore {
             return corrupt("a packed entry without an inline payload".into());
         };
         let range = range.start + pack::HEAD..range.end + pack::HEAD;
-        let mut entry_meta = decoded.meta;
+        if meta::payload_checksum(buf.get(range.clone()).unwrap_or_default())
+            != decoded.meta.checksum
+        {
+            return corrupt("inline payload checksum does not match".into());
+        }
+        // Checked: the next hits need not read or decode it again.
+        let kept = Kept {
+            bytes: buf,
+            meta: decoded.meta,
+            range,
+        };
+        self.packs.keep(id, offset, &kept);
+        Ok(Some(self.packed_found(id, kept, offset, verify, touch)))
+    }
+
+    /// The lookup of a packed entry whose record was checked (`verify`
+    /// checks its inline payload again).
+    fn packed_found(&self, id: &Id, kept: Kept, offset: u64, verify: bool, touch: bool) -> Lookup {
+        let location = format!("{}@{offset}", self.root.join(pack_rel(id.1[0])).display());
+        let Kept {
+            bytes: buf,
+            meta: mut entry_meta,
+            range,
+        } = kept;
         if verify
             && meta::payload_checksum(buf.get(range.clone()).unwrap_or_default())
                 != entry_meta.checksum
         {
-            return corrupt("inline payload checksum does not match".into());
+            return Lookup::Corrupt(Corruption {
+                location,
+                reason: "inline payload checksum does not match".into(),
+            });
         }
         let created = meta::to_nanos(entry_meta.created);
         let last = guard(&self.packs.accessed)
@@ -451,11 +710,9 @@ impl FsStore {
             location,
             false,
         );
-        Ok(Some(Lookup::Found(Box::new(if verify {
-            entry.checked()
-        } else {
-            entry
-        }))))
+        // A verified lookup checked the payload: here, or when the record
+        // was kept (an unverified one reports it unverified, as others do).
+        Lookup::Found(Box::new(if verify { entry.checked() } else { entry }))
     }
 
     /// Appends `remove` records for those of `ids` that are packed; returns
@@ -470,7 +727,7 @@ impl FsStore {
             if !self.pack_exists(b) {
                 continue;
             }
-            freed += self.packs.append(self, b, |map| {
+            freed += self.packs.append(self, b, false, |map| {
                 let mut bytes = Vec::new();
                 let mut freed = 0;
                 for id in &ids {
@@ -493,7 +750,7 @@ impl FsStore {
             if !self.pack_exists(b) {
                 continue;
             }
-            freed += self.packs.append(self, b, |map| {
+            freed += self.packs.append(self, b, false, |map| {
                 let held: u64 = map
                     .live
                     .iter()
@@ -524,8 +781,11 @@ impl FsStore {
             let path = self.root.join(pack_rel(b));
             let ioerr = |e| StoreError::io("read", &path, e);
             let mut slot = guard(&self.packs.slots[usize::from(b)]);
-            Packs::sync(&root, b, &mut slot).map_err(ioerr)?;
-            let Some(open) = slot.as_ref() else { continue };
+            Packs::sync(&root, b, &mut slot.open).map_err(ioerr)?;
+            slot.seen = None;
+            let Some(open) = slot.open.as_ref() else {
+                continue;
+            };
             let mut mine: Vec<(Id, pack::Slot)> = open
                 .map
                 .live

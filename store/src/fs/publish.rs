@@ -7,8 +7,7 @@ use super::layout::{remove_in_the_way, NS_DIR, TMP_DIR};
 use super::packed::PACK_META_MAX;
 use super::read::open_ns;
 use super::{
-    entry_rel, io_err, is_exists, is_not_followed, temp_name, Durability, FsStore, META_FILE,
-    PAYLOAD_FILE,
+    io_err, is_exists, is_not_followed, temp_name, Durability, FsStore, META_FILE, PAYLOAD_FILE,
 };
 use crate::api::{EntryLock, Published, Wait, WriteFn};
 use crate::beneath::Dir;
@@ -370,7 +369,8 @@ impl FsStore {
             if let Some(id) = index::id_of(namespace, key) {
                 // An entry directory of the key (written by layout 2, or
                 // when packing was off) is the entry already.
-                let present = self.handle().stat(entry_rel(enc, key)).is_ok()
+                // (Looked up in the namespace directory already open.)
+                let present = place.ns_dir.stat(key).is_ok()
                     || self.publish_packed(id, &bytes, meta::to_nanos(created))?;
                 return done(present);
             }
@@ -437,6 +437,24 @@ impl FsStore {
     pub(super) fn lock_entry(&self, namespace: &str, key: &str, wait: Wait) -> Result<EntryLock> {
         validate_key(key)?;
         let enc = encode_namespace(namespace)?;
+        // A byte of `index/locks` where the kernel allows it (`LAYOUT.md`,
+        // "Locks"); a lock file of its own otherwise.
+        if let Some(id) = super::index::id_of(namespace, key) {
+            let start = std::time::Instant::now();
+            if let Some(got) = self.ofd.lock(self, &id, wait) {
+                let got = got.map_err(|e| {
+                    StoreError::io("lock", self.root.join(super::layout::INDEX_DIR), e)
+                })?;
+                let state = super::ofd::state(&got);
+                let guard = match got {
+                    super::ofd::Got::Held(g) => {
+                        Some(Box::new(g) as Box<dyn std::any::Any + Send + Sync>)
+                    }
+                    super::ofd::Got::Busy => None,
+                };
+                return Ok(EntryLock::new(state, start.elapsed(), guard));
+            }
+        }
         let name = format!("{key}.lock");
         let rel = format!("{NS_DIR}/{enc}/{name}");
         let shown = self.root.join(&rel);

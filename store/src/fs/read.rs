@@ -210,7 +210,9 @@ impl FsStore {
                 // Entries appear whole: a directory without its meta file is
                 // torn (damage, or a crash on a file system that lost the
                 // order of writes).
-                return match root.stat(&rel_dir) {
+                // One `openat2` for the usual miss (no directory): the
+                // directory is opened, not stat'ed through its parent.
+                return match root.open_dir(&rel_dir).and_then(|d| d.fstat()) {
                     Ok(i) if i.kind == Kind::Dir && root.stat(&meta_rel).is_err() => {
                         quarantine_if(Ident::Dir(i));
                         corrupt("the entry directory has no meta file".into())
