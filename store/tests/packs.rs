@@ -223,6 +223,36 @@ fn eviction_of_packed_entries_follows_access_order() {
 }
 
 #[test]
+fn a_touch_alone_keeps_a_packed_entry_from_eviction() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("c");
+    let s = store(&root);
+    for i in 0..6 {
+        publish(&s, &key(i));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The oldest three, touched (never read) after all were published.
+    for i in 0..3 {
+        s.touch(NS, &key(i)).unwrap();
+    }
+    assert!(matches!(
+        s.locate(NS, &key(0)).unwrap(),
+        Some(Location::Packed { .. })
+    ));
+    let r = s
+        .apply_limits(&Limits {
+            max_items: Some(3),
+            ..Limits::default()
+        })
+        .unwrap();
+    let mut removed: Vec<String> = r.removed.iter().map(|e| e.key.clone()).collect();
+    removed.sort();
+    assert_eq!(removed, (3..6).map(key).collect::<Vec<_>>());
+    // A touch of an entry that is not there is not an error.
+    s.touch(NS, &key(99)).unwrap();
+}
+
+#[test]
 fn a_torn_tail_is_ignored_and_cut_by_the_next_append() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("c");

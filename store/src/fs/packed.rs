@@ -266,8 +266,19 @@ impl Packs {
         if let Some(kept) = open.records.get(&s.offset) {
             return Ok(Some((Read::Kept(kept.clone()), s.offset)));
         }
+        // A pack cut since it was mapped gives a short record, which the
+        // caller's checks turn into a corrupt miss (never an error).
         let mut buf = vec![0u8; s.len as usize];
-        open.file.read_exact_at(&mut buf, s.offset)?;
+        let mut got = 0;
+        while got < buf.len() {
+            match open.file.read_at(&mut buf[got..], s.offset + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(got);
         Ok(Some((Read::Fresh(buf), s.offset)))
     }
 
@@ -669,6 +680,22 @@ impl FsStore {
         };
         self.packs.keep(id, offset, &kept);
         Ok(Some(self.packed_found(id, kept, offset, verify, touch)))
+    }
+
+    /// Records an access of `id` now if it is packed (an explicit touch,
+    /// so no granularity applies); false if it is not packed.
+    pub(super) fn touch_packed(&self, root: &Arc<Dir>, id: &Id) -> Result<bool> {
+        let present = self
+            .packs
+            .read(root, id)
+            .map_err(|e| StoreError::io("read", self.root.join(pack_rel(id.1[0])), e))?
+            .is_some();
+        if present {
+            let now = meta::to_nanos(SystemTime::now());
+            self.packs.access_due(id, now, 0);
+            self.index_append(&[Record::new(Op::Access, *id, 0, now)]);
+        }
+        Ok(present)
     }
 
     /// The lookup of a packed entry whose record was checked (`verify`

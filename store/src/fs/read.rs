@@ -473,6 +473,11 @@ impl FsStore {
 
     pub(super) fn touch_entry(&self, namespace: &str, key: &str) -> Result<()> {
         validate_key(key)?;
+        if let Some(id) = index::id_of(namespace, key) {
+            if self.touch_packed(&self.handle(), &id)? {
+                return Ok(());
+            }
+        }
         let rel = format!(
             "{}/{META_FILE}",
             entry_rel(&encode_namespace(namespace)?, key)
