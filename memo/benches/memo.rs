@@ -200,8 +200,9 @@ fn small_rows(group: &mut Group, dir: &Path, python: Option<&Path>) -> Result<()
     Ok(())
 }
 
-/// One miss, then `hits` hits of the small call, for `strace -c -f`.
-fn hits_only(dir: &Path, hits: u64) -> Result<()> {
+/// One miss, then `hits` hits of the small call, then `misses` misses on
+/// new arguments, for `strace -c -f`.
+fn calls_only(dir: &Path, hits: u64, misses: u64) -> Result<()> {
     let mem = Memory::builder(dir.join("cache"))
         .verbose(0)
         .build()
@@ -211,17 +212,26 @@ fn hits_only(dir: &Path, hits: u64) -> Result<()> {
     for _ in 0..hits {
         black_box(cached.call(black_box(12345)));
     }
+    for x in 0..misses {
+        black_box(cached.call(black_box(2_000_000 + x)));
+    }
     Ok(())
 }
 
 fn main() -> Result<()> {
     let dir = scratch_dir("memo")?;
-    if let Some(n) = std::env::var_os("MEMO_BENCH_HITS") {
-        let n = n
-            .to_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| io("MEMO_BENCH_HITS must be a count of calls, e.g. 10000"))?;
-        return hits_only(&dir, n);
+    let count = |name: &str| -> Result<Option<u64>> {
+        std::env::var_os(name)
+            .map(|n| {
+                n.to_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| io(format!("{name} must be a count of calls, e.g. 10000")))
+            })
+            .transpose()
+    };
+    let (hits, misses) = (count("MEMO_BENCH_HITS")?, count("MEMO_BENCH_MISSES")?);
+    if hits.is_some() || misses.is_some() {
+        return calls_only(&dir, hits.unwrap_or(0), misses.unwrap_or(0));
     }
     let only = std::env::var("MEMO_BENCH_ONLY").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s.trim() == section);

@@ -125,11 +125,32 @@ struct Place {
     ns_dir: Dir,
 }
 
+impl FsStore {
+    /// The namespace directory a packed publish checks for an entry
+    /// directory of its key, opened beneath the live root (checked as
+    /// every write checks it); `None` if the layout or the namespace
+    /// directory is missing, which the full `place` makes.
+    fn packed_place(&self, enc: &str) -> Result<Option<Dir>> {
+        let root = self.live_root()?;
+        if root.stat(super::layout::VERSION_FILE).is_err() {
+            return Ok(None);
+        }
+        match root.open_dir(format!("{NS_DIR}/{enc}")) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if is_not_followed(&e) => Ok(None),
+            Err(e) => Err(StoreError::io("open", self.root.join(NS_DIR).join(enc), e)),
+        }
+    }
+}
+
 /// The writer a publish hands to the caller: keeps small payloads in
 /// memory (to be stored inline), spills larger ones to the payload file,
 /// and hashes everything on the way.
 struct PayloadWriter<'a> {
-    tmp: &'a Dir,
+    store: &'a FsStore,
+    /// `tmp/`, opened when the payload spills (a packed entry needs none).
+    tmp: Option<Dir>,
     tmp_path: PathBuf,
     what: String,
     /// The temporary entry directory, claimed when the payload spills.
@@ -153,9 +174,23 @@ impl PayloadWriter<'_> {
     }
 
     fn spill(&mut self) -> io::Result<()> {
-        if self.temp.is_none() {
-            let temp = claim(self.tmp, &self.what, &self.tmp_path)
+        if self.tmp.is_none() {
+            let (_root, _ns, tmp) = self
+                .store
+                .layout()
                 .map_err(|e| self.fail(io::Error::other(e.to_string())))?;
+            self.tmp = Some(tmp);
+        }
+        if self.temp.is_none() {
+            let claimed = match &self.tmp {
+                Some(tmp) => claim(tmp, &self.what, &self.tmp_path),
+                None => Err(StoreError::io(
+                    "open",
+                    &self.tmp_path,
+                    io::Error::from(io::ErrorKind::NotFound),
+                )),
+            };
+            let temp = claimed.map_err(|e| self.fail(io::Error::other(e.to_string())))?;
             self.path = self.tmp_path.join(&temp.name).join(PAYLOAD_FILE);
             self.temp = Some(temp);
         }
@@ -298,11 +333,11 @@ impl FsStore {
                 max: FIELDS_MAX,
             });
         }
-        let (_root, place) = self.place(namespace, &enc)?;
         self.sweep_once();
         let tmp_path = self.root.join(TMP_DIR);
         let mut w = PayloadWriter {
-            tmp: &place.tmp,
+            store: self,
+            tmp: None,
             tmp_path: tmp_path.clone(),
             what: format!("pub-{key}"),
             temp: None,
@@ -314,16 +349,15 @@ impl FsStore {
             failed: None,
         };
         let written = write(&mut w);
-        let result = self.publish_in(namespace, &enc, key, entry, written, &mut w, &place);
-        if let Some(temp) = &w.temp {
+        let result = self.publish_in(namespace, &enc, key, entry, written, &mut w);
+        if let (Some(temp), Some(tmp)) = (&w.temp, &w.tmp) {
             if result.is_err() || result.as_ref().is_ok_and(|p| p.already_present) {
-                let _ = place.tmp.remove_tree(&temp.name);
+                let _ = tmp.remove_tree(&temp.name);
             }
         }
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn publish_in(
         &self,
         namespace: &str,
@@ -332,7 +366,6 @@ impl FsStore {
         entry: &NewEntry,
         written: io::Result<()>,
         w: &mut PayloadWriter<'_>,
-        place: &Place,
     ) -> Result<Published> {
         let created = SystemTime::now();
         if let Some(e) = w.failed.take() {
@@ -367,17 +400,25 @@ impl FsStore {
         };
         if !spilled && self.pack_small && bytes.len() <= PACK_META_MAX {
             if let Some(id) = index::id_of(namespace, key) {
+                let ns_dir = match self.packed_place(enc)? {
+                    Some(d) => d,
+                    None => self.place(namespace, enc)?.1.ns_dir,
+                };
                 // An entry directory of the key (written by layout 2, or
                 // when packing was off) is the entry already.
-                // (Looked up in the namespace directory already open.)
-                let present = place.ns_dir.stat(key).is_ok()
+                let present = ns_dir.stat(key).is_ok()
                     || self.publish_packed(id, &bytes, meta::to_nanos(created))?;
                 return done(present);
             }
         }
+        let (_root, place) = self.place(namespace, enc)?;
+        let tmp = match &w.tmp {
+            Some(tmp) => tmp,
+            None => &*w.tmp.insert(place.tmp),
+        };
         let temp = match &mut w.temp {
             Some(temp) => &*temp,
-            slot @ None => &*slot.insert(claim(&place.tmp, &w.what, &w.tmp_path)?),
+            slot @ None => &*slot.insert(claim(tmp, &w.what, &w.tmp_path)?),
         };
         let tmp_dir_path = w.tmp_path.join(&temp.name);
         let meta_path = tmp_dir_path.join(META_FILE);
@@ -404,10 +445,10 @@ impl FsStore {
             let held = lock::shared(ns_dir.file()).map_err(io_err("lock", &parent))?;
             if !is_live(&place.ns, enc, &ns_dir) {
                 drop(held);
-                ns_dir = self.ensure_ns(&place.ns, &place.tmp, namespace, enc)?;
+                ns_dir = self.ensure_ns(&place.ns, tmp, namespace, enc)?;
                 continue;
             }
-            match place.tmp.rename(&temp.name, &ns_dir, key) {
+            match tmp.rename(&temp.name, &ns_dir, key) {
                 Ok(()) => {}
                 Err(e) if is_exists(&e) => return done(true),
                 // Deleted meanwhile where locks do not work: try again.

@@ -203,6 +203,16 @@ impl FsStore {
                 quarantine(&q, ident);
             }
         };
+        // Where small entries are packed, a directory is the rare case: one
+        // `openat2` of it answers the usual miss (a hit on a directory pays
+        // that call more, next to the payload it maps).
+        if self.pack_small {
+            if let Err(e) = root.open_dir(&rel_dir) {
+                if e.kind() == io::ErrorKind::NotFound {
+                    return Ok(Lookup::Missing);
+                }
+            }
+        }
         let meta_rel = format!("{rel_dir}/{META_FILE}");
         let meta_file = match self.open_noatime(root, &meta_rel) {
             Ok(f) => f,
