@@ -57,6 +57,8 @@ pub(super) struct Kept {
     meta: EntryMeta,
     /// Where the inline payload lies in `bytes`.
     range: std::ops::Range<usize>,
+    /// `<pack path>@<offset>`, formatted once.
+    location: String,
 }
 
 /// What [`Packs::read`] found.
@@ -638,7 +640,7 @@ impl FsStore {
         };
         let buf = match read {
             Read::Fresh(buf) => buf,
-            Read::Kept(k) => return Ok(Some(self.packed_found(id, k, offset, verify, touch))),
+            Read::Kept(k) => return Ok(Some(self.packed_found(id, k, verify, touch))),
         };
         let location = format!("{}@{offset}", path().display());
         let corrupt = |reason: String| -> Result<Option<Lookup>> {
@@ -677,9 +679,10 @@ impl FsStore {
             bytes: buf,
             meta: decoded.meta,
             range,
+            location,
         };
         self.packs.keep(id, offset, &kept);
-        Ok(Some(self.packed_found(id, kept, offset, verify, touch)))
+        Ok(Some(self.packed_found(id, kept, verify, touch)))
     }
 
     /// Records an access of `id` now if it is packed (an explicit touch,
@@ -700,12 +703,12 @@ impl FsStore {
 
     /// The lookup of a packed entry whose record was checked (`verify`
     /// checks its inline payload again).
-    fn packed_found(&self, id: &Id, kept: Kept, offset: u64, verify: bool, touch: bool) -> Lookup {
-        let location = format!("{}@{offset}", self.root.join(pack_rel(id.1[0])).display());
+    fn packed_found(&self, id: &Id, kept: Kept, verify: bool, touch: bool) -> Lookup {
         let Kept {
             bytes: buf,
             meta: mut entry_meta,
             range,
+            location,
         } = kept;
         if verify
             && meta::payload_checksum(buf.get(range.clone()).unwrap_or_default())
