@@ -42,8 +42,9 @@
 //!   inode per small entry); every handle reads, lists, evicts and compacts
 //!   them. [`FsStore::locate`] says where an entry lives ([`Location`]: its
 //!   pack record or its directory), [`FsStore::pack_damage`] lists damaged
-//!   records and torn tails ([`PackDamage`]). A repeated packed hit costs one
-//!   `fstat` and no read: writers bump a per-pack counter in the shared
+//!   records and torn tails ([`PackDamage`]). A repeated packed hit makes no
+//!   system call and no read (one `fstat` per clock tick checks that the
+//!   root is still there): writers bump a per-pack counter in the shared
 //!   page `packs/generations`, and a reader whose counter has not moved
 //!   serves the record it already checked.
 //!

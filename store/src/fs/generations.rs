@@ -13,9 +13,12 @@
 //! (`SIGBUS`): the fault is caught, an anonymous page replaces the mapping,
 //! and the page counts as absent from then on.
 //!
-//! A lookup pays one `fstat` of the page: a page unlinked (its root or
-//! `packs/` deleted under a live handle) counts as absent, so that the
-//! lookup looks at the pack, finds it gone, and is a miss at once.
+//! The lookups of one tick of the coarse clock (a few milliseconds) pay
+//! one `fstat` of the page between them: a page unlinked (its root or
+//! `packs/` deleted under a live handle) counts as absent, so that a lookup
+//! looks at the pack, finds it gone, and is a miss. A lookup in the same
+//! tick as the deletion may still serve a record checked before it (the
+//! right value of an entry just deleted), never anything else.
 
 use crate::beneath::{info_of, Dir, Kind};
 use std::io;
@@ -63,6 +66,9 @@ pub(super) struct Generations {
     /// The root handle the page was opened beneath: a page belongs to the
     /// root it was found in, and is dropped when the root is replaced.
     root: Arc<Dir>,
+    /// The coarse-clock tick (nanoseconds) of the last `fstat` that found
+    /// the page linked; 0 for none.
+    linked_at: AtomicU64,
 }
 
 // SAFETY: the mapping is only accessed through atomics; the pointer is
@@ -148,6 +154,7 @@ impl Generations {
             reg,
             writable,
             root: Arc::clone(root),
+            linked_at: AtomicU64::new(0),
         }))
     }
 
@@ -174,9 +181,14 @@ impl Generations {
     }
 
     /// The counter of pack `b` for a lookup: `None` if the page is not
-    /// sound or no longer linked (one `fstat`).
+    /// sound or no longer linked (one `fstat` per tick of the coarse clock).
     pub(super) fn load_linked(&self, b: u8) -> Option<u64> {
-        let linked = rustix::fs::fstat(&self.file).is_ok_and(|st| st.st_nlink > 0);
+        let tick = u64::try_from(coarse_now().as_nanos()).unwrap_or(u64::MAX);
+        let linked = self.linked_at.load(Ordering::Relaxed) == tick
+            || rustix::fs::fstat(&self.file).is_ok_and(|st| st.st_nlink > 0) && {
+                self.linked_at.store(tick, Ordering::Relaxed);
+                true
+            };
         if linked {
             self.load(b)
         } else {
