@@ -228,6 +228,40 @@ fn value_of(s: &FsStore, k: &str) -> Option<Vec<u8>> {
 /// published it, whose map already points at the record, or another one,
 /// which scans the pack — never gets a wrong value, and the entry can be
 /// stored again.
+/// A process that kept a packed record (it was hit) and then sees the pack
+/// damaged on disk: its own verification walk reads the record again and
+/// finds the damage, wherever it is, and drops the record.
+#[test]
+fn a_verify_walk_sees_damage_to_records_this_process_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let meta = NewEntry::default().field("f", "v");
+    let (k1, k2) = (key(901), key(902));
+    for k in [&k1, &k2] {
+        s.publish_bytes(NS, k, &meta, &payload(100, 7)).unwrap();
+        // Two hits: the record is read, checked and kept.
+        for _ in 0..2 {
+            assert_eq!(s.get_bytes(NS, k).unwrap().unwrap(), payload(100, 7));
+        }
+    }
+    // The record's own checksum (its last byte), and a payload byte.
+    let (pack1, rec1) = support::record(&s, NS, &k1);
+    support::flip(&pack1, rec1.end - 1, 0x01);
+    let (pack2, rec2) = support::record(&s, NS, &k2);
+    support::flip(&pack2, rec2.end - 20, 0x01);
+    for k in [&k1, &k2] {
+        assert!(
+            !matches!(s.check(NS, k).unwrap(), Verdict::Ok),
+            "check missed the damage of {k}"
+        );
+    }
+    let report = s.verify_all(&mut |_, _| {}).unwrap();
+    assert_eq!(report.corrupt, 2, "{report:?}");
+    for k in [&k1, &k2] {
+        assert!(matches!(s.get(NS, k, true).unwrap(), Lookup::Missing));
+    }
+}
+
 #[test]
 fn damaged_records_are_never_a_value() {
     let dir = tempfile::tempdir().unwrap();

@@ -243,15 +243,11 @@ impl Packs {
         Ok(())
     }
 
-    /// The record of `id`, read and checked against the map, if packed:
-    /// `Ok(Some(Err(reason)))` if the bytes there are not its record.
-    ///
-    /// One `fstat` (of the generation page) when the pack's counter has
-    /// not moved since the map was caught up and the record was read
-    /// before.
-    /// Returns the record and its offset, or what was kept of it (checked
-    /// before).
-    fn read(&self, root: &Arc<Dir>, id: &Id) -> io::Result<Option<(Read, u64)>> {
+    /// The record of `id` and its offset, if packed: what was kept of it
+    /// (checked before), or its bytes read from the pack (always, with
+    /// `fresh`). No system call when the pack's counter has not moved since
+    /// the map was caught up and the record was kept.
+    fn read(&self, root: &Arc<Dir>, id: &Id, fresh: bool) -> io::Result<Option<(Read, u64)>> {
         let b = id.1[0];
         let generation = self.generations(root, false).and_then(|g| g.load_linked(b));
         let mut slot = guard(&self.slots[usize::from(b)]);
@@ -265,7 +261,7 @@ impl Packs {
         let Some(s) = open.map.live.get(id).copied() else {
             return Ok(None);
         };
-        if let Some(kept) = open.records.get(&s.offset) {
+        if let Some(kept) = open.records.get(&s.offset).filter(|_| !fresh) {
             return Ok(Some((Read::Kept(kept.clone()), s.offset)));
         }
         // A pack cut since it was mapped gives a short record, which the
@@ -631,9 +627,13 @@ impl FsStore {
         repair: bool,
     ) -> Result<Option<Lookup>> {
         let path = || self.root.join(pack_rel(id.1[0]));
+        // A verification walk (verified, no access recorded) reads the
+        // record from the pack and checks its own checksum too, so that it
+        // sees damage done after this process kept the record.
+        let walk = verify && !touch;
         let Some((read, offset)) = self
             .packs
-            .read(root, id)
+            .read(root, id, walk)
             .map_err(|e| StoreError::io("read", path(), e))?
         else {
             return Ok(None);
@@ -655,8 +655,14 @@ impl FsStore {
         };
         // The scan checked the record's checksum when it mapped it; the
         // meta checksum below covers the meta bytes and the payload again.
-        let Some(rec) = pack::parse(&buf) else {
-            return corrupt("the pack record is not whole".into());
+        let rec = if walk {
+            pack::decode(&buf).ok_or("the pack record's checksum does not match")
+        } else {
+            pack::parse(&buf).ok_or("the pack record is not whole")
+        };
+        let rec = match rec {
+            Ok(rec) => rec,
+            Err(reason) => return corrupt(reason.into()),
         };
         if rec.op != PackOp::Put || (rec.ns, rec.key) != *id {
             return corrupt("the pack record is not this entry's".into());
@@ -690,7 +696,7 @@ impl FsStore {
     pub(super) fn touch_packed(&self, root: &Arc<Dir>, id: &Id) -> Result<bool> {
         let present = self
             .packs
-            .read(root, id)
+            .read(root, id, false)
             .map_err(|e| StoreError::io("read", self.root.join(pack_rel(id.1[0])), e))?
             .is_some();
         if present {
