@@ -2,7 +2,8 @@
 //! "Generations"): one little-endian `u64` counter per pack, bumped by every
 //! writer of the pack under its `flock`, read by lookups through a shared
 //! mapping. A lookup whose pack counter has not moved since its map of the
-//! pack was caught up needs one `fstat` and no read.
+//! pack was caught up needs no read (and at most one `fstat` per clock
+//! tick, below).
 //!
 //! The file may be written by anyone who can write the cache, so nothing
 //! read from it is trusted for values: a counter only tells a reader when to
