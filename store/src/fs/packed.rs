@@ -248,6 +248,33 @@ impl Packs {
     /// `fresh`). No system call when the pack's counter has not moved since
     /// the map was caught up and the record was kept.
     fn read(&self, root: &Arc<Dir>, id: &Id, fresh: bool) -> io::Result<Option<(Read, u64)>> {
+        let Some((slot, s)) = self.live(root, id)? else {
+            return Ok(None);
+        };
+        let Some(open) = slot.open.as_ref() else {
+            return Ok(None);
+        };
+        if let Some(kept) = open.records.get(&s.offset).filter(|_| !fresh) {
+            return Ok(Some((Read::Kept(kept.clone()), s.offset)));
+        }
+        let mut buf = vec![0u8; s.len as usize];
+        match open.file.read_exact_at(&mut buf, s.offset) {
+            Ok(()) => {}
+            // A pack cut since it was mapped: no whole record, which the
+            // caller's checks make a corrupt miss (never an error).
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => buf.clear(),
+            Err(e) => return Err(e),
+        }
+        Ok(Some((Read::Fresh(buf), s.offset)))
+    }
+
+    /// The slot of `id`'s pack, caught up if its counter moved, and where
+    /// `id`'s live record lies in it; `None` if `id` is not packed.
+    fn live(
+        &self,
+        root: &Arc<Dir>,
+        id: &Id,
+    ) -> io::Result<Option<(MutexGuard<'_, Slot>, pack::Slot)>> {
         let b = id.1[0];
         let generation = self.generations(root, false).and_then(|g| g.load_linked(b));
         let mut slot = guard(&self.slots[usize::from(b)]);
@@ -255,29 +282,8 @@ impl Packs {
             Self::sync(root, b, &mut slot.open)?;
             slot.seen = generation.map(|g| (g, coarse_now()));
         }
-        let Some(open) = slot.open.as_ref() else {
-            return Ok(None);
-        };
-        let Some(s) = open.map.live.get(id).copied() else {
-            return Ok(None);
-        };
-        if let Some(kept) = open.records.get(&s.offset).filter(|_| !fresh) {
-            return Ok(Some((Read::Kept(kept.clone()), s.offset)));
-        }
-        // A pack cut since it was mapped gives a short record, which the
-        // caller's checks turn into a corrupt miss (never an error).
-        let mut buf = vec![0u8; s.len as usize];
-        let mut got = 0;
-        while got < buf.len() {
-            match open.file.read_at(&mut buf[got..], s.offset + got as u64) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        buf.truncate(got);
-        Ok(Some((Read::Fresh(buf), s.offset)))
+        let at = slot.open.as_ref().and_then(|o| o.map.live.get(id).copied());
+        Ok(at.map(|s| (slot, s)))
     }
 
     /// Keeps the record of `id` read at `offset`, once checked, for the
@@ -696,7 +702,7 @@ impl FsStore {
     pub(super) fn touch_packed(&self, root: &Arc<Dir>, id: &Id) -> Result<bool> {
         let present = self
             .packs
-            .read(root, id, false)
+            .live(root, id)
             .map_err(|e| StoreError::io("read", self.root.join(pack_rel(id.1[0])), e))?
             .is_some();
         if present {
@@ -707,8 +713,7 @@ impl FsStore {
         Ok(present)
     }
 
-    /// The lookup of a packed entry whose record was checked (`verify`
-    /// checks its inline payload again).
+    /// The lookup of a packed entry whose record was checked.
     fn packed_found(&self, id: &Id, kept: Kept, verify: bool, touch: bool) -> Lookup {
         let Kept {
             bytes: buf,
@@ -716,15 +721,6 @@ impl FsStore {
             range,
             location,
         } = kept;
-        if verify
-            && meta::payload_checksum(buf.get(range.clone()).unwrap_or_default())
-                != entry_meta.checksum
-        {
-            return Lookup::Corrupt(Corruption {
-                location,
-                reason: "inline payload checksum does not match".into(),
-            });
-        }
         let created = meta::to_nanos(entry_meta.created);
         let last = guard(&self.packs.accessed)
             .get(id)
@@ -746,8 +742,9 @@ impl FsStore {
             location,
             false,
         );
-        // A verified lookup checked the payload: here, or when the record
-        // was kept (an unverified one reports it unverified, as others do).
+        // Every kept record had its payload checked before it was kept (its
+        // bytes do not change in memory); an unverified lookup reports it
+        // unverified, as others do.
         Lookup::Found(Box::new(if verify { entry.checked() } else { entry }))
     }
 

@@ -173,23 +173,19 @@ impl PayloadWriter<'_> {
         copy
     }
 
+    /// Claims the temporary entry directory, opening `tmp/` first if this
+    /// publish has not.
+    fn claim_temp(&mut self) -> Result<Claimed> {
+        let tmp = match self.tmp.take() {
+            Some(tmp) => tmp,
+            None => self.store.layout()?.2,
+        };
+        claim(self.tmp.insert(tmp), &self.what, &self.tmp_path)
+    }
+
     fn spill(&mut self) -> io::Result<()> {
-        if self.tmp.is_none() {
-            let (_root, _ns, tmp) = self
-                .store
-                .layout()
-                .map_err(|e| self.fail(io::Error::other(e.to_string())))?;
-            self.tmp = Some(tmp);
-        }
         if self.temp.is_none() {
-            let claimed = match &self.tmp {
-                Some(tmp) => claim(tmp, &self.what, &self.tmp_path),
-                None => Err(StoreError::io(
-                    "open",
-                    &self.tmp_path,
-                    io::Error::from(io::ErrorKind::NotFound),
-                )),
-            };
+            let claimed = self.claim_temp();
             let temp = claimed.map_err(|e| self.fail(io::Error::other(e.to_string())))?;
             self.path = self.tmp_path.join(&temp.name).join(PAYLOAD_FILE);
             self.temp = Some(temp);

@@ -203,18 +203,25 @@ impl FsStore {
                 quarantine(&q, ident);
             }
         };
-        // Where small entries are packed, a directory is the rare case: one
-        // `openat2` of it answers the usual miss (a hit on a directory pays
-        // that call more, next to the payload it maps).
-        if self.pack_small {
-            if let Err(e) = root.open_dir(&rel_dir) {
-                if e.kind() == io::ErrorKind::NotFound {
-                    return Ok(Lookup::Missing);
-                }
+        // Where small entries are packed, an entry directory is the rare
+        // case: it is opened first, so that one `openat2` answers the usual
+        // miss, and its meta file is opened beneath it.
+        let entry_dir = if self.pack_small {
+            match root.open_dir(&rel_dir) {
+                Ok(d) => Some(d),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Missing),
+                // A symlink or worse on the way: the open below reports it.
+                Err(_) => None,
             }
-        }
+        } else {
+            None
+        };
         let meta_rel = format!("{rel_dir}/{META_FILE}");
-        let meta_file = match self.open_noatime(root, &meta_rel) {
+        let opened = match &entry_dir {
+            Some(d) => self.open_noatime(d, META_FILE),
+            None => self.open_noatime(root, &meta_rel),
+        };
+        let meta_file = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Entries appear whole: a directory without its meta file is
@@ -222,7 +229,11 @@ impl FsStore {
                 // order of writes).
                 // One `openat2` for the usual miss (no directory): the
                 // directory is opened, not stat'ed through its parent.
-                return match root.open_dir(&rel_dir).and_then(|d| d.fstat()) {
+                let dir = match entry_dir {
+                    Some(d) => Ok(d),
+                    None => root.open_dir(&rel_dir),
+                };
+                return match dir.and_then(|d| d.fstat()) {
                     Ok(i) if i.kind == Kind::Dir && root.stat(&meta_rel).is_err() => {
                         quarantine_if(Ident::Dir(i));
                         corrupt("the entry directory has no meta file".into())
