@@ -1,6 +1,6 @@
 //! Cached `async` functions, on any executor.
 
-use crate::cached::Replace;
+use crate::cached::Protocol;
 use crate::{codec, Cached, Callable};
 use jobcache_store::{Entry, LockState, Wait};
 use serde::de::DeserializeOwned;
@@ -152,7 +152,7 @@ impl<F> Cached<F> {
         let duration = computing.elapsed();
         failure.disarm();
         let (value, _) =
-            self.store_value(name, &keyed, summary, Replace::No, value, duration, None);
+            self.store_value(name, &keyed, summary, Protocol::Use, value, duration, None);
         Ok(value)
     }
 

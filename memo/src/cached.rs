@@ -148,7 +148,6 @@ pub(crate) enum Found<T> {
 /// value and whether it was stored.
 pub(crate) enum Called<V, T> {
     Hit(V),
-    Stored(V),
     Computed(T, bool),
 }
 
@@ -567,9 +566,7 @@ impl<F> Cached<F> {
         let called = self.call_keyed(&name, &keyed, args, Protocol::Use, &|_| Ok(()), compute)?;
         let key = keyed.key;
         Ok(match called {
-            Called::Hit(()) | Called::Stored(()) | Called::Computed(_, true) => {
-                Shelved::stored(&self.memory, name, key)
-            }
+            Called::Hit(()) | Called::Computed(_, true) => Shelved::stored(&self.memory, name, key),
             Called::Computed(value, false) => Shelved::held(&name, Some(key), &value),
         })
     }
@@ -623,7 +620,7 @@ impl<F> Cached<F> {
         let called =
             self.call_keyed(self.name::<A, M>(), &keyed, args, protocol, &load, compute)?;
         Ok(match called {
-            Called::Hit(value) | Called::Stored(value) | Called::Computed(value, _) => value,
+            Called::Hit(value) | Called::Computed(value, _) => value,
         })
     }
 
@@ -666,13 +663,12 @@ impl<F> Cached<F> {
             self.log_miss(name, keyed);
         }
         let summary = jobcache_trace::summarize(&args);
-        let replace = if refresh { Replace::Yes } else { Replace::No };
         let (value, stored) =
-            self.compute_and_store(name, keyed, summary, replace, || compute(&self.func, args))?;
+            self.compute_and_store(name, keyed, summary, protocol, || compute(&self.func, args))?;
         drop(lock);
         if stored && protocol == Protocol::Reload {
             if let Found::Value(value, _) = self.lookup(name, key_text, load) {
-                return Ok(Called::Stored(value));
+                return Ok(Called::Hit(value));
             }
         }
         Ok(Called::Computed(value, stored))
@@ -801,7 +797,7 @@ impl<F> Cached<F> {
         name: &str,
         keyed: &Keyed,
         summary: String,
-        replace: Replace,
+        protocol: Protocol,
         compute: impl FnOnce() -> Result<T, E>,
     ) -> Result<(T, bool), E>
     where
@@ -823,7 +819,7 @@ impl<F> Cached<F> {
             }
         };
         failure.disarm();
-        Ok(self.store_value(name, keyed, summary, replace, value, duration, captured))
+        Ok(self.store_value(name, keyed, summary, protocol, value, duration, captured))
     }
 
     /// Announces a computation (the `calling` log line); the guard records
@@ -844,15 +840,16 @@ impl<F> Cached<F> {
         }
     }
 
-    /// Stores a computed value; returns it and whether it was stored. A
-    /// storage error is logged, never returned.
+    /// Stores a computed value; returns it and whether it was stored
+    /// (with [`Protocol::Refresh`], in place of the stored one). A storage
+    /// error is logged, never returned.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn store_value<T: Serialize>(
         &self,
         name: &str,
         keyed: &Keyed,
         summary: String,
-        replace: Replace,
+        protocol: Protocol,
         value: T,
         duration: Duration,
         captured: Option<jobcache_trace::Captured>,
@@ -867,7 +864,7 @@ impl<F> Cached<F> {
                 .field(fields::STDOUT, keep_lossy(&captured.stdout))
                 .field(fields::STDERR, keep_lossy(&captured.stderr));
         }
-        if replace == Replace::Yes {
+        if protocol == Protocol::Refresh {
             // Entries are immutable: the new result takes the old one's
             // place only once it exists (a failed refresh keeps the old).
             if let Err(e) = store.remove(name, key) {
@@ -924,13 +921,6 @@ impl<F> Cached<F> {
     pub(crate) fn warn_entry(&self, kind: EventKind, name: &str, key: &str, message: String) {
         self.record(Event::new(kind, name).args(key, "").message(message));
     }
-}
-
-/// Whether a computed result replaces a stored one ([`Cached::refresh`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Replace {
-    Yes,
-    No,
 }
 
 impl<F> Cached<F> {

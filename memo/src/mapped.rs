@@ -91,7 +91,7 @@ impl<F> Cached<F> {
             Ok::<_, std::convert::Infallible>(f.call_with(args))
         });
         match called {
-            Ok(Called::Hit(output) | Called::Stored(output)) => output,
+            Ok(Called::Hit(output)) => output,
             Ok(Called::Computed(value, _)) => ArrayOutput::Owned(value),
             Err(never) => match never {},
         }

@@ -52,7 +52,7 @@ impl NewEntry {
             created: now,
             last_access: now,
             payload_len: payload.len() as u64,
-            checksum: crate::checksum::xxh3_64(payload),
+            checksum: payload_checksum(payload),
             compute_duration: self.compute_duration,
             fields: self.fields.clone(),
         }
