@@ -49,7 +49,7 @@ fn nanos(d: std::time::Duration) -> u64 {
 
 impl FsStore {
     /// The namespaces by index id.
-    fn namespace_ids(&self) -> Result<HashMap<NsId, String>> {
+    pub(super) fn namespace_ids(&self) -> Result<HashMap<NsId, String>> {
         Ok(self
             .namespaces()?
             .into_iter()

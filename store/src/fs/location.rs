@@ -1,9 +1,9 @@
 //! Where an entry lives on disk, and the damage packs hold: for tools that
 //! point a user at bytes (`jobcache show`, `jobcache verify`).
 
-use super::index::{self, Id};
-use super::pack::{self, PackMap};
-use super::packed::{pack_name, PACKS_DIR};
+use super::index;
+use super::pack;
+use super::packed::pack_rel;
 use super::{entry_rel, is_not_followed, FsStore};
 use crate::beneath::{info_of, Kind};
 use crate::error::{Result, StoreError};
@@ -62,23 +62,19 @@ pub struct PackDamage {
 }
 
 impl FsStore {
-    /// Where the entry lives: the pack record a lookup would read, else its
-    /// directory; `None` if neither holds it. Reads the entry's pack once
-    /// (under a shared lock, so no append is seen half written).
+    /// Where the entry lives: the pack record a lookup would read (through
+    /// the same map of the pack, caught up as lookups do), else its
+    /// directory; `None` if neither holds it.
     pub fn locate(&self, namespace: &str, key: &str) -> Result<Option<Location>> {
         validate_key(key)?;
         let enc = encode_namespace(namespace)?;
         if let Some(id) = index::id_of(namespace, key) {
-            if let Some((pack, bytes)) = self.read_pack(id.1[0])? {
-                let mut map = PackMap::default();
-                map.feed(0, &bytes);
-                if let Some(s) = map.live.get(&id) {
-                    return Ok(Some(Location::Packed {
-                        pack,
-                        offset: s.offset,
-                        len: u64::from(s.len),
-                    }));
-                }
+            if let Some(s) = self.packed_slot(&self.handle(), &id)? {
+                return Ok(Some(Location::Packed {
+                    pack: self.root.join(pack_rel(id.1[0])),
+                    offset: s.offset,
+                    len: u64::from(s.len),
+                }));
             }
         }
         let rel = entry_rel(&enc, key);
@@ -93,11 +89,7 @@ impl FsStore {
     /// Every range of bytes in the packs that holds no valid record, in
     /// pack and offset order. Reads every pack once, changes nothing.
     pub fn pack_damage(&self) -> Result<Vec<PackDamage>> {
-        let names: Vec<(index::NsId, String)> = self
-            .list_namespaces()?
-            .into_iter()
-            .map(|n| (index::ns_id(&n), n))
-            .collect();
+        let names = self.namespace_ids()?;
         let mut out = Vec::new();
         for b in 0..=u8::MAX {
             let Some((pack, bytes)) = self.read_pack(b)? else {
@@ -115,10 +107,8 @@ impl FsStore {
                 ranges.push((scan.valid_end, bytes.len()));
             }
             for (from, to) in ranges {
-                let entry = header_id(&bytes[from..to]).map(|(ns, key)| {
-                    let name = names.iter().find(|(id, _)| *id == ns);
-                    (name.map(|(_, n)| n.clone()), index::key_hex(&key))
-                });
+                let entry = pack::header_id(&bytes[from..to])
+                    .map(|(ns, key)| (names.get(&ns).cloned(), index::key_hex(&key)));
                 out.push(PackDamage {
                     pack: pack.clone(),
                     offset: from as u64,
@@ -142,7 +132,7 @@ impl FsStore {
     /// shared lock; `None` if there is no such pack file (a symlink or
     /// directory in its place is not one).
     fn read_pack(&self, b: u8) -> Result<Option<(PathBuf, Vec<u8>)>> {
-        let rel = format!("{PACKS_DIR}/{}", pack_name(b));
+        let rel = pack_rel(b);
         let path = self.root.join(&rel);
         let file = match self.handle().open_file(&rel, false) {
             Ok(f) => f,
@@ -163,16 +153,4 @@ impl FsStore {
         (&file).read_to_end(&mut bytes).map_err(ioerr("read"))?;
         Ok(Some((path, bytes)))
     }
-}
-
-/// The (namespace id, key) a record header at the start of `b` names, if
-/// `b` starts with one.
-fn header_id(b: &[u8]) -> Option<Id> {
-    if b.get(..4)? != pack::MAGIC {
-        return None;
-    }
-    Some((
-        b.get(12..28)?.try_into().ok()?,
-        b.get(28..60)?.try_into().ok()?,
-    ))
 }

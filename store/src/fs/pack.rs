@@ -105,12 +105,20 @@ pub(super) fn parse(b: &[u8]) -> Option<PackRecord<'_>> {
     if op != PackOp::Put && !meta.is_empty() {
         return None;
     }
-    Some(PackRecord {
-        op,
-        ns: b.get(12..28)?.try_into().ok()?,
-        key: b.get(28..60)?.try_into().ok()?,
-        meta,
-    })
+    let (ns, key) = header_id(b)?;
+    Some(PackRecord { op, ns, key, meta })
+}
+
+/// The (namespace id, key) a record header at the start of `b` names, if
+/// `b` starts with the magic and is long enough (nothing else checked).
+pub(super) fn header_id(b: &[u8]) -> Option<super::index::Id> {
+    if b.get(..4)? != MAGIC {
+        return None;
+    }
+    Some((
+        b.get(12..28)?.try_into().ok()?,
+        b.get(28..60)?.try_into().ok()?,
+    ))
 }
 
 /// What a scan of bytes found.

@@ -134,7 +134,7 @@ pub(super) fn pack_name(b: u8) -> String {
     format!("{b:02x}.pack")
 }
 
-fn pack_rel(b: u8) -> String {
+pub(super) fn pack_rel(b: u8) -> String {
     format!("{PACKS_DIR}/{}", pack_name(b))
 }
 
@@ -697,14 +697,20 @@ impl FsStore {
         Ok(Some(self.packed_found(id, kept, verify, touch)))
     }
 
+    /// Where `id`'s live record lies in its pack, as a lookup sees it;
+    /// `None` if it is not packed.
+    pub(super) fn packed_slot(&self, root: &Arc<Dir>, id: &Id) -> Result<Option<pack::Slot>> {
+        let live = self
+            .packs
+            .live(root, id)
+            .map_err(|e| StoreError::io("read", self.root.join(pack_rel(id.1[0])), e))?;
+        Ok(live.map(|(_, s)| s))
+    }
+
     /// Records an access of `id` now if it is packed (an explicit touch,
     /// so no granularity applies); false if it is not packed.
     pub(super) fn touch_packed(&self, root: &Arc<Dir>, id: &Id) -> Result<bool> {
-        let present = self
-            .packs
-            .live(root, id)
-            .map_err(|e| StoreError::io("read", self.root.join(pack_rel(id.1[0])), e))?
-            .is_some();
+        let present = self.packed_slot(root, id)?.is_some();
         if present {
             let now = meta::to_nanos(SystemTime::now());
             self.packs.access_due(id, now, 0);
