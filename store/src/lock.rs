@@ -29,7 +29,8 @@ pub(crate) fn unlock(file: &File) {
     let _ = fs2::FileExt::unlock(file);
 }
 
-fn is_unsupported(e: &io::Error) -> bool {
+/// Whether the file system cannot lock.
+pub(crate) fn is_unsupported(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)

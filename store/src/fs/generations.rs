@@ -182,11 +182,12 @@ impl Generations {
     }
 
     /// The counter of pack `b` for a lookup: `None` if the page is not
-    /// sound or no longer linked (one `fstat` per tick of the coarse clock).
-    pub(super) fn load_linked(&self, b: u8) -> Option<u64> {
-        let tick = u64::try_from(coarse_now().as_nanos()).unwrap_or(u64::MAX);
+    /// sound or no longer linked (one `fstat` per tick of the coarse clock:
+    /// `now`, read by the caller from [`coarse_now`]).
+    pub(super) fn load_linked(&self, b: u8, now: Duration) -> Option<u64> {
+        let tick = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
         let linked = self.linked_at.load(Ordering::Relaxed) == tick
-            || rustix::fs::fstat(&self.file).is_ok_and(|st| st.st_nlink > 0) && {
+            || info_of(&self.file).is_ok_and(|i| i.nlink > 0) && {
                 self.linked_at.store(tick, Ordering::Relaxed);
                 true
             };

@@ -309,7 +309,8 @@ pub(super) struct IndexState {
     /// `index/` beneath the root it was opened in (kept open: one path
     /// walk per handle, not per append).
     dir: Option<(Arc<Dir>, Arc<Dir>)>,
-    lock: Option<File>,
+    /// `index/lock`, kept open, with what it was when opened.
+    lock: Option<(File, Info)>,
     ledger: Option<(File, Info)>,
     /// A length of the ledger this process found or left valid (whole
     /// records, a header): a ledger still that long needs no tail check.
@@ -329,12 +330,15 @@ pub(super) struct Index {
 pub(super) struct Locked<'a> {
     state: MutexGuard<'a, IndexState>,
     idx: Arc<Dir>,
+    /// The ledger's length as found when the lock was taken, for the first
+    /// look at it (nothing else writes it meanwhile).
+    ledger_seen: Option<u64>,
 }
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
         // The cached descriptor of `index/lock` holds the lock.
-        if let Some(f) = self.state.lock.as_ref() {
+        if let Some((f, _)) = self.state.lock.as_ref() {
             lock::unlock(f);
         }
     }
@@ -346,8 +350,7 @@ fn bad_data(what: &str) -> io::Error {
 
 /// Cuts a torn or damaged tail off the ledger; returns its valid length.
 /// A ledger without a valid header comes to 0 (it must be rebuilt).
-fn fix_tail(file: &File) -> io::Result<u64> {
-    let len = info_of(file)?.len;
+fn fix_tail(file: &File, len: u64) -> io::Result<u64> {
     let mut valid = len - len % REC as u64;
     let mut rec = [0u8; REC];
     while valid >= REC as u64 {
@@ -399,9 +402,13 @@ impl Locked<'_> {
             return Ok(None);
         };
         let known = self.state.valid;
-        let len = match info_of(file)?.len {
+        let len = match self.ledger_seen.take() {
+            Some(len) => len,
+            None => info_of(file)?.len,
+        };
+        let len = match len {
             len if len == known && len > 0 => len,
-            _ => fix_tail(file)?,
+            len => fix_tail(file, len)?,
         };
         self.state.valid = len;
         Ok((len > 0).then_some(len))
@@ -524,7 +531,9 @@ impl Locked<'_> {
         let f = self.idx.open_rw(LEDGER)?;
         let info = info_of(&f)?;
         self.state.ledger = Some((f, info));
-        self.state.valid = 0;
+        // Written whole just now: its length is valid.
+        self.state.valid = bytes.len() as u64;
+        self.ledger_seen = None;
         self.state.offset = bytes.len() as u64;
         self.state.table = Some(t);
         Ok(())
@@ -547,10 +556,7 @@ impl Index {
     /// opened afresh if it was replaced (compacted, rebuilt, deleted).
     /// `None` when the store's directory is gone.
     pub(super) fn lock<'a>(&'a self, store: &FsStore) -> io::Result<Option<Locked<'a>>> {
-        let mut state = match self.state.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = super::guard(&self.state);
         let root = store.handle();
         let path = store.root().join(INDEX_DIR);
         let cached = state
@@ -587,12 +593,15 @@ impl Index {
         };
         let mut locked = false;
         for _ in 0..8 {
-            let file = match state.lock.take() {
-                Some(f) => f,
+            let (file, info) = match state.lock.take() {
+                Some(held) => held,
                 None => {
                     clear_the_way(&idx)?;
                     match idx.open_or_create_file(LOCK) {
-                        Ok(f) => f,
+                        Ok(f) => {
+                            let info = info_of(&f)?;
+                            (f, info)
+                        }
                         // `index/` deleted under a cached handle: open it
                         // again.
                         Err(e) if e.kind() == io::ErrorKind::NotFound && !fresh => {
@@ -607,11 +616,9 @@ impl Index {
             // The cached descriptor itself holds the lock (one open file,
             // one lock), released when the `Locked` is dropped.
             lock::wait_exclusive(&file)?;
-            let linked = idx
-                .stat(LOCK)
-                .is_ok_and(|i| info_of(&file).is_ok_and(|f| f.same(&i)));
+            let linked = idx.stat(LOCK).is_ok_and(|i| info.same(&i));
             if linked {
-                state.lock = Some(file);
+                state.lock = Some((file, info));
                 locked = true;
                 break;
             }
@@ -622,7 +629,11 @@ impl Index {
                 "index/lock keeps being replaced while it is locked",
             ));
         }
-        let mut locked = Locked { state, idx };
+        let mut locked = Locked {
+            state,
+            idx,
+            ledger_seen: None,
+        };
         let state = &mut locked.state;
         let idx = Arc::clone(&locked.idx);
         match idx.stat(LEDGER) {
@@ -633,6 +644,7 @@ impl Index {
                 state.table = None;
             }
             Ok(now) => {
+                locked.ledger_seen = Some(now.len);
                 let same = state.ledger.as_ref().is_some_and(|(_, i)| i.same(&now));
                 if !same {
                     let f = idx.open_rw(LEDGER)?;
@@ -846,7 +858,8 @@ mod tests {
             .write(true)
             .open(&path)
             .unwrap();
-        assert_eq!(fix_tail(&f).unwrap(), 2 * REC as u64);
+        let len = info_of(&f).unwrap().len;
+        assert_eq!(fix_tail(&f, len).unwrap(), 2 * REC as u64);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * REC as u64);
     }
 }

@@ -102,6 +102,15 @@ pub struct FsStore {
     root_live_at: AtomicU64,
 }
 
+/// Locks `m`, going on with the data of a mutex that a panicking thread
+/// left poisoned.
+pub(super) fn guard<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |e| StoreError::io(op, path, e)
 }

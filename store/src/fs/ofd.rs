@@ -12,10 +12,11 @@
 
 use super::index::Id;
 use super::layout::{ensure_dir, INDEX_DIR};
-use super::FsStore;
+use super::{guard, FsStore};
 use crate::api::{LockState, Wait};
 use crate::beneath::Dir;
 use crate::checksum::xxh3_64;
+use crate::lock;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
@@ -47,10 +48,7 @@ struct Shared {
 
 impl Shared {
     fn held(&self) -> MutexGuard<'_, HashSet<u64>> {
-        match self.held.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        guard(&self.held)
     }
 
     fn release_claim(&self, offset: u64) {
@@ -113,11 +111,10 @@ pub(super) enum Got {
     Busy,
 }
 
+/// Where `flock` is refused, and also where the kernel does not know OFD
+/// locks (`EINVAL`) or refuses them on this file (`EBADF`).
 fn is_unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EINVAL | libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS | libc::EBADF)
-    )
+    lock::is_unsupported(e) || matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EBADF))
 }
 
 /// The OFD locks of a store handle.
@@ -136,10 +133,7 @@ impl OfdLocks {
             return None;
         }
         let root = store.handle();
-        let mut slot = match self.shared.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut slot = guard(&self.shared);
         if let Some(s) = slot.as_ref().filter(|s| Arc::ptr_eq(&s.root, &root)) {
             return Some(Arc::clone(s));
         }
@@ -168,9 +162,7 @@ impl OfdLocks {
     fn refuse(&self, e: &io::Error) {
         log::debug!("byte-range locks refused ({e}): per-entry lock files instead");
         self.unsupported.store(true, Ordering::Relaxed);
-        if let Ok(mut g) = self.shared.lock() {
-            *g = None;
-        }
+        *guard(&self.shared) = None;
     }
 
     /// Takes the compute lock of `id` as `wait` says; `None` where OFD

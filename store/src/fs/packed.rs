@@ -7,7 +7,7 @@ use super::generations::{coarse_now, Generations, REVALIDATE};
 use super::index::{self, Id, NsId, Op, Record};
 use super::layout::{ensure_dir, remove_in_the_way};
 use super::pack::{self, PackMap, PackOp};
-use super::{is_not_followed, Durability, FsStore};
+use super::{guard, is_not_followed, Durability, FsStore};
 use crate::api::{Corruption, Entry, EntryInfo, Lookup, Payload};
 use crate::beneath::{info_of, Dir, Kind};
 use crate::error::{Result, StoreError};
@@ -83,11 +83,9 @@ struct Slot {
 impl Slot {
     /// Whether the map is known current: the counter has not moved since
     /// it was caught up, not longer ago than [`REVALIDATE`].
-    fn is_current(&self, generation: Option<u64>) -> bool {
+    fn is_current(&self, generation: Option<u64>, now: Duration) -> bool {
         match (generation, self.seen) {
-            (Some(g), Some((seen, at))) => {
-                g == seen && coarse_now().saturating_sub(at) < REVALIDATE
-            }
+            (Some(g), Some((seen, at))) => g == seen && now.saturating_sub(at) < REVALIDATE,
             _ => false,
         }
     }
@@ -119,13 +117,6 @@ impl Default for Packs {
             packs_dir: Mutex::new(None),
             accessed: Mutex::new(HashMap::new()),
         }
-    }
-}
-
-fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
@@ -276,11 +267,14 @@ impl Packs {
         id: &Id,
     ) -> io::Result<Option<(MutexGuard<'_, Slot>, pack::Slot)>> {
         let b = id.1[0];
-        let generation = self.generations(root, false).and_then(|g| g.load_linked(b));
+        let now = coarse_now();
+        let generation = self
+            .generations(root, false)
+            .and_then(|g| g.load_linked(b, now));
         let mut slot = guard(&self.slots[usize::from(b)]);
-        if !slot.is_current(generation) {
+        if !slot.is_current(generation, now) {
             Self::sync(root, b, &mut slot.open)?;
-            slot.seen = generation.map(|g| (g, coarse_now()));
+            slot.seen = generation.map(|g| (g, now));
         }
         let at = slot.open.as_ref().and_then(|o| o.map.live.get(id).copied());
         Ok(at.map(|s| (slot, s)))
