@@ -69,16 +69,18 @@ impl Backend {
     /// that is neither packed nor a directory (removed meanwhile) is named
     /// by the directory it would have.
     pub fn locate(&self, namespace: &str, key: &str) -> Result<Location> {
+        // (A match, not `if let`: without the `remote` feature `Fs` is the
+        // only variant.)
         match self {
-            Backend::Fs(s) => match s.locate(namespace, key)? {
-                Some(l) => Ok(l),
-                None => Ok(Location::Directory(s.entry_dir(namespace, key)?)),
-            },
+            Backend::Fs(s) => {
+                if let Some(l) = s.locate(namespace, key)? {
+                    return Ok(l);
+                }
+            }
             #[cfg(feature = "remote")]
-            Backend::Remote(r) => Ok(Location::Directory(PathBuf::from(
-                r.meta_location(namespace, key)?,
-            ))),
+            Backend::Remote(_) => {}
         }
+        Ok(Location::Directory(self.entry_dir(namespace, key)?))
     }
 
     /// The damaged records and torn tails of a directory's packs (a remote

@@ -101,10 +101,8 @@ fn flip_byte_at(path: &Path, at: u64) {
 }
 
 fn flip_byte(path: &Path, from_end: u64) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let i = bytes.len() - 1 - from_end as usize;
-    bytes[i] ^= 0x40;
-    std::fs::write(path, bytes).unwrap();
+    let len = std::fs::metadata(path).unwrap().len();
+    flip_byte_at(path, len - 1 - from_end);
 }
 
 #[test]
@@ -268,6 +266,39 @@ fn corrupt_entries_are_reported_then_fixed() {
     assert_eq!(v["problems"][0]["path"], at.as_str());
     assert_eq!(v["problems"][0]["pack"]["offset"], offset);
     assert_eq!(v["problems"][0]["pack"]["bytes"], len);
+
+    // The record's header damaged too (it is unchecked, a hint): its
+    // namespace id (bytes 12..28) names no function, its key still names
+    // the entry.
+    flip_byte_at(&pack, offset + 12);
+    let v = json(&dir, &["verify", "--quick", "--json"]);
+    assert_eq!(v["corrupt"], 1);
+    assert!(v["problems"][0]["function"].is_null(), "{v}");
+    assert_eq!(v["problems"][0]["key"], sq_key.as_str());
+    assert_eq!(v["problems"][0]["path"], at.as_str());
+    let o = run(&dir, &["verify", "--quick"]);
+    code(&o, 1);
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!("corrupt {sq_key} (function unknown): ")),
+        "{text}"
+    );
+    // Its magic damaged as well: the header names nothing, the problem is
+    // named by its place.
+    flip_byte_at(&pack, offset);
+    let v = json(&dir, &["verify", "--quick", "--json"]);
+    assert_eq!(v["corrupt"], 1);
+    assert!(v["problems"][0]["function"].is_null(), "{v}");
+    assert!(v["problems"][0]["key"].is_null(), "{v}");
+    assert_eq!(v["problems"][0]["path"], at.as_str());
+    let o = run(&dir, &["verify", "--quick"]);
+    code(&o, 1);
+    let text = stdout(&o);
+    assert!(text.contains(&format!("corrupt {at}: ")), "{text}");
+    assert!(!text.contains(&sq_key), "{text}");
+    // The header restored (the record's checksum still fails).
+    flip_byte_at(&pack, offset);
+    flip_byte_at(&pack, offset + 12);
 
     // Without --fix nothing was removed.
     let v = json(&dir, &["verify", "--json"]);

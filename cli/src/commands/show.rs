@@ -41,13 +41,15 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     let info = cache.find_entry(&ns, &args.digest)?;
     let location = cache.store.locate(&ns, &info.key)?;
     // A packed entry's payload is inline, in its pack record.
-    let (path, record) = match &location {
-        Location::Packed { pack, offset, len } => (pack.clone(), Some((*offset, *len))),
-        other => (PathBuf::from(other.to_string()), None),
+    let (path, record, payload_path) = match &location {
+        Location::Packed { pack, offset, len } => (pack.clone(), Some((*offset, *len)), None),
+        Location::Directory(d) => (d.clone(), None, Some(d.join(PAYLOAD_FILE))),
+        other => (PathBuf::from(other.to_string()), None, None),
     };
-    let payload_path = path.join(PAYLOAD_FILE);
-    let payload = (record.is_none() && payload_path.is_file())
-        .then(|| jobcache_persist::inspect(&payload_path));
+    let payload = payload_path.filter(|p| p.is_file()).map(|p| {
+        let inspected = jobcache_persist::inspect(&p);
+        (p, inspected)
+    });
     let pack_json = record.map(|(offset, len)| json!({"offset": offset, "record_bytes": len}));
     let meta = match &info.meta {
         Ok(m) => m,
@@ -77,11 +79,11 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
             .map(|(k, v)| (k.clone(), json!(v)))
             .collect();
         let payload_json = match &payload {
-            Some(Ok(i)) => {
-                json!({"inline": false, "path": payload_path.display().to_string(), "persisted": inspection_json(i)})
+            Some((p, Ok(i))) => {
+                json!({"inline": false, "path": p.display().to_string(), "persisted": inspection_json(i)})
             }
-            Some(Err(e)) => {
-                json!({"inline": false, "path": payload_path.display().to_string(), "persisted": null, "error": e.to_string()})
+            Some((p, Err(e))) => {
+                json!({"inline": false, "path": p.display().to_string(), "persisted": null, "error": e.to_string()})
             }
             None => json!({"inline": true, "path": null, "persisted": null}),
         };
@@ -157,13 +159,13 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
         line(k, v.clone());
     }
     match &payload {
-        Some(Ok(i)) => {
+        Some((_, Ok(i))) => {
             line("persisted", count(i.arrays.len(), "array", "arrays"));
             for a in describe_arrays(i) {
                 let _ = writeln!(out, "  {a}");
             }
         }
-        Some(Err(e)) => line("persisted", style.red(&e.to_string())),
+        Some((_, Err(e))) => line("persisted", style.red(&e.to_string())),
         None => line("persisted", "inline in the metadata file".into()),
     }
     for (name, k) in [("stdout", FIELD_STDOUT), ("stderr", FIELD_STDERR)] {

@@ -86,6 +86,69 @@ impl Progress {
     }
 }
 
+/// A corrupt entry, or a damaged range of a pack (whose record header may
+/// name no entry, or an entry of no known function).
+struct Problem<'a> {
+    function: Option<&'a str>,
+    key: Option<&'a str>,
+    /// The entry's directory, or `<pack> @ <offset>`.
+    path: String,
+    /// Where in its pack, for a damaged pack range.
+    pack: Option<serde_json::Value>,
+    reason: &'a str,
+    removed: bool,
+}
+
+/// Reports a problem: its line (unless --json), its journal event (if it was
+/// removed and its entry is known) and its JSON.
+fn report(
+    problem: Problem<'_>,
+    progress: Option<&Progress>,
+    style: Style,
+    problems: &mut Vec<serde_json::Value>,
+    events: &mut Vec<Event>,
+) {
+    let Problem {
+        function,
+        key,
+        path,
+        pack,
+        reason,
+        removed,
+    } = problem;
+    if let Some(p) = progress {
+        let who = match (function, key) {
+            (Some(ns), Some(key)) => format!("{ns} {key}"),
+            (None, Some(key)) => format!("{key} (function unknown)"),
+            _ => path.clone(),
+        };
+        p.print(&format!(
+            "{} {who}: {reason}{}\n",
+            style.red("corrupt"),
+            if removed { " (removed)" } else { "" }
+        ));
+    }
+    if removed {
+        if let (Some(ns), Some(key)) = (function, key) {
+            events.push(
+                Event::new(EventKind::Corrupt, ns)
+                    .args(key, "")
+                    .message(format!("{reason}; removed by jobcache verify --fix")),
+            );
+        }
+    }
+    let mut json = serde_json::Map::new();
+    json.insert("function".into(), json!(function));
+    json.insert("key".into(), json!(key));
+    json.insert("path".into(), json!(path));
+    if let Some(pack) = pack {
+        json.insert("pack".into(), pack);
+    }
+    json.insert("reason".into(), json!(reason));
+    json.insert("removed".into(), json!(removed));
+    problems.push(serde_json::Value::Object(json));
+}
+
 /// Runs `verify`.
 pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     let cache = Cache::open(dir)?;
@@ -128,33 +191,23 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
             Verdict::Corrupt(reason) => {
                 // Where it was, before a --fix removes it.
                 let location = cache.store.locate(&info.namespace, &info.key)?;
-                let removed = if args.fix {
+                if args.fix {
                     cache.store.remove(&info.namespace, &info.key)?;
-                    events.push(
-                        Event::new(EventKind::Corrupt, info.namespace.as_str())
-                            .args(info.key.as_str(), "")
-                            .message(format!("{reason}; removed by jobcache verify --fix")),
-                    );
-                    true
-                } else {
-                    false
-                };
-                if let Some(p) = &progress {
-                    p.print(&format!(
-                        "{} {} {}: {reason}{}\n",
-                        style.red("corrupt"),
-                        info.namespace,
-                        info.key,
-                        if removed { " (removed)" } else { "" }
-                    ));
                 }
-                problems.push(json!({
-                    "function": info.namespace,
-                    "key": info.key,
-                    "path": location.to_string(),
-                    "reason": reason,
-                    "removed": removed,
-                }));
+                report(
+                    Problem {
+                        function: Some(&info.namespace),
+                        key: Some(&info.key),
+                        path: location.to_string(),
+                        pack: None,
+                        reason: &reason,
+                        removed: args.fix,
+                    },
+                    progress.as_ref(),
+                    style,
+                    &mut problems,
+                    &mut events,
+                );
             }
         }
         if let Some(p) = progress.as_mut() {
@@ -166,7 +219,7 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
     let damage = cache.store.pack_damage()?;
     for d in &damage {
         let (function, key) = match &d.entry {
-            Some((ns, key)) => (ns.clone(), Some(key.clone())),
+            Some((ns, key)) => (ns.as_deref(), Some(key.as_str())),
             None => (None, None),
         };
         let at = format!("{} @ {}", d.pack.display(), d.offset);
@@ -176,35 +229,22 @@ pub fn run(dir: &Path, args: Args) -> Result<ExitCode> {
             "damaged pack record"
         };
         let reason = format!("{what} at {at}, {} bytes", d.len);
-        if let Some(p) = &progress {
-            let who = match (&function, &key) {
-                (Some(ns), Some(key)) => format!("{ns} {key}"),
-                (None, Some(key)) => format!("{key} (function unknown)"),
-                _ => at.clone(),
-            };
-            p.print(&format!(
-                "{} {who}: {reason}{}\n",
-                style.red("corrupt"),
-                if args.fix { " (removed)" } else { "" }
-            ));
-        }
-        if args.fix {
-            if let (Some(ns), Some(key)) = (&function, &key) {
-                events.push(
-                    Event::new(EventKind::Corrupt, ns.as_str())
-                        .args(key.as_str(), "")
-                        .message(format!("{reason}; removed by jobcache verify --fix")),
-                );
-            }
-        }
-        problems.push(json!({
-            "function": function,
-            "key": key,
-            "path": at,
-            "pack": {"path": d.pack.display().to_string(), "offset": d.offset, "bytes": d.len},
-            "reason": reason,
-            "removed": args.fix,
-        }));
+        report(
+            Problem {
+                function,
+                key,
+                path: at,
+                pack: Some(
+                    json!({"path": d.pack.display().to_string(), "offset": d.offset, "bytes": d.len}),
+                ),
+                reason: &reason,
+                removed: args.fix,
+            },
+            progress.as_ref(),
+            style,
+            &mut problems,
+            &mut events,
+        );
     }
     if args.fix && !damage.is_empty() {
         cache.store.repair_packs()?;
