@@ -13,7 +13,7 @@
 use super::index::Id;
 use super::layout::{ensure_dir, INDEX_DIR};
 use super::{guard, FsStore};
-use crate::api::{LockState, Wait};
+use crate::api::{EntryLock, LockState, Wait};
 use crate::beneath::Dir;
 use crate::checksum::xxh3_64;
 use crate::lock;
@@ -23,7 +23,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The lock file's name beneath `index/`.
 pub(super) const LOCKS_FILE: &str = "locks";
@@ -203,7 +203,9 @@ impl OfdLocks {
         let got = match wait {
             Wait::Forever => shared.fcntl(offset, libc::F_WRLCK, true),
             Wait::NoWait => shared.fcntl(offset, libc::F_WRLCK, false),
-            Wait::Timeout(_) => poll(&shared, offset, deadline.unwrap_or(start)),
+            Wait::Timeout(_) => lock::poll_with(deadline.unwrap_or(start), &mut || {
+                shared.fcntl(offset, libc::F_WRLCK, false)
+            }),
         };
         match got {
             Ok(true) => Some(Ok(Got::Held(OfdGuard { shared, offset }))),
@@ -235,14 +237,12 @@ impl OfdLocks {
     }
 }
 
-fn poll(shared: &Shared, offset: u64, deadline: Instant) -> io::Result<bool> {
-    crate::lock::poll_with(deadline, &mut || shared.fcntl(offset, libc::F_WRLCK, false))
-}
-
-/// The state a lock attempt reports to the caller.
-pub(super) fn state(got: &Got) -> LockState {
-    match got {
-        Got::Held(_) => LockState::Acquired,
-        Got::Busy => LockState::TimedOut,
+impl Got {
+    /// The entry lock a caller gets: the guard (if held) and its state.
+    pub(super) fn into_entry_lock(self, waited: Duration) -> EntryLock {
+        match self {
+            Got::Held(g) => EntryLock::new(LockState::Acquired, waited, Some(Box::new(g))),
+            Got::Busy => EntryLock::new(LockState::TimedOut, waited, None),
+        }
     }
 }

@@ -482,14 +482,7 @@ impl FsStore {
                 let got = got.map_err(|e| {
                     StoreError::io("lock", self.root.join(super::layout::INDEX_DIR), e)
                 })?;
-                let state = super::ofd::state(&got);
-                let guard = match got {
-                    super::ofd::Got::Held(g) => {
-                        Some(Box::new(g) as Box<dyn std::any::Any + Send + Sync>)
-                    }
-                    super::ofd::Got::Busy => None,
-                };
-                return Ok(EntryLock::new(state, start.elapsed(), guard));
+                return Ok(got.into_entry_lock(start.elapsed()));
             }
         }
         let name = format!("{key}.lock");
