@@ -1229,14 +1229,9 @@ impl Store for RemoteStore {
                 (published, Box::new(found))
             }
             None => {
-                let mut bytes = Vec::new();
-                write(&mut bytes).map_err(|source| StoreError::Writer {
-                    namespace: namespace.to_string(),
-                    key: key.to_string(),
-                    source,
-                })?;
+                let (bytes, meta) = entry.buffer(namespace, key, write)?;
                 let published = Published {
-                    meta: entry.meta_for(&bytes),
+                    meta,
                     already_present: false,
                 };
                 (published, Box::new(io::Cursor::new(bytes)))

@@ -124,6 +124,15 @@ impl StoreError {
         }
     }
 
+    /// A failed payload writer of `namespace`/`key`.
+    pub(crate) fn writer(namespace: &str, key: &str, source: std::io::Error) -> StoreError {
+        StoreError::Writer {
+            namespace: namespace.to_string(),
+            key: key.to_string(),
+            source,
+        }
+    }
+
     /// The underlying I/O error kind, when this is an I/O error.
     pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {

@@ -1,6 +1,8 @@
 //! Entry metadata and its file format (`LAYOUT.md`, "The meta file").
 
+use crate::api::WriteFn;
 use crate::checksum::Xxh3;
+use crate::error::{Result, StoreError};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -44,9 +46,23 @@ impl NewEntry {
         self
     }
 
-    /// The metadata of this entry published now with `payload`: for a
-    /// backend that holds the payload in memory when it publishes.
-    pub fn meta_for(&self, payload: &[u8]) -> EntryMeta {
+    /// Runs a publish's payload writer into memory, for a backend that
+    /// holds the payload in memory when it publishes: the payload, and the
+    /// metadata of this entry published now with it. A failed writer is a
+    /// [`StoreError::Writer`].
+    pub fn buffer(
+        &self,
+        namespace: &str,
+        key: &str,
+        write: WriteFn<'_>,
+    ) -> Result<(Vec<u8>, EntryMeta)> {
+        let mut payload = Vec::new();
+        write(&mut payload).map_err(|source| StoreError::writer(namespace, key, source))?;
+        let meta = self.meta_for(&payload);
+        Ok((payload, meta))
+    }
+
+    fn meta_for(&self, payload: &[u8]) -> EntryMeta {
         let now = SystemTime::now();
         EntryMeta {
             created: now,

@@ -103,11 +103,8 @@ pub trait StoreExt: Store {
                 computed: false,
             });
         }
-        let (bytes, entry) = compute().map_err(|source| StoreError::Writer {
-            namespace: namespace.to_string(),
-            key: key.to_string(),
-            source,
-        })?;
+        let (bytes, entry) =
+            compute().map_err(|source| StoreError::writer(namespace, key, source))?;
         self.publish_bytes(namespace, key, &entry, &bytes)?;
         drop(guard);
         Ok(Computed {

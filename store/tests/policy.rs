@@ -4,7 +4,7 @@
 
 use jobcache_store::{
     Entry, EntryInfo, EntryLock, EntryMeta, Limits, LockState, Lookup, NewEntry, Payload,
-    Published, SkipReason, Store, StoreError, StoreExt, Verdict, Wait, WriteFn,
+    Published, SkipReason, Store, StoreExt, Verdict, Wait, WriteFn,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashSet};
@@ -87,13 +87,7 @@ impl Store for MemStore {
         entry: &NewEntry,
         write: WriteFn<'_>,
     ) -> jobcache_store::Result<Published> {
-        let mut bytes = Vec::new();
-        write(&mut bytes).map_err(|source| StoreError::Writer {
-            namespace: namespace.to_string(),
-            key: key.to_string(),
-            source,
-        })?;
-        let meta = entry.meta_for(&bytes);
+        let (bytes, meta) = entry.buffer(namespace, key, write)?;
         let mut entries = locked(&self.entries);
         if let Some((kept, _)) = entries.get(&id(namespace, key)) {
             return Ok(Published {

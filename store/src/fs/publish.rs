@@ -368,11 +368,7 @@ impl FsStore {
             return Err(StoreError::io("write payload", &w.path, e));
         }
         if let Err(source) = written {
-            return Err(StoreError::Writer {
-                namespace: namespace.to_string(),
-                key: key.to_string(),
-                source,
-            });
+            return Err(StoreError::writer(namespace, key, source));
         }
         let checksum = w.hasher.digest();
         let spilled = w.file.is_some();
