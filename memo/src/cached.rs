@@ -633,7 +633,6 @@ impl<F> Cached<F> {
     /// just stored back through `load`. The plain, shelved, refreshed and
     /// mapped calls all run it ([`Cached::call_async`] awaits its lock
     /// instead of blocking, with the same steps).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn call_keyed<A, T, E, V>(
         &self,
         name: &str,
@@ -715,7 +714,7 @@ impl<F> Cached<F> {
     /// rejected entry is a miss. A corrupt entry (found by the store, or by
     /// `load`) is logged and journaled as `Corrupt` and removed, so it is
     /// not hit again.
-    pub(crate) fn lookup<V>(
+    fn lookup<V>(
         &self,
         name: &str,
         key: &str,
@@ -896,7 +895,7 @@ impl<F> Cached<F> {
         }
     }
 
-    pub(crate) fn record_hit<A: Serialize>(
+    fn record_hit<A: Serialize>(
         &self,
         name: &str,
         key: &str,
