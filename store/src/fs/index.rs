@@ -579,15 +579,13 @@ impl Index {
             }
         };
         // Nothing of the index is followed through a symlink: one planted
-        // at `lock` or `ledger` (or anything not a file) is removed as a
-        // name, and the index is made again. Looked for when the lock file
-        // is opened, and when the locked one is found no longer linked.
+        // at `lock` (or anything not a file) is removed as a name, and the
+        // lock file is made again; looked for when the lock file is opened.
+        // `ledger` is looked at under the lock, below.
         let clear_the_way = |idx: &Dir| -> io::Result<()> {
-            for name in [LOCK, LEDGER] {
-                if idx.stat(name).is_ok_and(|i| i.kind != Kind::File) {
-                    remove_in_the_way(idx, name, &path.join(name), "an index file")
-                        .map_err(|e| io::Error::other(e.to_string()))?;
-                }
+            if idx.stat(LOCK).is_ok_and(|i| i.kind != Kind::File) {
+                remove_in_the_way(idx, LOCK, &path.join(LOCK), "an index file")
+                    .map_err(|e| io::Error::other(e.to_string()))?;
             }
             Ok(())
         };
