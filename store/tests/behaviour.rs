@@ -214,20 +214,6 @@ const DAMAGES: [&str; 5] = [
     "extend",
 ];
 
-/// What a verified lookup gives, read in full: `Some` only for a value.
-fn value_of(s: &FsStore, k: &str) -> Option<Vec<u8>> {
-    match s.get(NS, k, true).unwrap() {
-        Lookup::Found(mut e) => e.read_to_vec().ok(),
-        Lookup::Missing | Lookup::Corrupt(_) => None,
-    }
-}
-
-/// The same damage done to small entries' pack records: the record's first,
-/// last and middle byte flipped, the pack cut in the middle of the record
-/// (a torn append), a byte inserted in it. Whoever looks — the process that
-/// published it, whose map already points at the record, or another one,
-/// which scans the pack — never gets a wrong value, and the entry can be
-/// stored again.
 /// A process that kept a packed record (it was hit) and then sees the pack
 /// damaged on disk: its own verification walk reads the record again and
 /// finds the damage, wherever it is, and drops the record.
@@ -262,6 +248,12 @@ fn a_verify_walk_sees_damage_to_records_this_process_kept() {
     }
 }
 
+/// The same damage done to small entries' pack records: the record's first,
+/// last and middle byte flipped, the pack cut in the middle of the record
+/// (a torn append), a byte inserted in it. Whoever looks — the process that
+/// published it, whose map already points at the record, or another one,
+/// which scans the pack — never gets a wrong value, and the entry can be
+/// stored again.
 #[test]
 fn damaged_records_are_never_a_value() {
     let dir = tempfile::tempdir().unwrap();
@@ -298,7 +290,7 @@ fn damaged_records_are_never_a_value() {
             // This one reads the record its map points at: the meta file's
             // checksums are checked; only the record's own checksum (the
             // last 8 bytes, vouching for nothing a hit returns) is not.
-            match value_of(&s, &k) {
+            match support::value_of(&s, NS, &k) {
                 None => {
                     assert!(
                         matches!(s.get(NS, &k, true).unwrap(), Lookup::Missing),
@@ -315,15 +307,27 @@ fn damaged_records_are_never_a_value() {
             other
                 .publish_bytes(NS, &k, &NewEntry::default(), &data)
                 .unwrap();
-            assert_eq!(value_of(&other, &k).as_deref(), Some(&data[..]), "{what}");
-            assert_eq!(value_of(&s, &k).as_deref(), Some(&data[..]), "{what}");
+            assert_eq!(
+                support::value_of(&other, NS, &k).as_deref(),
+                Some(&data[..]),
+                "{what}"
+            );
+            assert_eq!(
+                support::value_of(&s, NS, &k).as_deref(),
+                Some(&data[..]),
+                "{what}"
+            );
             // `verify` (a process of its own) drops the damaged bytes.
             FsStore::open(s.root())
                 .unwrap()
                 .verify_all(&mut |_, _| {})
                 .unwrap();
             assert!(s.pack_damage().unwrap().is_empty(), "{what}");
-            assert_eq!(value_of(&s, &k).as_deref(), Some(&data[..]), "{what}");
+            assert_eq!(
+                support::value_of(&s, NS, &k).as_deref(),
+                Some(&data[..]),
+                "{what}"
+            );
         }
     }
 }
@@ -740,10 +744,8 @@ fn check_reports_without_repairing() {
     let (pack, meta) = support::meta_bytes(&s, NS, &key(0));
     support::flip(&pack, meta.end - 1, 0x40);
     let p = s.entry_dir(NS, &key(1)).unwrap().join("payload");
-    let mut bytes = fs::read(&p).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x40;
-    fs::write(&p, bytes).unwrap();
+    let last = fs::metadata(&p).unwrap().len() - 1;
+    support::flip(&p, last, 0x40);
     for _ in 0..2 {
         assert!(matches!(s.check(NS, &key(0)).unwrap(), Verdict::Corrupt(_)));
         assert!(matches!(s.check(NS, &key(1)).unwrap(), Verdict::Corrupt(_)));

@@ -10,6 +10,8 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+mod support;
+
 const NS: &str = "durability::f";
 const MODES: [Durability; 2] = [Durability::Checksummed, Durability::Synced];
 
@@ -61,15 +63,6 @@ fn tear_tail(path: &Path, range: std::ops::Range<u64>, how: Tear) {
     fs::write(path, bytes).unwrap();
 }
 
-/// What a verified lookup and a full read give: `Some(bytes)` only if a
-/// value came out.
-fn value_of(s: &FsStore, k: &str) -> Option<Vec<u8>> {
-    match s.get(NS, k, true).unwrap() {
-        Lookup::Found(mut e) => e.read_to_vec().ok(),
-        Lookup::Missing | Lookup::Corrupt(_) => None,
-    }
-}
-
 #[test]
 fn the_default_is_checksummed() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,18 +92,16 @@ fn torn_files_are_never_a_value_in_either_mode() {
                     let data = payload(len, si as u8);
                     s.publish_bytes(NS, &k, &NewEntry::default(), &data)
                         .unwrap();
-                    assert_eq!(value_of(&s, &k).as_deref(), Some(&data[..]));
+                    assert_eq!(support::value_of(&s, NS, &k).as_deref(), Some(&data[..]));
                     // A small entry's meta file is the last record of its
                     // pack: a power loss tears the pack's tail.
-                    let (path, range) = match s.locate(NS, &k).unwrap() {
-                        Some(Location::Packed { pack, offset, len }) if file == "meta" => {
-                            (pack, offset..offset + len)
-                        }
-                        _ => {
-                            let path = s.entry_dir(NS, &k).unwrap().join(file);
-                            let len = fs::metadata(&path).unwrap().len();
-                            (path, 0..len)
-                        }
+                    let packed = matches!(s.locate(NS, &k).unwrap(), Some(Location::Packed { .. }));
+                    let (path, range) = if packed && file == "meta" {
+                        support::record(&s, NS, &k)
+                    } else {
+                        let path = s.entry_dir(NS, &k).unwrap().join(file);
+                        let len = fs::metadata(&path).unwrap().len();
+                        (path, 0..len)
                     };
                     tear_tail(&path, range, how);
                     // A power loss ends every process: the next run opens
@@ -119,7 +110,11 @@ fn torn_files_are_never_a_value_in_either_mode() {
                     // still the right value).
                     let s = store(dir.path(), mode);
                     let what = format!("{mode:?}, {len} bytes, {file} {how:?}");
-                    assert_eq!(value_of(&s, &k), None, "{what}: a torn entry gave a value");
+                    assert_eq!(
+                        support::value_of(&s, NS, &k),
+                        None,
+                        "{what}: a torn entry gave a value"
+                    );
                     // Quarantined: the next lookup is a clean miss, and the
                     // entry can be computed and stored again.
                     assert!(
@@ -130,7 +125,11 @@ fn torn_files_are_never_a_value_in_either_mode() {
                         .publish_bytes(NS, &k, &NewEntry::default(), &data)
                         .unwrap();
                     assert!(!published.already_present, "{what}");
-                    assert_eq!(value_of(&s, &k).as_deref(), Some(&data[..]), "{what}");
+                    assert_eq!(
+                        support::value_of(&s, NS, &k).as_deref(),
+                        Some(&data[..]),
+                        "{what}"
+                    );
                 }
             }
         }

@@ -4,28 +4,16 @@
 
 use jobcache_store::StoreExt;
 use jobcache_store::{FsStore, NewEntry, Store, Wait};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod support;
 
 const NS: &str = "locks::f";
 
 fn key(i: u64) -> String {
     format!("{i:064x}")
-}
-
-fn lock_files(root: &Path) -> usize {
-    let ns = root
-        .join("ns")
-        .join(jobcache_store::encode_namespace(NS).unwrap());
-    std::fs::read_dir(ns)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 #[test]
@@ -37,12 +25,12 @@ fn a_released_lock_leaves_no_lock_file() {
         assert!(guard.is_acquired());
         // Held as a byte of `index/locks` where the kernel has OFD locks:
         // no lock file at all; else one.
-        assert!(lock_files(s.root()) <= 1);
+        assert!(support::lock_files(s.root(), NS) <= 1);
         s.publish_bytes(NS, &key(i), &NewEntry::default(), b"v")
             .unwrap();
         drop(guard);
     }
-    assert_eq!(lock_files(s.root()), 0);
+    assert_eq!(support::lock_files(s.root(), NS), 0);
 }
 
 #[test]
@@ -69,5 +57,5 @@ fn waiters_on_a_released_lock_never_hold_it_together() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(lock_files(s.root()), 0);
+    assert_eq!(support::lock_files(s.root(), NS), 0);
 }

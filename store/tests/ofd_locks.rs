@@ -7,27 +7,19 @@
 
 use jobcache_store::{FsStore, Limits, NewEntry, SkipReason, Store, StoreExt, Wait};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod support;
 
 const NS: &str = "jobcache::tests::ofd";
 const ROLE: &str = "JOBCACHE_OFD_CHILD";
 
 fn key(i: u64) -> String {
     format!("{i:064x}")
-}
-
-fn no_lock_files(root: &Path) -> bool {
-    let ns = root
-        .join("ns")
-        .join(jobcache_store::encode_namespace(NS).unwrap());
-    std::fs::read_dir(ns).map_or(true, |d| {
-        !d.filter_map(|e| e.ok())
-            .any(|e| e.file_name().to_string_lossy().ends_with(".lock"))
-    })
 }
 
 /// Entry point of child processes; a no-op in the parent's run.
@@ -63,7 +55,7 @@ fn threads_of_one_handle_exclude_each_other_without_lock_files() {
                     let g = s.lock(NS, &key(1), Wait::Forever).unwrap();
                     assert!(g.is_acquired());
                     assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
-                    assert!(no_lock_files(s.root()));
+                    assert_eq!(support::lock_files(s.root(), NS), 0);
                     std::thread::sleep(Duration::from_micros(100));
                     inside.fetch_sub(1, Ordering::SeqCst);
                     drop(g);
@@ -75,7 +67,7 @@ fn threads_of_one_handle_exclude_each_other_without_lock_files() {
         t.join().unwrap();
     }
     assert!(s.root().join("index/locks").is_file());
-    assert!(no_lock_files(s.root()));
+    assert_eq!(support::lock_files(s.root(), NS), 0);
 }
 
 #[test]
@@ -152,5 +144,5 @@ fn a_killed_holder_releases_its_lock_and_a_held_lock_keeps_its_entry() {
     child.wait().unwrap();
     let g = s.lock(NS, &key(1), Wait::Timeout(Duration::from_secs(5)));
     assert!(g.unwrap().is_acquired());
-    assert!(no_lock_files(&root));
+    assert_eq!(support::lock_files(&root, NS), 0);
 }

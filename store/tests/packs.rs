@@ -33,7 +33,7 @@ fn value(k: &str) -> Vec<u8> {
 }
 
 fn store(root: &Path) -> FsStore {
-    FsStore::create(root).unwrap().with_packs(true)
+    FsStore::create(root).unwrap()
 }
 
 fn pack_path(root: &Path, k: &str) -> PathBuf {
@@ -269,7 +269,7 @@ fn a_torn_tail_is_ignored_and_cut_by_the_next_append() {
     f.write_all(&bytes[..bytes.len() / 7]).unwrap();
     f.write_all(&[0u8; 300]).unwrap();
     drop(f);
-    let other = FsStore::open(&root).unwrap().with_packs(true);
+    let other = FsStore::open(&root).unwrap();
     for i in 0..5 {
         let k = key_ab(i);
         assert_eq!(other.get_bytes(NS, &k).unwrap().unwrap(), value(&k));
@@ -333,7 +333,7 @@ fn child() {
     };
     let root = PathBuf::from(std::env::var("STORE_ROOT").unwrap());
     let id: u64 = std::env::var("CHILD_ID").unwrap().parse().unwrap();
-    let s = FsStore::open(&root).unwrap().with_packs(true);
+    let s = FsStore::open(&root).unwrap();
     match role.as_str() {
         "appender" => {
             for i in 0..400 {
@@ -412,7 +412,7 @@ fn a_writer_killed_while_appending_leaves_every_whole_record_readable() {
         c.kill().unwrap();
         c.wait().unwrap();
     }
-    let s = FsStore::open(&root).unwrap().with_packs(true);
+    let s = FsStore::open(&root).unwrap();
     let listed = s.entries(NS).unwrap();
     assert!(!listed.is_empty());
     for e in &listed {
@@ -566,7 +566,7 @@ fn a_layout_2_store_opens_and_its_entry_directories_still_read() {
         "jobcache-store layout 2\n",
     )
     .unwrap();
-    let s = FsStore::open(&root).unwrap().with_packs(true);
+    let s = FsStore::open(&root).unwrap();
     assert_eq!(
         fs::read_to_string(root.join("jobcache-store-layout")).unwrap(),
         format!("jobcache-store layout {}\n", jobcache_store::LAYOUT_VERSION)
@@ -636,7 +636,7 @@ fn symlinks_where_packs_belong_are_removed_never_followed() {
     let pack = pack_path(&root, &key_ab(0));
     fs::remove_file(&pack).unwrap();
     std::os::unix::fs::symlink(outside.join("ab.pack"), &pack).unwrap();
-    let other = FsStore::open(&root).unwrap().with_packs(true);
+    let other = FsStore::open(&root).unwrap();
     // A lookup never writes: the symlink is no pack.
     assert!(matches!(
         other.get(NS, &key_ab(1), true).unwrap(),

@@ -8,8 +8,10 @@
 //! does. The access order comes from the index.
 
 use jobcache_store::StoreExt;
-use jobcache_store::{encode_namespace, FsStore, Limits, Location, NewEntry, Store};
+use jobcache_store::{encode_namespace, FsStore, Limits, NewEntry, Store};
 use std::path::PathBuf;
+
+mod support;
 
 const NS: &str = "scale::small";
 const N: u64 = 100_000;
@@ -30,6 +32,31 @@ fn scratch() -> tempfile::TempDir {
         }
     }
     tempfile::tempdir().unwrap()
+}
+
+/// Brings the N entries of `entry_len` bytes each down to N - EVICT by an
+/// item limit: exactly `expected` go, in that order, and the counts and the
+/// index's totals follow; within the limits, a second policy check removes
+/// nothing.
+fn evict_and_check(s: &FsStore, expected: &[String], entry_len: u64) {
+    let limits = Limits {
+        max_items: Some((N - EVICT) as usize),
+        ..Limits::default()
+    };
+    let r = s.apply_limits(&limits).unwrap();
+    let removed: Vec<String> = r.removed.iter().map(|e| e.key.clone()).collect();
+    assert!(
+        removed == expected,
+        "eviction left least-recently-used order"
+    );
+    assert_eq!(r.skipped, 0);
+    assert_eq!(r.kept_items, (N - EVICT) as usize);
+    assert_eq!(r.freed_bytes, EVICT * entry_len);
+    assert_eq!(
+        s.indexed_totals().unwrap(),
+        ((N - EVICT) as usize, (N - EVICT) * entry_len)
+    );
+    assert!(s.apply_limits(&limits).unwrap().removed.is_empty());
 }
 
 #[test]
@@ -56,26 +83,8 @@ fn eviction_order_and_counts_over_1e5_entries() {
     for i in 0..TOUCHED {
         s.touch(NS, &key(i)).unwrap();
     }
-    let limits = Limits {
-        max_items: Some((N - EVICT) as usize),
-        ..Limits::default()
-    };
-    let r = s.apply_limits(&limits).unwrap();
-    let removed: Vec<String> = r.removed.iter().map(|e| e.key.clone()).collect();
     let expected: Vec<String> = (TOUCHED..TOUCHED + EVICT).map(key).collect();
-    assert!(
-        removed == expected,
-        "eviction left least-recently-used order"
-    );
-    assert_eq!(r.skipped, 0);
-    assert_eq!(r.kept_items, (N - EVICT) as usize);
-    assert_eq!(r.freed_bytes, EVICT * meta_len);
-    assert_eq!(
-        s.indexed_totals().unwrap(),
-        ((N - EVICT) as usize, (N - EVICT) * meta_len)
-    );
-    // Within the limits, a policy check removes nothing.
-    assert!(s.apply_limits(&limits).unwrap().removed.is_empty());
+    evict_and_check(&s, &expected, meta_len);
     // The index agrees with the tree.
     let listed = s.entries(NS).unwrap();
     assert_eq!(listed.len(), (N - EVICT) as usize);
@@ -96,18 +105,20 @@ fn eviction_order_and_counts_over_1e5_packed_entries() {
     let first = spread(0);
     s.publish_bytes(NS, &first, &NewEntry::default(), &0u64.to_le_bytes())
         .unwrap();
-    let Some(Location::Packed { pack, offset, len }) = s.locate(NS, &first).unwrap() else {
-        panic!("a small entry is packed");
-    };
-    let record = std::fs::read(&pack).unwrap()[offset as usize..(offset + len) as usize].to_vec();
+    let (pack, range) = support::record(&s, NS, &first);
+    let len = range.end - range.start;
+    let record = std::fs::read(&pack).unwrap()[range.start as usize..range.end as usize].to_vec();
+    // A record's head ends with the key's 32 bytes; its tail is its
+    // checksum.
+    let head = support::RECORD_HEAD as usize;
     let mut packs: Vec<Vec<u8>> = vec![Vec::new(); 256];
     for i in 1..N {
         let k = spread(i);
         let mut r = record.clone();
-        for (j, byte) in r[28..60].iter_mut().enumerate() {
+        for (j, byte) in r[head - 32..head].iter_mut().enumerate() {
             *byte = u8::from_str_radix(&k[2 * j..2 * j + 2], 16).unwrap();
         }
-        let n = r.len() - 8;
+        let n = r.len() - support::RECORD_TAIL as usize;
         let sum = jobcache_store::checksum::xxh3_64(&r[..n]);
         r[n..].copy_from_slice(&sum.to_le_bytes());
         packs[(i % 256) as usize].extend_from_slice(&r);
@@ -132,29 +143,12 @@ fn eviction_order_and_counts_over_1e5_packed_entries() {
     for i in 0..TOUCHED {
         assert!(s.get(NS, &spread(i), false).unwrap().found().is_some());
     }
-    let limits = Limits {
-        max_items: Some((N - EVICT) as usize),
-        ..Limits::default()
-    };
-    let r = s.apply_limits(&limits).unwrap();
-    let removed: Vec<String> = r.removed.iter().map(|e| e.key.clone()).collect();
     // Every record was made at one time: the untouched ones tie, and go in
     // key order (the index's order for equal times).
     let mut untouched: Vec<String> = (TOUCHED..N).map(spread).collect();
     untouched.sort();
     let expected = &untouched[..EVICT as usize];
-    assert!(
-        removed == expected,
-        "eviction left least-recently-used order"
-    );
-    assert_eq!(r.skipped, 0);
-    assert_eq!(r.kept_items, (N - EVICT) as usize);
-    assert_eq!(r.freed_bytes, EVICT * len);
-    assert_eq!(
-        s.indexed_totals().unwrap(),
-        ((N - EVICT) as usize, (N - EVICT) * len)
-    );
-    assert!(s.apply_limits(&limits).unwrap().removed.is_empty());
+    evict_and_check(&s, expected, len);
     // The index agrees with the packs, in this process and a fresh one.
     assert_eq!(s.entries(NS).unwrap().len(), (N - EVICT) as usize);
     let fresh = FsStore::open(&root).unwrap();

@@ -193,9 +193,12 @@ impl Injector {
             let Some((file, len)) = Injector::open(&path) else {
                 return;
             };
-            let Ok(bytes) = std::fs::read(&path) else {
+            // Read through the file just opened (not followed if a link):
+            // its `len` bytes, so every record found lies below `len`.
+            let mut bytes = vec![0u8; len as usize];
+            if file.read_exact_at(&mut bytes, 0).is_err() {
                 return;
-            };
+            }
             let records = record_ranges(&bytes);
             let Some(&(start, end)) = (if roll >= 6 && self.rng.chance(0.5) {
                 records.last()

@@ -1,9 +1,10 @@
 //! What the store's tests share: where an entry's bytes are on disk (a
 //! record of a pack, or a directory of its own), so that a test damages the
-//! bytes a lookup reads wherever they live (`LAYOUT.md`, "Packs").
+//! bytes a lookup reads wherever they live (`LAYOUT.md`, "Packs"); what a
+//! verified lookup gives; and how many lock files a namespace holds.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use jobcache_store::{FsStore, Location};
+use jobcache_store::{FsStore, Location, Lookup, Store};
 use std::fs;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -54,4 +55,28 @@ pub fn splice(path: &std::path::Path, range: Range<u64>, with: &[u8]) {
         with.iter().copied(),
     );
     fs::write(path, bytes).unwrap();
+}
+
+/// What a verified lookup and a full read give: `Some(bytes)` only if a
+/// value came out.
+pub fn value_of(s: &FsStore, ns: &str, k: &str) -> Option<Vec<u8>> {
+    match s.get(ns, k, true).unwrap() {
+        Lookup::Found(mut e) => e.read_to_vec().ok(),
+        Lookup::Missing | Lookup::Corrupt(_) => None,
+    }
+}
+
+/// How many lock files the namespace `ns` of the store at `root` holds (none
+/// if it has no directory yet).
+pub fn lock_files(root: &std::path::Path, ns: &str) -> usize {
+    let dir = root
+        .join("ns")
+        .join(jobcache_store::encode_namespace(ns).unwrap());
+    fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+                .count()
+        })
+        .unwrap_or(0)
 }
