@@ -903,11 +903,23 @@ impl<F> Cached<F> {
         started: Instant,
         hit: Hit,
     ) {
+        let ended = Instant::now();
+        let duration = ended.saturating_duration_since(started);
+        let inner = &self.memory.inner;
+        if inner.log.verbose() < 2 {
+            // Not logged: a repeated hit of a call whose line the journal
+            // holds only adds to that line (no event, no summary).
+            if let Some(journal) = &inner.journal {
+                if journal.repeat_hit(name, key, duration, ended) {
+                    return;
+                }
+            }
+        }
         let summary = jobcache_trace::summarize(args);
         self.record(
             Event::new(EventKind::Hit, name)
                 .args(key, summary)
-                .duration(started.elapsed())
+                .duration(duration)
                 .compute_duration(hit.compute_duration)
                 .output_bytes(hit.bytes),
         );

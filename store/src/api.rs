@@ -121,7 +121,9 @@ pub struct Entry {
     pending: bool,
     /// Whether the checksum was checked (by the backend, or while reading).
     verified: bool,
-    hasher: Option<Xxh3>,
+    /// Boxed: the hasher is 64-byte aligned, and an over-aligned `Entry`
+    /// would make every boxed entry an aligned allocation (slow in glibc).
+    hasher: Option<Box<Xxh3>>,
     pos: u64,
     on_corrupt: Option<CorruptHook>,
 }
@@ -199,7 +201,7 @@ impl Entry {
             location,
             pending: verify_pending,
             verified: false,
-            hasher: verify_pending.then(Xxh3::new),
+            hasher: verify_pending.then(|| Box::new(Xxh3::new())),
             pos: 0,
             on_corrupt: None,
         }
@@ -302,7 +304,7 @@ impl Entry {
     fn rewind(&mut self) -> Result<()> {
         self.pos = 0;
         if self.pending {
-            self.hasher = Some(Xxh3::new());
+            self.hasher = Some(Box::new(Xxh3::new()));
         }
         match &mut self.payload {
             Payload::File(f) => f
@@ -467,7 +469,7 @@ impl Read for Entry {
             h.update(out.get(..n).unwrap_or_default());
         }
         if n == 0 && !out.is_empty() && self.pending {
-            let sum = self.hasher.as_ref().map_or(0, Xxh3::digest);
+            let sum = self.hasher.as_ref().map_or(0, |h| h.digest());
             let short = self.pos != self.meta.payload_len;
             let result = if short {
                 let reason = format!(

@@ -86,9 +86,16 @@ pub struct Event {
     pub args_summary: String,
     /// What happened.
     pub kind: EventKind,
-    /// How long it took: computing for `computed`, loading for `hit`.
+    /// How long it took: computing for `computed`, loading for `hit` (for
+    /// a line that counts several calls, their total).
     #[serde(default, with = "secs")]
     pub duration: Duration,
+    /// How many calls the line counts: 1, or more for a `hit` line that
+    /// stands for repeated hits of the same call (same function, same
+    /// argument digest) recorded close together; [`time`](Event::time) is
+    /// then when the last of them ended. Written only when not 1.
+    #[serde(default = "one_call", skip_serializing_if = "is_one_call")]
+    pub calls: u64,
     /// For a `hit`: how long the original computation took, when known.
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub compute_duration: Option<Duration>,
@@ -115,6 +122,7 @@ impl Event {
             args_summary: String::new(),
             kind,
             duration: Duration::ZERO,
+            calls: 1,
             compute_duration: None,
             output_bytes: 0,
             version: JOBCACHE_VERSION.to_string(),
@@ -165,10 +173,20 @@ impl Event {
         self
     }
 
-    /// When the call started: [`time`](Event::time) minus [`duration`](Event::duration).
+    /// When the call started: [`time`](Event::time) minus [`duration`](Event::duration)
+    /// (for a line that counts several calls, as if they had run back to back).
     pub fn start(&self) -> Timestamp {
         self.time.saturating_sub(self.duration)
     }
+}
+
+fn one_call() -> u64 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one_call(n: &u64) -> bool {
+    *n == 1
 }
 
 /// This process's id, read once per process: `getpid` is a system call,

@@ -2,6 +2,7 @@
 
 use crate::nofollow::{self, Write as Mode};
 use crate::{Event, EventKind, Timestamp, TraceError, Tracer};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -75,20 +76,46 @@ struct State {
     since_check: u32,
     /// When the file was last looked at.
     checked_at: Instant,
-    /// Hit lines held to be written together (see [`Tracer::record`]).
-    pending: Vec<u8>,
-    /// How many lines `pending` holds.
-    pending_lines: u32,
+    /// Hit lines held to be written together (see [`Tracer::record`]), in
+    /// the order they were first recorded.
+    held: Vec<Held>,
+    /// Where each held line's call is in `held`, by [`call_id`].
+    held_index: HashMap<u64, usize>,
+    /// About how many bytes the held lines take once written.
+    held_bytes: usize,
     /// When the oldest held line was recorded.
     pending_since: Instant,
     /// The process that held them (a forked child drops its copy).
     pending_pid: u32,
+    /// The held lines encoded for writing (kept to reuse its allocation).
+    out: Vec<u8>,
 }
 
-/// Hit lines held in memory at most: the next hit writes them all.
+/// A held `hit` line, and when the last of the calls it counts ended.
+#[derive(Debug)]
+struct Held {
+    event: Event,
+    last: Instant,
+}
+
+/// Identifies a call (function and argument digest) among the held lines;
+/// a match is confirmed by comparing both.
+fn call_id(function: &str, digest: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let mut h = KEYS.get_or_init(Default::default).build_hasher();
+    h.write(function.as_bytes());
+    h.write_u8(0xff);
+    h.write(digest.as_bytes());
+    h.finish()
+}
+
+/// Hit lines held in memory at most: the next hit writes them all. A
+/// repeated hit of a call already held adds to that call's line instead.
 pub const HIT_BATCH: u32 = 64;
 
-/// Bytes of hit lines held in memory at most.
+/// Bytes of hit lines held in memory at most (estimated).
 pub const HIT_BYTES: usize = 32 << 10;
 
 /// How long a hit line is held at most, when other events follow it: the
@@ -132,10 +159,12 @@ impl Journal {
                 est_len,
                 since_check: 0,
                 checked_at: Instant::now(),
-                pending: Vec::new(),
-                pending_lines: 0,
+                held: Vec::new(),
+                held_index: HashMap::new(),
+                held_bytes: 0,
                 pending_since: Instant::now(),
                 pending_pid: 0,
+                out: Vec::new(),
             }),
             warned: AtomicBool::new(false),
         })
@@ -159,10 +188,40 @@ impl Journal {
     /// `write`. Dropping the journal does the same.
     pub fn flush(&self) -> Result<(), TraceError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.pending.is_empty() {
+        if state.held.is_empty() {
             return Ok(());
         }
         self.write_out(&mut state, false)
+    }
+
+    /// Counts one more hit of a call whose `hit` line is held (same
+    /// function, same argument digest), which took `duration` and ended at
+    /// `ended` (the caller's own clock reading, so none is taken here): the
+    /// line's [`Event::calls`] grows by one and its duration by `duration`.
+    /// Returns `false`, recording nothing, when no line of that call is
+    /// held; the caller then records the hit as an [`Event`]. This is what
+    /// keeps a loop of hits from writing a line per call.
+    pub fn repeat_hit(
+        &self,
+        function: &str,
+        digest: &str,
+        duration: Duration,
+        ended: Instant,
+    ) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = &mut *state;
+        let Some(held) = held_call(state, function, digest) else {
+            return false;
+        };
+        held.event.calls = held.event.calls.saturating_add(1);
+        held.event.duration = held.event.duration.saturating_add(duration);
+        held.last = held.last.max(ended);
+        if ended.saturating_duration_since(state.pending_since) >= HIT_DELAY {
+            if let Err(e) = self.write_out(state, false) {
+                self.warn(&e);
+            }
+        }
+        true
     }
 
     /// Holds a hit's line in memory, writing the held lines once there are
@@ -171,15 +230,30 @@ impl Journal {
     fn hold(&self, event: &Event) -> Result<(), TraceError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
-        encode_line(event, &mut state.buf)?;
-        if state.pending.is_empty() {
-            state.pending_since = Instant::now();
-            state.pending_pid = crate::process_id();
+        let now = Instant::now();
+        if let Some(held) = held_call(state, &event.function, &event.args_digest) {
+            held.event.calls = held.event.calls.saturating_add(event.calls);
+            held.event.duration = held.event.duration.saturating_add(event.duration);
+            held.last = now;
+        } else {
+            if state.held.is_empty() {
+                state.pending_since = now;
+                state.pending_pid = crate::process_id();
+            }
+            let id = call_id(&event.function, &event.args_digest);
+            state.held_index.insert(id, state.held.len());
+            state.held_bytes += LINE_OVERHEAD
+                + event.function.len()
+                + event.args_digest.len()
+                + event.args_summary.len()
+                + event.host.len();
+            state.held.push(Held {
+                event: event.clone(),
+                last: now,
+            });
         }
-        state.pending.extend_from_slice(&state.buf);
-        state.pending_lines += 1;
-        if state.pending_lines >= HIT_BATCH
-            || state.pending.len() >= HIT_BYTES
+        if state.held.len() >= HIT_BATCH as usize
+            || state.held_bytes >= HIT_BYTES
             || state.pending_since.elapsed() >= HIT_DELAY
         {
             return self.write_out(state, false);
@@ -197,28 +271,42 @@ impl Journal {
             file,
             id,
             buf,
-            pending,
-            pending_lines,
+            held,
+            held_index,
+            held_bytes,
             pending_pid,
             est_len,
             since_check,
             checked_at,
+            out: encoded,
             ..
         } = state;
-        if !pending.is_empty() && *pending_pid != crate::process_id() {
-            pending.clear();
-            *pending_lines = 0;
+        if !held.is_empty() && *pending_pid != crate::process_id() {
+            held.clear();
         }
-        let mut lines = *pending_lines + u32::from(with_line);
-        let out: &[u8] = if pending.is_empty() {
-            buf
-        } else {
-            if with_line {
-                pending.extend_from_slice(buf);
+        let mut lines = held.len() as u32 + u32::from(with_line);
+        let has_held = !held.is_empty();
+        let mut encoding = Ok(());
+        if has_held {
+            encoded.clear();
+            let (now, wall) = (Instant::now(), Timestamp::now());
+            for h in held.iter_mut() {
+                if h.event.calls > 1 {
+                    // A line that counts several calls is dated by the last.
+                    h.event.time = wall.saturating_sub(now.saturating_duration_since(h.last));
+                }
+                encoding = encoding.and_then(|()| append_line(&h.event, encoded));
             }
-            pending
-        };
-        let result = (|| {
+            if with_line {
+                encoded.extend_from_slice(buf);
+            }
+        }
+        held.clear();
+        held_index.clear();
+        *held_bytes = 0;
+        encoding?;
+        let out: &[u8] = if has_held { encoded } else { buf };
+        (|| {
             let len = out.len() as u64;
             let over = self.opts.max_bytes.is_some_and(|max| *est_len + len > max);
             if over || *since_check >= CHECK_EVERY || checked_at.elapsed() >= CHECK_AFTER {
@@ -258,10 +346,7 @@ impl Journal {
                     Err(e) => return Err(TraceError::io(&self.path, "append to", e)),
                 }
             }
-        })();
-        pending.clear();
-        *pending_lines = 0;
-        result
+        })()
     }
 
     fn stat(&self, file: &File) -> Result<std::fs::Metadata, TraceError> {
@@ -366,18 +451,27 @@ impl Drop for Journal {
     }
 }
 
+/// Encodes `event` as one line in `buf` (emptied first).
 fn encode_line(event: &Event, buf: &mut Vec<u8>) -> Result<(), TraceError> {
-    let encode = |e: &Event, buf: &mut Vec<u8>| {
-        buf.clear();
-        serde_json::to_writer(&mut *buf, e).map_err(|err| TraceError::Encode {
+    buf.clear();
+    append_line(event, buf)
+}
+
+/// Appends `event` as one line to `out`, cutting its long fields when the
+/// line would pass [`MAX_LINE`].
+fn append_line(event: &Event, out: &mut Vec<u8>) -> Result<(), TraceError> {
+    let start = out.len();
+    let encode = |e: &Event, out: &mut Vec<u8>| {
+        out.truncate(start);
+        serde_json::to_writer(&mut *out, e).map_err(|err| TraceError::Encode {
             function: e.function.chars().take(100).collect(),
             reason: err.to_string(),
         })?;
-        buf.push(b'\n');
+        out.push(b'\n');
         Ok::<(), TraceError>(())
     };
-    encode(event, buf)?;
-    if buf.len() > MAX_LINE {
+    encode(event, out)?;
+    if out.len() - start > MAX_LINE {
         let cut = |s: &str| s.chars().take(4096).collect::<String>();
         let mut small = event.clone();
         small.function = cut(&small.function);
@@ -389,10 +483,26 @@ fn encode_line(event: &Event, buf: &mut Vec<u8>) -> Result<(), TraceError> {
             .message
             .as_deref()
             .map(|m| format!("{}… (cut)", cut(m)));
-        encode(&small, buf)?;
+        encode(&small, out)?;
     }
     Ok(())
 }
+
+/// The held line of the call `function` with `digest`, if one is held.
+fn held_call<'s>(state: &'s mut State, function: &str, digest: &str) -> Option<&'s mut Held> {
+    if state.pending_pid != crate::process_id() {
+        // Held by the parent of this forked process: not ours to add to.
+        return None;
+    }
+    let i = *state.held_index.get(&call_id(function, digest))?;
+    state
+        .held
+        .get_mut(i)
+        .filter(|h| h.event.function == function && h.event.args_digest == digest)
+}
+
+/// Bytes of a hit line besides its function, digest, summary and host.
+const LINE_OVERHEAD: usize = 240;
 
 /// Opens the journal for appending, creating it and, if it is gone, its
 /// directory.

@@ -60,8 +60,8 @@ impl FunctionTotals {
     fn add_call(&mut self, e: &Event, saved: Duration) {
         match e.kind {
             EventKind::Hit => {
-                self.calls += 1;
-                self.hits += 1;
+                self.calls += e.calls;
+                self.hits += e.calls;
                 self.time_loading = self.time_loading.saturating_add(e.duration);
                 self.time_saved = self.time_saved.saturating_add(saved);
             }

@@ -442,8 +442,8 @@ fn held_hit_lines_are_written_by_count_and_by_age_and_by_flush() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.jsonl");
     let journal = Journal::open(&path).unwrap();
-    for _ in 0..HIT_BATCH {
-        journal.record(&Event::new(EventKind::Hit, "f"));
+    for i in 0..HIT_BATCH {
+        journal.record(&Event::new(EventKind::Hit, "f").args(format!("{i:064x}"), ""));
     }
     assert_eq!(kinds_in(&path).len(), HIT_BATCH as usize, "a full batch");
     journal.record(&Event::new(EventKind::Hit, "old"));
@@ -456,6 +456,56 @@ fn held_hit_lines_are_written_by_count_and_by_age_and_by_flush() {
     // Nothing is written twice.
     drop(journal);
     assert_eq!(kinds_in(&path).len(), HIT_BATCH as usize + 3);
+}
+
+/// Repeated hits of one call (same function, same digest) held together
+/// are one line counting them, with their durations added; other calls
+/// keep lines of their own, in the order first seen.
+#[test]
+fn repeated_hits_of_a_call_are_one_line_counting_them() {
+    use jobcache_trace::Tracer;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let journal = Journal::open(&path).unwrap();
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    let hit = |digest: &str| {
+        Event::new(EventKind::Hit, "f")
+            .args(digest, "(1)")
+            .duration(Duration::from_millis(2))
+            .compute_duration(Duration::from_millis(50))
+    };
+    assert!(
+        !journal.repeat_hit("f", &a, Duration::from_millis(2), std::time::Instant::now()),
+        "nothing held yet: the caller records an event"
+    );
+    journal.record(&hit(&a));
+    journal.record(&hit(&b));
+    journal.record(&hit(&a));
+    assert!(journal.repeat_hit("f", &a, Duration::from_millis(2), std::time::Instant::now()));
+    assert!(
+        !journal.repeat_hit("g", &a, Duration::from_millis(2), std::time::Instant::now()),
+        "another function's call is another line"
+    );
+    journal.flush().unwrap();
+    let events = read_journal(&path, &Filter::new()).unwrap();
+    let lines: Vec<(&str, u64, Duration)> = events
+        .iter()
+        .map(|e| (&e.args_digest[..1], e.calls, e.duration))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("a", 3, Duration::from_millis(6)),
+            ("b", 1, Duration::from_millis(2))
+        ]
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches("\"calls\":3").count(), 1, "{text}");
+    assert!(!text.contains("\"calls\":1"), "1 is not written: {text}");
+    // Totals count every call a line stands for.
+    let totals = &jobcache_trace::report::totals(&events)[0];
+    assert_eq!((totals.calls, totals.hits), (4, 4));
+    assert_eq!(totals.time_saved, Duration::from_millis(4 * 50 - 8));
 }
 
 /// A killed writer loses at most its held hit lines: the file holds whole

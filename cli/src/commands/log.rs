@@ -82,10 +82,14 @@ fn cells(e: &Event) -> Vec<String> {
         e.kind,
         EventKind::Hit | EventKind::Computed | EventKind::Failed
     );
-    let detail = match &e.message {
+    let mut detail = match &e.message {
         Some(m) => m.clone(),
         None => e.args_summary.clone(),
     };
+    if e.calls > 1 {
+        // A line that counts repeated hits of one call.
+        detail = format!("{} calls, {detail}", e.calls);
+    }
     vec![
         clock(e.time),
         e.kind.as_str().to_string(),

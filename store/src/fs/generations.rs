@@ -55,6 +55,20 @@ pub(super) fn coarse_now() -> Duration {
     )
 }
 
+/// The wall clock read cheaply (`CLOCK_REALTIME_COARSE`, a few
+/// milliseconds of resolution), for access times, which are kept coarsely.
+pub(super) fn coarse_wall_now() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: as in `coarse_now`.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut t) };
+    (t.tv_sec.max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec.clamp(0, 999_999_999) as u64)
+}
+
 /// The mapped page of one store root.
 #[derive(Debug)]
 pub(super) struct Generations {

@@ -3,7 +3,7 @@
 //! `stat` of the pack when its counter in the generation page moved (none
 //! at all otherwise: `generations`), removals by `remove` records.
 
-use super::generations::{coarse_now, Generations, REVALIDATE};
+use super::generations::{coarse_now, coarse_wall_now, Generations, REVALIDATE};
 use super::index::{self, Id, NsId, Op, Record};
 use super::layout::{ensure_dir, remove_in_the_way};
 use super::pack::{self, PackMap, PackOp};
@@ -728,7 +728,7 @@ impl FsStore {
             .unwrap_or(created);
         entry_meta.last_access = meta::from_nanos(last.max(created));
         if touch {
-            let now = meta::to_nanos(SystemTime::now());
+            let now = coarse_wall_now();
             let granularity = u64::try_from(self.access_granularity.as_nanos()).unwrap_or(u64::MAX);
             if self.packs.access_due(id, now, granularity) {
                 self.index_append(&[Record::new(Op::Access, *id, 0, now)]);

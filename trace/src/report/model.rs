@@ -152,6 +152,7 @@ pub(crate) fn calls(events: &[Event]) -> Vec<Call> {
                     })
                     .or_else(|| sums.get(e.function.as_str()).map(|(d, n)| *d / (*n).max(1)))
                     .unwrap_or_default()
+                    .saturating_mul(u32::try_from(e.calls).unwrap_or(u32::MAX))
                     .saturating_sub(e.duration)
             } else {
                 Duration::ZERO

@@ -348,6 +348,9 @@ fn call_title(e: &Event) -> String {
     if !e.args_digest.is_empty() {
         let _ = writeln!(t, "key: {}", short(&e.args_digest, 16));
     }
+    if e.calls > 1 {
+        let _ = writeln!(t, "calls: {} (durations added)", e.calls);
+    }
     let _ = write!(t, "duration: {}", human_duration(e.duration));
     if e.output_bytes > 0 {
         let _ = write!(t, "\nbytes: {}", human_bytes(e.output_bytes));
