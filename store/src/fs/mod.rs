@@ -100,6 +100,12 @@ pub struct FsStore {
     /// When the current root handle was last found live (coarse monotonic
     /// nanoseconds; 0: not since it was set).
     root_live_at: AtomicU64,
+    /// The layout file as a packed publish last found it through the root
+    /// handle: the handle, and the file's device and inode (see
+    /// `FsStore::packed_root`).
+    version_seen: std::sync::Mutex<Option<(Arc<Dir>, u64, u64)>>,
+    /// `<root>/<layout file>`, the path that `packed_root` looks at.
+    version_path: PathBuf,
 }
 
 /// Locks `m`, going on with the data of a mutex that a panicking thread
@@ -159,6 +165,8 @@ impl FsStore {
             packs: packed::Packs::default(),
             ofd: ofd::OfdLocks::default(),
             root_live_at: AtomicU64::new(0),
+            version_seen: std::sync::Mutex::new(None),
+            version_path: root.join(layout::VERSION_FILE),
         }
     }
 

@@ -42,18 +42,32 @@ pub(super) fn offset_of(id: &Id) -> u64 {
 struct Shared {
     file: File,
     root: Arc<Dir>,
-    held: Mutex<HashSet<u64>>,
+    held: Mutex<Claims>,
     freed: Condvar,
 }
 
+/// The offsets this handle's threads hold, and how many threads wait for
+/// one to be released (so that a release with no one waiting makes no
+/// `futex` call).
+#[derive(Debug, Default)]
+struct Claims {
+    offsets: HashSet<u64>,
+    waiters: usize,
+}
+
 impl Shared {
-    fn held(&self) -> MutexGuard<'_, HashSet<u64>> {
+    fn held(&self) -> MutexGuard<'_, Claims> {
         guard(&self.held)
     }
 
     fn release_claim(&self, offset: u64) {
-        self.held().remove(&offset);
-        self.freed.notify_all();
+        let mut held = self.held();
+        held.offsets.remove(&offset);
+        let waiting = held.waiters > 0;
+        drop(held);
+        if waiting {
+            self.freed.notify_all();
+        }
     }
 
     /// One `fcntl` on the byte at `offset`: `F_WRLCK` or `F_UNLCK`, with
@@ -152,7 +166,7 @@ impl OfdLocks {
         let s = Arc::new(Shared {
             file,
             root,
-            held: Mutex::new(HashSet::new()),
+            held: Mutex::new(Claims::default()),
             freed: Condvar::new(),
         });
         *slot = Some(Arc::clone(&s));
@@ -179,26 +193,32 @@ impl OfdLocks {
         // description, between whose holders OFD locks do not conflict.
         {
             let mut held = shared.held();
-            while held.contains(&offset) {
-                held = match (wait, deadline) {
+            while held.offsets.contains(&offset) {
+                let timeout = match (wait, deadline) {
                     (Wait::NoWait, _) => return Some(Ok(Got::Busy)),
                     (_, Some(at)) => {
                         let now = Instant::now();
                         if now >= at {
                             return Some(Ok(Got::Busy));
                         }
-                        match shared.freed.wait_timeout(held, at - now) {
-                            Ok((g, _)) => g,
-                            Err(poisoned) => poisoned.into_inner().0,
-                        }
+                        Some(at - now)
                     }
-                    _ => match shared.freed.wait(held) {
+                    _ => None,
+                };
+                held.waiters += 1;
+                held = match timeout {
+                    Some(t) => match shared.freed.wait_timeout(held, t) {
+                        Ok((g, _)) => g,
+                        Err(poisoned) => poisoned.into_inner().0,
+                    },
+                    None => match shared.freed.wait(held) {
                         Ok(g) => g,
                         Err(poisoned) => poisoned.into_inner(),
                     },
                 };
+                held.waiters -= 1;
             }
-            held.insert(offset);
+            held.offsets.insert(offset);
         }
         let got = match wait {
             Wait::Forever => shared.fcntl(offset, libc::F_WRLCK, true),

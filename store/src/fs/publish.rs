@@ -7,7 +7,8 @@ use super::layout::{remove_in_the_way, NS_DIR, TMP_DIR};
 use super::packed::PACK_META_MAX;
 use super::read::open_ns;
 use super::{
-    io_err, is_exists, is_not_followed, temp_name, Durability, FsStore, META_FILE, PAYLOAD_FILE,
+    guard, io_err, is_exists, is_not_followed, temp_name, Durability, FsStore, META_FILE,
+    PAYLOAD_FILE,
 };
 use crate::api::{EntryLock, Published, Wait, WriteFn};
 use crate::beneath::Dir;
@@ -131,16 +132,46 @@ impl FsStore {
     /// every write checks it); `None` if the layout or the namespace
     /// directory is missing, which the full `place` makes.
     fn packed_place(&self, enc: &str) -> Result<Option<Dir>> {
-        let root = self.live_root()?;
-        if root.stat(super::layout::VERSION_FILE).is_err() {
+        let Some(root) = self.packed_root()? else {
             return Ok(None);
-        }
+        };
         match root.open_dir(format!("{NS_DIR}/{enc}")) {
             Ok(d) => Ok(Some(d)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) if is_not_followed(&e) => Ok(None),
             Err(e) => Err(StoreError::io("open", self.root.join(NS_DIR).join(enc), e)),
         }
+    }
+}
+
+impl FsStore {
+    /// The live root with its layout file, for a packed publish; `None` if
+    /// the layout file is missing. The full check (the handle's `fstat`,
+    /// the root path's `stat`, the layout file's `stat` beneath the handle)
+    /// is paid once: after it, one `stat` of `<root path>/<layout file>`
+    /// that finds the very file seen through the handle (same device and
+    /// inode) shows at once that the path still names the handle's
+    /// directory (not deleted, not moved away, not replaced) and that the
+    /// layout file is in place. Anything else takes the full check, which
+    /// heals.
+    fn packed_root(&self) -> Result<Option<Arc<Dir>>> {
+        use std::os::unix::fs::MetadataExt;
+        let seen = guard(&self.version_seen).clone();
+        if let Some((dir, dev, ino)) = seen {
+            let current = Arc::ptr_eq(&dir, &self.handle());
+            if current
+                && std::fs::symlink_metadata(&self.version_path)
+                    .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+            {
+                return Ok(Some(dir));
+            }
+        }
+        let root = self.live_root()?;
+        let Ok(version) = root.stat(super::layout::VERSION_FILE) else {
+            return Ok(None);
+        };
+        *guard(&self.version_seen) = Some((Arc::clone(&root), version.dev, version.ino));
+        Ok(Some(root))
     }
 }
 
