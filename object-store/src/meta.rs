@@ -60,7 +60,7 @@ pub(crate) fn header(namespace: &str, key: &str, meta: &EntryMeta, inline: bool)
         payload_len: meta.payload_len,
         checksum: format!("{:016x}", meta.checksum),
         compute_ns: u64::try_from(meta.compute_duration.as_nanos()).unwrap_or(u64::MAX),
-        fields: meta.fields.clone(),
+        fields: (*meta.fields).clone(),
         inline,
     }
 }
@@ -144,7 +144,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, String> {
         payload_len: header.payload_len,
         checksum,
         compute_duration: Duration::from_nanos(header.compute_ns),
-        fields: header.fields.clone(),
+        fields: header.fields.clone().into(),
     };
     Ok(Decoded {
         header,
@@ -165,7 +165,7 @@ mod tests {
             payload_len: payload.len() as u64,
             checksum: xxh3(payload),
             compute_duration: Duration::from_millis(12),
-            fields: [("function".to_string(), "f".to_string())].into(),
+            fields: std::sync::Arc::new([("function".to_string(), "f".to_string())].into()),
         };
         let h = header("my::ns", &"ab".repeat(32), &meta, inline);
         let bytes = encode(&h, inline.then_some(payload)).unwrap();

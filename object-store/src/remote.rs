@@ -937,7 +937,7 @@ impl Inner {
         }
         let new_entry = NewEntry {
             compute_duration: decoded.meta.compute_duration,
-            fields: decoded.meta.fields.clone(),
+            fields: (*decoded.meta.fields).clone(),
         };
         let location = self.location(&path);
         if let Some(bytes) = decoded.inline {

@@ -70,7 +70,7 @@ impl NewEntry {
             payload_len: payload.len() as u64,
             checksum: payload_checksum(payload),
             compute_duration: self.compute_duration,
-            fields: self.fields.clone(),
+            fields: std::sync::Arc::new(self.fields.clone()),
         }
     }
 }
@@ -89,8 +89,9 @@ pub struct EntryMeta {
     pub checksum: u64,
     /// How long computing the value took.
     pub compute_duration: Duration,
-    /// The free-form fields given at publish.
-    pub fields: BTreeMap<String, String>,
+    /// The free-form fields given at publish; shared, because a repeated
+    /// hit of a record a process keeps hands out the same fields each time.
+    pub fields: std::sync::Arc<BTreeMap<String, String>>,
 }
 
 /// The parts of a decoded meta file.
@@ -249,7 +250,7 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Decoded, String> {
             payload_len,
             checksum,
             compute_duration: Duration::from_nanos(compute),
-            fields,
+            fields: fields.into(),
         },
         inline: inline.then_some(start..start + inline_len),
     })
@@ -300,7 +301,7 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let buf = encode(&sample(), t, 3, payload_checksum(b"abc"), Some(b"abc"));
         let d = decode(&buf).unwrap();
-        assert_eq!(d.meta.fields, sample().fields);
+        assert_eq!(*d.meta.fields, sample().fields);
         assert_eq!(d.meta.created, t);
         assert_eq!(d.meta.payload_len, 3);
         assert_eq!(d.meta.compute_duration, Duration::from_millis(1500));
@@ -322,7 +323,7 @@ mod tests {
             let sum = payload_checksum(&payload);
             let buf = encode(&entry, created, payload.len() as u64, sum, inline.then_some(&payload[..]));
             let d = decode(&buf).unwrap();
-            proptest::prop_assert_eq!(&d.meta.fields, &entry.fields);
+            proptest::prop_assert_eq!(&*d.meta.fields, &entry.fields);
             proptest::prop_assert_eq!(d.meta.created, created);
             proptest::prop_assert_eq!(d.meta.checksum, sum);
             proptest::prop_assert_eq!(d.meta.compute_duration, entry.compute_duration);
@@ -347,7 +348,7 @@ mod tests {
         let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, GOLDEN_V1);
         let d = decode(&buf).unwrap();
-        assert_eq!(d.meta.fields, entry.fields);
+        assert_eq!(*d.meta.fields, entry.fields);
         assert_eq!(d.meta.created, created);
     }
 

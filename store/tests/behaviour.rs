@@ -64,7 +64,7 @@ fn round_trips_of_every_size_class() {
         assert_eq!(p.meta.payload_len, len as u64);
         for verify in [true, false] {
             let mut e = found(&s, NS, &k, verify);
-            assert_eq!(e.meta().fields, meta.fields);
+            assert_eq!(*e.meta().fields, meta.fields);
             assert_eq!(e.meta().compute_duration, Duration::from_millis(i as u64));
             assert_eq!(e.len(), len as u64);
             assert_eq!(e.local_path().is_some(), len > INLINE_MAX, "len {len}");

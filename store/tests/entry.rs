@@ -16,7 +16,7 @@ fn meta_for(len: u64) -> EntryMeta {
         payload_len: len,
         checksum: 0,
         compute_duration: Duration::ZERO,
-        fields: BTreeMap::new(),
+        fields: BTreeMap::new().into(),
     }
 }
 

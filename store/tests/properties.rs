@@ -82,7 +82,7 @@ proptest! {
         let entry = NewEntry { compute_duration: Duration::from_nanos(7), fields };
         store.publish_bytes(&ns, &k, &entry, &payload).unwrap();
         let mut found = store.get(&ns, &k, true).unwrap().found().unwrap();
-        prop_assert_eq!(&found.meta().fields, &entry.fields);
+        prop_assert_eq!(&*found.meta().fields, &entry.fields);
         prop_assert_eq!(found.read_to_vec().unwrap(), payload);
         prop_assert_eq!(store.namespaces().unwrap(), vec![ns]);
     }
