@@ -1,10 +1,10 @@
 //! The canonical encoding (ENCODING.md): postcard 1.x's wire format, with map
 //! entries sorted by their encoded bytes.
 //!
-//! The encoder writes into one buffer. When it hashes (version 2 of the
-//! encoding), the buffer fills up to [`CHUNK`] bytes: a value whose encoding
-//! stays shorter is hashed as one item, exactly as in version 1; a longer one
-//! is a run, cut into chunks that a [`Tree`] hashes on several threads while
+//! The encoder writes into one buffer. When it hashes (since version 2 of
+//! the encoding), the buffer fills up to [`CHUNK`] bytes: a value whose
+//! encoding stays shorter is hashed as one item, exactly as in version 1; a
+//! longer one is a run, cut into chunks that a [`Tree`] hashes on several threads while
 //! the encoder goes on walking the value. Inside a map (whose entries must be
 //! sorted before they are hashed) or a sequence of unknown length (whose
 //! length prefix is written at its end) nothing is cut.

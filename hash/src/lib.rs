@@ -15,7 +15,8 @@
 //! digest.
 //!
 //! A value whose encoding reaches 1 MiB ([`TREE_THRESHOLD`]) is hashed as a
-//! tree of 1 MiB chunks (encoding version 2), the chunks on every core the
+//! tree of 1 MiB chunks (since encoding version 2; each chunk's digest is
+//! BLAKE3 since version 3, the root SHA-256), the chunks on every core the
 //! process may use ([`Hasher::with_threads`] sets how many; the digest does
 //! not depend on it). Arrays of `f64` and `f32` are read straight from
 //! memory: a C-contiguous one is hashed in place, a Fortran-order one is
@@ -64,8 +65,8 @@
 //!   element by element: the same digest, more slowly.
 //! - A non-contiguous array other than a 2-D column-wise one is copied in
 //!   logical order element by element.
-//! - Keys changed with encoding version 2: entries cached by an earlier
-//!   version are misses.
+//! - Keys changed with encoding version 3 (and before it with version 2):
+//!   entries cached by an earlier version are misses.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -83,8 +84,9 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 /// The version of the canonical encoding (ENCODING.md); hashed into every
-/// digest.
-pub const ENCODING_VERSION: u32 = 2;
+/// digest. Version 3 digests the 1 MiB chunks of a long value with BLAKE3
+/// (version 2: SHA-256), so keys of earlier versions never match.
+pub const ENCODING_VERSION: u32 = 3;
 
 /// The shortest value encoding or byte string hashed as a tree of 1 MiB
 /// chunks (ENCODING.md): shorter ones are hashed as they were in version 1.
@@ -300,7 +302,7 @@ mod tests {
     fn root(run: &[u8]) -> [u8; 32] {
         let mut sha = Sha256::new();
         for chunk in run.chunks(TREE_THRESHOLD) {
-            sha.update(Sha256::digest(chunk));
+            sha.update(blake3::hash(chunk).as_bytes());
         }
         sha.update((run.len() as u64).to_le_bytes());
         sha.finalize().into()

@@ -1,6 +1,9 @@
-//! The tree hash of a long byte run (ENCODING.md, version 2): SHA-256 of each
+//! The tree hash of a long byte run (ENCODING.md, version 3): BLAKE3 of each
 //! [`CHUNK`]-byte piece, computed on several threads, then SHA-256 of the
-//! piece digests in order followed by the run's length.
+//! piece digests in order followed by the run's length. BLAKE3 for the
+//! pieces because they are nearly all of the work and it runs several times
+//! faster than SHA-256 per core; the root stays SHA-256, like the rest of
+//! the digest.
 //!
 //! A run arrives in two ways: as owned chunk buffers filled by the encoder
 //! while it walks a value ([`Tree::push_owned`], hashed by a small pool of
@@ -36,8 +39,9 @@ pub(crate) fn default_threads() -> usize {
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// The digest of one chunk: BLAKE3-256 (version 3; SHA-256 in version 2).
 fn digest(chunk: &[u8]) -> ChunkDigest {
-    Sha256::digest(chunk).into()
+    *blake3::hash(chunk).as_bytes()
 }
 
 /// The tree state of one run.
@@ -306,7 +310,7 @@ mod tests {
     fn reference(data: &[u8]) -> ChunkDigest {
         let mut root = Sha256::new();
         for c in data.chunks(CHUNK) {
-            root.update(Sha256::digest(c));
+            root.update(blake3::hash(c).as_bytes());
         }
         root.update((data.len() as u64).to_le_bytes());
         root.finalize().into()

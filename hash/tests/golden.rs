@@ -3,11 +3,12 @@
 //! `ENCODING_VERSION` and regenerates the table with
 //! `JOBCACHE_BLESS=1 cargo test -p jobcache-hash --test golden -- --nocapture`.
 //!
-//! The version 2 rows of long values (`*_tree`, `*_1MiB*`) were also
+//! The version 3 rows of long values (`*_tree`, `*_1MiB*`) were also
 //! computed from ENCODING.md alone, without this crate, by
-//! `tests/golden_v2.py` (Python's hashlib): its output is `tests/golden_v2.txt`,
-//! and `tree_vectors_match_the_independent_python_encoder` checks that the
-//! table agrees with it.
+//! `tests/golden_v3.py` (Python's hashlib and the `blake3` package): its
+//! output is `tests/golden_v3.txt`, and
+//! `tree_vectors_match_the_independent_python_encoder` checks that the table
+//! agrees with it.
 
 use jobcache_hash::{hash, Digest, Hasher, TREE_THRESHOLD};
 use ndarray::{arr1, arr2, Array, Array2, ArrayD, IxDyn, ShapeBuilder};
@@ -49,12 +50,12 @@ impl Serialize for Bytes {
     }
 }
 
-/// `len` bytes of a pattern `tests/golden_v2.py` repeats.
+/// `len` bytes of a pattern `tests/golden_v3.py` repeats.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 + i / 251) as u8).collect()
 }
 
-/// The values of the version 2 tree rows (also in `tests/golden_v2.py`).
+/// The values of the version 3 tree rows (also in `tests/golden_v3.py`).
 fn long_values() -> Vec<(&'static str, Digest)> {
     let mib = TREE_THRESHOLD;
     // 3 MiB of f64, then the same logical elements in a Fortran-order 2-D
@@ -174,219 +175,219 @@ fn values() -> Vec<(&'static str, Digest)> {
 const GOLDEN: &[(&str, &str)] = &[
     (
         "unit",
-        "9d263433b6b3baf52040d0041220265cbdbe4840acf769cd8171c6636aef197d",
+        "ccf0c1abdda80e26187e779d791cd7d34a3801c0ef3aca835bd81cea1ebf8b9a",
     ),
     (
         "true",
-        "8087505b8ec3f6f7d09eea72f37eb4d30c84c88d65a38d12487f6b838cafc40d",
+        "66c25baa5caa9ab661cbc7af0e76ee0079763790c6d09c60e5a09ac09339ea48",
     ),
     (
         "false",
-        "3f9c8f48d8916960117f079205d29dbb8618cde601ba40e8c9d0e5cc39764fb9",
+        "346643b8224ab7ca42215dc933ad258f5a5f72bdeea79afaa8ac08bf19d313eb",
     ),
     (
         "u8_255",
-        "ef2bd111b113bd978132007482dd28482620514cc82c7637487eb68503786980",
+        "762884b5fb55521e0f1c612ca6548f7c6c9c744e500d6b9c79785f4e4baad8a8",
     ),
     (
         "u16_300",
-        "334559dac12504282febf5889f40eed8972fd7d49d7824ed373010cd97b19221",
+        "3bad3b637d773380c8b4a79565ba0b468c6fe5d613e5321d6fd09c6916a3111f",
     ),
     (
         "u32_max",
-        "a407fbab4ae3346765fa9aeddca71461c31b3c1f3dd40a77f7fa02a279e53790",
+        "d0ff12931ac2ce1513e662e7dc8af0357c641efa47207bf9886c1a1f03aee88c",
     ),
     (
         "u64_max",
-        "db11d0431caa9307201cbde64dae61b69c0e580feb1d635dbc5dfe9bb8964175",
+        "1812d66e075b87fbadeee6fff0c4e118a51e7bc510d2d2deb7e2f171ab7f0c49",
     ),
     (
         "u128_max",
-        "0c437b75d3faaf1b7d54d33be43ec22b8f97a183f3df7eab564e25f5b89a40ac",
+        "e24abb2ed39ad84d5e77e6de8ebcbde305384a3c8f9d54c34c2c5284e9b26ae5",
     ),
     (
         "i8_-1",
-        "ef2bd111b113bd978132007482dd28482620514cc82c7637487eb68503786980",
+        "762884b5fb55521e0f1c612ca6548f7c6c9c744e500d6b9c79785f4e4baad8a8",
     ),
     (
         "i16_min",
-        "39ea9809dad20c311b74d0ec57ec8dfeb45bc1ae9c8bfeb6036b218329ee975e",
+        "d881630ac6a52714244435a8084add011195bb155bbf03ab391991f6bd465354",
     ),
     (
         "i32_-1",
-        "8087505b8ec3f6f7d09eea72f37eb4d30c84c88d65a38d12487f6b838cafc40d",
+        "66c25baa5caa9ab661cbc7af0e76ee0079763790c6d09c60e5a09ac09339ea48",
     ),
     (
         "i64_min",
-        "db11d0431caa9307201cbde64dae61b69c0e580feb1d635dbc5dfe9bb8964175",
+        "1812d66e075b87fbadeee6fff0c4e118a51e7bc510d2d2deb7e2f171ab7f0c49",
     ),
     (
         "i128_min",
-        "0c437b75d3faaf1b7d54d33be43ec22b8f97a183f3df7eab564e25f5b89a40ac",
+        "e24abb2ed39ad84d5e77e6de8ebcbde305384a3c8f9d54c34c2c5284e9b26ae5",
     ),
     (
         "usize_max",
-        "db11d0431caa9307201cbde64dae61b69c0e580feb1d635dbc5dfe9bb8964175",
+        "1812d66e075b87fbadeee6fff0c4e118a51e7bc510d2d2deb7e2f171ab7f0c49",
     ),
     (
         "isize_min",
-        "db11d0431caa9307201cbde64dae61b69c0e580feb1d635dbc5dfe9bb8964175",
+        "1812d66e075b87fbadeee6fff0c4e118a51e7bc510d2d2deb7e2f171ab7f0c49",
     ),
     (
         "f32_1.5",
-        "b953f5190952ee2ef6350540947d6de97f802885c6ba151a0c11b18c25ce4c92",
+        "c0f5c97504381bdbfb9a0c40173bbf7a53edaa0da02b2d16ec97707abad4df31",
     ),
     (
         "f64_0",
-        "ecc8422f1c05cc36f036fb20d7d8cf80a8778351bee4fb9ad1496ef92c8b2fd8",
+        "996a78facc7dd6a3da927d7b4ffc8aa5ee490e0f8946a04fd9cf9edf2dbf96d2",
     ),
     (
         "f64_-0",
-        "84bf351956f1d978c5b1bc813ea60d18be6123afb3787745ba8db5911e8def27",
+        "46ce30ff6c707f5130cf9437e849cf77111692e549918ae9335a11a4d7de17ca",
     ),
     (
         "f64_nan",
-        "52f1d0c493c1cd4730db1ef5f742406f8ef03421e8827cc8d1f6ba591bd4e2ac",
+        "e1adb8c881f95805bc603d6ea08c1be4a5a48475c901065e9c5f5bfbd6fb918d",
     ),
     (
         "char",
-        "f7ed59a71026fc224e9b3f4b432d0ee15b884922bb5a88afe4b40e39d1427ed6",
+        "c61dd89d236dfed63ebe0da4fcf9093965a41ef0d09583ae5676c3df13f27b9f",
     ),
     (
         "str_empty",
-        "3f9c8f48d8916960117f079205d29dbb8618cde601ba40e8c9d0e5cc39764fb9",
+        "346643b8224ab7ca42215dc933ad258f5a5f72bdeea79afaa8ac08bf19d313eb",
     ),
     (
         "string",
-        "4923196e866085cbcd40620fba18dc352f7e86cd8317685011bc4d92d1efd60c",
+        "4b2ba6f262e52f8df14b5ea76d7d9b06e1fffdda046f623e764dd873223829f2",
     ),
     (
         "none",
-        "3f9c8f48d8916960117f079205d29dbb8618cde601ba40e8c9d0e5cc39764fb9",
+        "346643b8224ab7ca42215dc933ad258f5a5f72bdeea79afaa8ac08bf19d313eb",
     ),
     (
         "some",
-        "ba650a59fdc32f9c55e51412584e62866e98dae913eb72999bc274f2b6e44932",
+        "04acbafd5820485a42075e79077c25ee1ca91afd01298e9e5b48daebeffd754c",
     ),
     (
         "vec_u64",
-        "52d7c75b1b85075f9e15cb6e664f9e4a27480ef52c6df1ddf10f41143699ce98",
+        "47aa274a9a648abb449fd53d30dec532b32a387a0677a21c3ae84c0d033e3f7b",
     ),
     (
         "tuple",
-        "ca5e139948d5a782dc7463654dbec76ca6317a3caa3861f428cab8ae3bab47fc",
+        "a98c7e32e9755392f42fddd17e2e764dc142153872984aa66860e0f435fe8b3d",
     ),
     (
         "struct",
-        "189d448daaae7a015e7043d0f0fe643d94ae9694660acec7191436445239d321",
+        "ebbbbaefa09e9a2cfdb724287b408c389486ed0429f043ccd94d81e5da6ac191",
     ),
     (
         "enum_unit",
-        "3f9c8f48d8916960117f079205d29dbb8618cde601ba40e8c9d0e5cc39764fb9",
+        "346643b8224ab7ca42215dc933ad258f5a5f72bdeea79afaa8ac08bf19d313eb",
     ),
     (
         "enum_newtype",
-        "b1ecae81703bebb54db3218ecc37b11188f4623ec95204d053369dafba010ff8",
+        "2f0e41f0c5ddcc96ade6ed68b6ee0151cc2542dc385117edc487d1ada3243919",
     ),
     (
         "enum_tuple",
-        "1b2958ff3d69dda8ac4ed048901ca661a8a93a0e46a4f57c93306fac7844273a",
+        "f002f9161060b6b615add601607a1f280c5c18d3b25bd89149dc08b5e6c3b470",
     ),
     (
         "enum_struct",
-        "e2073216cc06be4fb5afdf05f71a95a6800f557d9c4e6c32b7827ee5130e8f32",
+        "51c223271eb614e86a2db4274e1e067118fd03f98513666ecc5edf82510175a7",
     ),
     (
         "btreemap",
-        "7eae4bec33f9f3379582e312ef2880eaef08f6a189374d633f8b52257c72d29c",
+        "10b62f1b025ccebe9f682e6058d1891456ce22a114b42721a8f85cfa84cb6789",
     ),
     (
         "hashmap",
-        "7eae4bec33f9f3379582e312ef2880eaef08f6a189374d633f8b52257c72d29c",
+        "10b62f1b025ccebe9f682e6058d1891456ce22a114b42721a8f85cfa84cb6789",
     ),
     (
         "array1_f64",
-        "029d3340ce0fc6d25a3ce3f163111f235c835415a66d0ff35aa5f9e497a7adc7",
+        "dc8d98fff2d511d24d7ac5a2e4d462f5d69e65aa5f84e0279fa0c7e7396aeb7b",
     ),
     (
         "array2_f32_c",
-        "a3cd961cd7b8563f8562642040db0c8ebb1dbcce7b1493240adadf727c573b45",
+        "4ca92eaf29870cad0e42fef91a45454a1072ea3712fd9b6c24aed707ffe30306",
     ),
     (
         "array2_f32_fortran",
-        "a3cd961cd7b8563f8562642040db0c8ebb1dbcce7b1493240adadf727c573b45",
+        "4ca92eaf29870cad0e42fef91a45454a1072ea3712fd9b6c24aed707ffe30306",
     ),
     (
         "array1_bool",
-        "ef1433e34fe50238de81673a75c5c498cf86f9d62bd785cea8322ac3a96372b6",
+        "695bc48050136d7dc257dfee493f9ceac87b87d08586b25da34ee2b3b136771c",
     ),
     (
         "array1_i8",
-        "c00570cbaab1ab61e99f314ed340e783377f01f4a3d0e8e73e2ccd7b2ed7ad9b",
+        "00aec2bd45f4d5425e0b7fd6c924349605e18dc251c439eb7f021dd4178bc1e1",
     ),
     (
         "array1_i16",
-        "271c1450fd3c38334017faa3a3fe4936ab2ef4fb8095008bebca34be9ea1a00e",
+        "b996fb73869902c4fe25a49a357e1ab772a47df011e09f6360768935a3e0a40c",
     ),
     (
         "array1_i32",
-        "ffb803e0114adf1ba484c0146f20a6678d2fffe8b08a4f7f5e9b195cd70da259",
+        "69b0b076244b531cd614daf15f783844eede011830f2ea8bf2d0adb29d690efd",
     ),
     (
         "array1_i64",
-        "8bf423eb34e4f03236f09fe01ae8e34d8a3064c6f7a9f79248778313af10c83b",
+        "d4b195b2c656372259089528e32d9f34ee2f41ccd1ea5a6ad00ee05fee36eda3",
     ),
     (
         "array1_u8",
-        "54bacf4572b6f608f90d29c6283c98841e8cd84a4531c4ee45a1f99ace583370",
+        "dc3ff0d81a498774c92225413414e3069fb81f6d6f703c795a6ddb3304b96a3d",
     ),
     (
         "array1_u16",
-        "7f9e10f0a0ac5a49dced331e20c26b2ee76191ac9c6634788567ca0775f3b62b",
+        "40f652194577634365621c4b587b5761ed27b3c1986349a021fe779f6d0cb02f",
     ),
     (
         "array1_u32",
-        "7f793493938060f8253a12d3dab3adb092c697dae299477545400944a95e20bb",
+        "9496a69821bcc7511ac778f852a0041fc91886852c7245e4c0ae40203ee38a65",
     ),
     (
         "array1_u64",
-        "4737a3849059d84e326ccd90de898c3256f50d4414373017b9a14947e6095c14",
+        "81d47a8f2d4a078bc236fdbb8fa09aee6e745c94c2abdfdacbf271bab24de000",
     ),
     (
         "arrayd_f64",
-        "28a025106ace5708232e7e1c8b9661621fa3d03677e4876ce3711370408d9a0b",
+        "bc4e271b1eb892e3f0601632a9927e8109615bbe7256ffc9f2664275d8fb7cc8",
     ),
     (
         "array3_zeros",
-        "64c4298a251e2194b6c44e832d091cc1bd8ea6e5d6eb95179467e4bd6926e7f6",
+        "2ec373f67a368e049c1509912cda8f3a37830969d32c6b7fea8bbfb7d2e3787d",
     ),
     (
         "vec_u8_1MiB_minus_1",
-        "91fc475d7121e37280c67f0967384850078d74bf94c3a79ff9a87a19d5f2b6f6",
+        "487506344e4a160dd95008a9f90ac75e20e6061b27da74e5931f889bb959bde5",
     ),
     (
         "vec_u8_1MiB_tree",
-        "4f858b88b27398f7248279e33d2218527b698a9a6f7737b67135974cb190b98a",
+        "35a74225ee3fdc7ec2f4899463d3a4a771e6364bc33dab3866376c3c90c66aa2",
     ),
     (
         "bytes_3MiB_plus_5_tree",
-        "3b0fb26685f5c6cd4396344a815101a38cd8bebcc43052551fe46fe7b3881334",
+        "eed972796cd41eefb0bcd320a125b5b95cc7a264c864118db35fbbfe45428060",
     ),
     (
         "array1_f64_3MiB_tree",
-        "91e905ad468a0baea7ad1aed9c81aeeede23a16c54fa7104f5c908b3d5d9512c",
+        "8f0afe75967bb606d171dc2e2e340133cc004f7e64c983e03c1826688633eb12",
     ),
     (
         "array2_f64_3MiB_c_tree",
-        "b081e0fd9c8d2b88c1b3d4f1688b545b2990468a15a0e245bd69c9828712d1f9",
+        "583c539cb2eb21a6ff93a418433f878683e6273a7448d057f420704c8dfec753",
     ),
     (
         "array2_f64_3MiB_fortran_tree",
-        "b081e0fd9c8d2b88c1b3d4f1688b545b2990468a15a0e245bd69c9828712d1f9",
+        "583c539cb2eb21a6ff93a418433f878683e6273a7448d057f420704c8dfec753",
     ),
     (
         "raw_bytes_2MiB_plus_1_tree",
-        "06de082ae60b81ca5647f2a693272fcec886ef08f3a600518de1101418961ce5",
+        "a39749b4afd1a41ec1357a9db3af2f847fcfb8bead621be593fdae4b122dab5b",
     ),
 ];
 
@@ -427,7 +428,7 @@ fn layout_and_map_order_do_not_change_digests() {
 
 #[test]
 fn tree_vectors_match_the_independent_python_encoder() {
-    let python = include_str!("golden_v2.txt");
+    let python = include_str!("golden_v3.txt");
     let mut checked = 0;
     for line in python.lines().filter(|l| !l.trim().is_empty()) {
         let (name, digest) = line.split_once(' ').expect("`name digest` lines");
@@ -437,7 +438,7 @@ fn tree_vectors_match_the_independent_python_encoder() {
             .unwrap_or_else(|| panic!("{name} is not in the golden table"));
         assert_eq!(
             pinned.1, digest,
-            "{name}: the table and golden_v2.py differ"
+            "{name}: the table and golden_v3.py differ"
         );
         checked += 1;
     }

@@ -1,4 +1,4 @@
-//! Version 2's tree hash of long values (ENCODING.md): the digest is a
+//! The tree hash of long values (ENCODING.md, version 3): the digest is a
 //! function of the canonical bytes alone, whatever the number of threads,
 //! wherever the chunk boundaries fall, and whichever path (ndarray's serde
 //! form or the array fast path) wrote the bytes; values shorter than a chunk
@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 const MIB: usize = TREE_THRESHOLD;
 
-/// The digest of one value, computed from ENCODING.md with plain SHA-256.
+/// The digest of one value, computed from ENCODING.md with plain SHA-256 and
+/// BLAKE3 (the chunk digests).
 fn reference(canonical: &[u8]) -> Digest {
     let mut sha = Sha256::new();
     sha.update(b"jobcache-hash\0");
@@ -24,7 +25,7 @@ fn reference(canonical: &[u8]) -> Digest {
     } else {
         let mut root = Sha256::new();
         for chunk in canonical.chunks(MIB) {
-            root.update(Sha256::digest(chunk));
+            root.update(blake3::hash(chunk).as_bytes());
         }
         root.update((canonical.len() as u64).to_le_bytes());
         sha.update([3]);
@@ -159,7 +160,7 @@ proptest! {
         let canonical = canonical_bytes(&value).unwrap();
         prop_assume!(canonical.len() < MIB);
         // Domain, version, tag 0x01, the canonical (postcard) bytes: the
-        // version 1 construction with the version number 2.
+        // version 1 construction with the current version number.
         prop_assert_eq!(with_threads(&value, 3), reference(&canonical));
     }
 }

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Computes the version 2 golden digests of long values from hash/ENCODING.md
+"""Computes the version 3 golden digests of long values from hash/ENCODING.md
 alone (no Rust), so that tests/golden.rs can check its table against an
-independent encoder. Run from hash/tests/:
+independent encoder. It needs the `blake3` package from PyPI (the chunk
+digests); run from hash/tests/:
 
-    python3 golden_v2.py > golden_v2.txt
+    python3 -m venv /tmp/hashvenv && /tmp/hashvenv/bin/pip install blake3
+    /tmp/hashvenv/bin/python golden_v3.py > golden_v3.txt
 """
 import hashlib
 import struct
 
+from blake3 import blake3
+
 MIB = 1 << 20
-DOMAIN = b"jobcache-hash\0" + struct.pack("<I", 2)
+DOMAIN = b"jobcache-hash\0" + struct.pack("<I", 3)
 TAG_VALUE, TAG_BYTES, TAG_VALUE_TREE, TAG_BYTES_TREE = 1, 2, 3, 4
 
 
@@ -23,9 +27,10 @@ def varint(n):
 
 
 def root(run):
+    # SHA-256 of the chunks' BLAKE3-256 digests, then u64_le(length).
     sha = hashlib.sha256()
     for at in range(0, len(run), MIB):
-        sha.update(hashlib.sha256(run[at:at + MIB]).digest())
+        sha.update(blake3(run[at:at + MIB]).digest())
     sha.update(struct.pack("<Q", len(run)))
     return sha.digest()
 
