@@ -106,6 +106,9 @@ pub struct FsStore {
     version_seen: std::sync::Mutex<Option<(Arc<Dir>, u64, u64)>>,
     /// `<root>/<layout file>`, the path that `packed_root` looks at.
     version_path: PathBuf,
+    /// The namespace directory a packed publish last found, and in which
+    /// tick of the coarse clock (see `FsStore::key_dir_exists`).
+    ns_seen: std::sync::Mutex<Option<(String, u64)>>,
 }
 
 /// Locks `m`, going on with the data of a mutex that a panicking thread
@@ -167,6 +170,7 @@ impl FsStore {
             root_live_at: AtomicU64::new(0),
             version_seen: std::sync::Mutex::new(None),
             version_path: root.join(layout::VERSION_FILE),
+            ns_seen: std::sync::Mutex::new(None),
         }
     }
 

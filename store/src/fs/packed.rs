@@ -84,10 +84,16 @@ impl Slot {
     /// Whether the map is known current: the counter has not moved since
     /// it was caught up, not longer ago than [`REVALIDATE`].
     fn is_current(&self, generation: Option<u64>, now: Duration) -> bool {
-        match (generation, self.seen) {
-            (Some(g), Some((seen, at))) => g == seen && now.saturating_sub(at) < REVALIDATE,
-            _ => false,
-        }
+        is_current(self.seen, generation, now)
+    }
+}
+
+/// Whether a map caught up at `seen` (counter, time) is current when the
+/// counter reads `generation` at `now`.
+fn is_current(seen: Option<(u64, Duration)>, generation: Option<u64>, now: Duration) -> bool {
+    match (generation, seen) {
+        (Some(g), Some((seen, at))) => g == seen && now.saturating_sub(at) < REVALIDATE,
+        _ => false,
     }
 }
 
@@ -331,9 +337,12 @@ impl Packs {
         for attempt in 0..16 {
             // The descriptor this process already has, if opened for
             // writing (by an earlier append); else the pack opened afresh.
+            let seen = slot.seen;
+            let mut reopened = false;
             let open = match slot.open.take() {
                 Some(o) if o.writable => o,
                 kept => {
+                    reopened = true;
                     let file = match packs.open_or_create_file(&name) {
                         Ok(f) => f,
                         Err(e) if is_not_followed(&e) || e.raw_os_error() == Some(libc::EISDIR) => {
@@ -370,22 +379,37 @@ impl Packs {
             let open = slot.open.insert(open);
             lock::wait_exclusive(&open.file).map_err(ioerr("lock"))?;
             let held = Unlock(open.file.as_raw_fd());
-            // Replaced by a compaction (or removed) since it was opened.
-            let linked = match packs.stat(&name) {
-                Ok(i) => i.kind == Kind::File && i.dev == open.dev && i.ino == open.ino,
-                Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_followed(&e) => false,
-                Err(e) => return Err(StoreError::io("stat", path, e)),
-            };
-            if !linked {
-                drop(held);
-                slot.open = None;
-                if attempt == 0 {
-                    packs = self.packs_dir(store, &root, true)?;
+            // Every writer bumps the pack's counter under this lock: if it
+            // has not moved since this process last caught up with the
+            // descriptor it holds (and not longer ago than `REVALIDATE`), the
+            // pack is that file, as long as it was then; a publish's append
+            // (`checked`) needs no look at its name or length. Compaction and
+            // removals look (a compaction weighs the file's real length). A writer killed between its write and its
+            // bump left bytes past that length: the append writes over them
+            // (its caller never got an answer), and what is left of them past
+            // the new record is a torn tail, cut by the next full look.
+            let counter = generations.as_ref().and_then(|g| g.load(b));
+            let len = if checked && !reopened && is_current(seen, counter, coarse_now()) {
+                open.map.scanned
+            } else {
+                // Replaced by a compaction (or removed) since it was opened.
+                let linked = match packs.stat(&name) {
+                    Ok(i) => i.kind == Kind::File && i.dev == open.dev && i.ino == open.ino,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_followed(&e) => false,
+                    Err(e) => return Err(StoreError::io("stat", path, e)),
+                };
+                if !linked {
+                    drop(held);
+                    slot.open = None;
+                    if attempt == 0 {
+                        packs = self.packs_dir(store, &root, true)?;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            let len = info_of(&open.file).map_err(ioerr("stat"))?.len;
-            catch_up(open, len).map_err(ioerr("read"))?;
+                let len = info_of(&open.file).map_err(ioerr("stat"))?.len;
+                catch_up(open, len).map_err(ioerr("read"))?;
+                len
+            };
             let mut changed = false;
             let out = work(Locked {
                 len,
@@ -400,16 +424,17 @@ impl Packs {
                     g.bump(b);
                 }
             }
+            // Caught up under the lock, which every writer holds while it
+            // changes the pack and bumps its counter: current at the counter
+            // as it is now, read before the lock is let go (another writer
+            // may append as soon as it is).
+            let now = generations.as_ref().and_then(|g| g.load(b));
             drop(held);
             if slot.open.as_ref().is_some_and(|o| o.ino == 0) {
                 // Replaced by a compaction: opened again at the next look.
                 slot.open = None;
                 slot.seen = None;
             } else if out.is_ok() {
-                // Caught up under the lock, which every writer holds while it
-                // changes the pack and bumps its counter: current at the
-                // counter as it is now.
-                let now = generations.as_ref().and_then(|g| g.load(b));
                 slot.seen = now.map(|g| (g, coarse_now()));
             }
             return out;
@@ -521,6 +546,11 @@ impl Packs {
             let renamed = written.and_then(|()| tmp.rename(&name, l.packs, l.name));
             if let Err(e) = renamed {
                 let _ = tmp.unlink(&name);
+                if e.kind() == io::ErrorKind::NotFound {
+                    // `tmp/` or `packs/` removed meanwhile (a clear, or by
+                    // hand): the pack stays as it is, whole; nothing to do.
+                    return Ok(None);
+                }
                 return Err(StoreError::io("compact", l.path, e));
             }
             let _ = l.packs.sync();

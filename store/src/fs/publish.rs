@@ -127,19 +127,34 @@ struct Place {
 }
 
 impl FsStore {
-    /// The namespace directory a packed publish checks for an entry
-    /// directory of its key, opened beneath the live root (checked as
-    /// every write checks it); `None` if the layout or the namespace
-    /// directory is missing, which the full `place` makes.
-    fn packed_place(&self, enc: &str) -> Result<Option<Dir>> {
-        let Some(root) = self.packed_root()? else {
-            return Ok(None);
+    /// Whether an entry directory of `key` exists (written by layout 2, or
+    /// while packing was off): then it is the entry, and a packed publish
+    /// adds nothing. Checked beneath the live root (checked as every write
+    /// checks it) with one `openat2` of `ns/<enc>/<key>`; the namespace
+    /// directory, which lists the namespace, is made first if this handle
+    /// has not seen it in the current tick of the coarse clock.
+    fn key_dir_exists(&self, namespace: &str, enc: &str, key: &str) -> Result<bool> {
+        let tick = super::generations::coarse_now().as_nanos() as u64;
+        let seen_now = guard(&self.ns_seen)
+            .as_ref()
+            .is_some_and(|(e, at)| e == enc && *at == tick);
+        let root = match self.packed_root()? {
+            Some(root) if seen_now => root,
+            Some(root) if root.open_dir(format!("{NS_DIR}/{enc}")).is_ok() => root,
+            _ => self.place(namespace, enc)?.0,
         };
-        match root.open_dir(format!("{NS_DIR}/{enc}")) {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) if is_not_followed(&e) => Ok(None),
-            Err(e) => Err(StoreError::io("open", self.root.join(NS_DIR).join(enc), e)),
+        *guard(&self.ns_seen) = Some((enc.to_string(), tick));
+        match root.open_dir(format!("{NS_DIR}/{enc}/{key}")) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            // Something not a directory, or a symlink, at the key's name:
+            // not an entry; the packed record is.
+            Err(e) if is_not_followed(&e) || e.raw_os_error() == Some(libc::ENOTDIR) => Ok(false),
+            Err(e) => Err(StoreError::io(
+                "open",
+                self.root.join(NS_DIR).join(enc).join(key),
+                e,
+            )),
         }
     }
 }
@@ -423,13 +438,7 @@ impl FsStore {
         };
         if !spilled && self.pack_small && bytes.len() <= PACK_META_MAX {
             if let Some(id) = index::id_of(namespace, key) {
-                let ns_dir = match self.packed_place(enc)? {
-                    Some(d) => d,
-                    None => self.place(namespace, enc)?.1.ns_dir,
-                };
-                // An entry directory of the key (written by layout 2, or
-                // when packing was off) is the entry already.
-                let present = ns_dir.stat(key).is_ok()
+                let present = self.key_dir_exists(namespace, enc, key)?
                     || self.publish_packed(id, &bytes, meta::to_nanos(created))?;
                 return done(present);
             }

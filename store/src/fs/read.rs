@@ -233,8 +233,13 @@ impl FsStore {
                     Some(d) => Ok(d),
                     None => root.open_dir(&rel_dir),
                 };
+                // Torn only if the directory is still the one at its path:
+                // one moved away by a removal (its files going) is a miss.
+                let in_place = |i: &Info| root.stat(&rel_dir).is_ok_and(|p| i.same(&p));
                 return match dir.and_then(|d| d.fstat()) {
-                    Ok(i) if i.kind == Kind::Dir && root.stat(&meta_rel).is_err() => {
+                    Ok(i)
+                        if i.kind == Kind::Dir && in_place(&i) && root.stat(&meta_rel).is_err() =>
+                    {
                         quarantine_if(Ident::Dir(i));
                         corrupt("the entry directory has no meta file".into())
                     }
