@@ -109,6 +109,9 @@ pub struct FsStore {
     /// The namespace directory a packed publish last found, and in which
     /// tick of the coarse clock (see `FsStore::key_dir_exists`).
     ns_seen: std::sync::Mutex<Option<(String, u64)>>,
+    /// The entry directory a lookup last found missing (`ns/<enc>/<key>`),
+    /// and in which tick (see `FsStore::key_dir_exists`).
+    dir_missing: std::sync::Mutex<Option<(String, u64)>>,
 }
 
 /// Locks `m`, going on with the data of a mutex that a panicking thread
@@ -171,6 +174,7 @@ impl FsStore {
             version_seen: std::sync::Mutex::new(None),
             version_path: root.join(layout::VERSION_FILE),
             ns_seen: std::sync::Mutex::new(None),
+            dir_missing: std::sync::Mutex::new(None),
         }
     }
 

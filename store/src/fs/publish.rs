@@ -7,8 +7,8 @@ use super::layout::{remove_in_the_way, NS_DIR, TMP_DIR};
 use super::packed::PACK_META_MAX;
 use super::read::open_ns;
 use super::{
-    guard, io_err, is_exists, is_not_followed, temp_name, Durability, FsStore, META_FILE,
-    PAYLOAD_FILE,
+    entry_rel, guard, io_err, is_exists, is_not_followed, temp_name, Durability, FsStore,
+    META_FILE, PAYLOAD_FILE,
 };
 use crate::api::{EntryLock, Published, Wait, WriteFn};
 use crate::beneath::Dir;
@@ -127,12 +127,22 @@ struct Place {
 }
 
 impl FsStore {
+    /// Notes that a lookup found no entry directory at `rel`
+    /// (`ns/<enc>/<key>`) now, for [`FsStore::key_dir_exists`].
+    pub(super) fn note_dir_missing(&self, rel: String) {
+        let tick = super::generations::coarse_now().as_nanos() as u64;
+        *guard(&self.dir_missing) = Some((rel, tick));
+    }
+
     /// Whether an entry directory of `key` exists (written by layout 2, or
     /// while packing was off): then it is the entry, and a packed publish
     /// adds nothing. Checked beneath the live root (checked as every write
-    /// checks it) with one `openat2` of `ns/<enc>/<key>`; the namespace
-    /// directory, which lists the namespace, is made first if this handle
-    /// has not seen it in the current tick of the coarse clock.
+    /// checks it) with one `openat2` of `ns/<enc>/<key>`, unless a lookup
+    /// of this handle found none in the current tick of the coarse clock
+    /// (a directory made meanwhile by another process only means the entry
+    /// is stored twice, both whole); the namespace directory, which lists
+    /// the namespace, is made first if this handle has not seen it in the
+    /// current tick.
     fn key_dir_exists(&self, namespace: &str, enc: &str, key: &str) -> Result<bool> {
         let tick = super::generations::coarse_now().as_nanos() as u64;
         let seen_now = guard(&self.ns_seen)
@@ -144,7 +154,16 @@ impl FsStore {
             _ => self.place(namespace, enc)?.0,
         };
         *guard(&self.ns_seen) = Some((enc.to_string(), tick));
-        match root.open_dir(format!("{NS_DIR}/{enc}/{key}")) {
+        let rel = entry_rel(enc, key);
+        if guard(&self.dir_missing)
+            .as_ref()
+            .is_some_and(|(r, at)| *r == rel && *at == tick)
+        {
+            // The lookup that missed just before this publish (the second
+            // lookup of a call, under its compute lock) found none.
+            return Ok(false);
+        }
+        match root.open_dir(&rel) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             // Something not a directory, or a symlink, at the key's name:

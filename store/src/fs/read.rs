@@ -209,7 +209,10 @@ impl FsStore {
         let entry_dir = if self.pack_small {
             match root.open_dir(&rel_dir) {
                 Ok(d) => Some(d),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Missing),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.note_dir_missing(rel_dir);
+                    return Ok(Lookup::Missing);
+                }
                 // A symlink or worse on the way: the open below reports it.
                 Err(_) => None,
             }
