@@ -733,6 +733,7 @@ fn log_follow_prints_new_events() {
     }
     let mem = Memory::builder(&dir).verbose(0).build().unwrap();
     mem.cache(square).call(99);
+    mem.flush_journal();
     let line = next();
     child.kill().unwrap();
     let _ = child.wait();

@@ -243,12 +243,13 @@ impl Memory {
         }
     }
 
-    /// Writes the `hit` lines the journal holds in memory (hits are
-    /// journaled in batches, misses at once; dropping the last clone of the
-    /// memory writes them too). A failed write is a warning.
+    /// Writes the `hit` and `computed` lines the journal holds in memory
+    /// (they are journaled in batches, failures and other events at once;
+    /// dropping the last clone of the memory writes them too). A failed
+    /// write is a warning.
     ///
     /// Call it before exit when the memory lives in a `static` (whose drop
-    /// never runs), or its last hits may be missing from the journal.
+    /// never runs), or its last calls may be missing from the journal.
     pub fn flush_journal(&self) {
         if let Some(journal) = &self.inner.journal {
             if let Err(e) = journal.flush() {

@@ -224,14 +224,22 @@ impl Journal {
         true
     }
 
-    /// Holds a hit's line in memory, writing the held lines once there are
+    /// Holds a `hit` or `computed` line in memory (a hit of a call already
+    /// held adds to its line), writing the held lines once there are
     /// [`HIT_BATCH`] of them, [`HIT_BYTES`] of them, or the oldest is
     /// [`HIT_DELAY`] old (looked at when the next event comes).
     fn hold(&self, event: &Event) -> Result<(), TraceError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         let now = Instant::now();
-        if let Some(held) = held_call(state, &event.function, &event.args_digest) {
+        // Hits of one call add up; a `computed` line stands alone.
+        let hit = event.kind == EventKind::Hit;
+        let held = if hit {
+            held_call(state, &event.function, &event.args_digest)
+        } else {
+            None
+        };
+        if let Some(held) = held {
             held.event.calls = held.event.calls.saturating_add(event.calls);
             held.event.duration = held.event.duration.saturating_add(event.duration);
             held.last = now;
@@ -240,8 +248,10 @@ impl Journal {
                 state.pending_since = now;
                 state.pending_pid = crate::process_id();
             }
-            let id = call_id(&event.function, &event.args_digest);
-            state.held_index.insert(id, state.held.len());
+            if hit {
+                let id = call_id(&event.function, &event.args_digest);
+                state.held_index.insert(id, state.held.len());
+            }
             state.held_bytes += LINE_OVERHEAD
                 + event.function.len()
                 + event.args_digest.len()
@@ -422,16 +432,19 @@ impl Journal {
     }
 }
 
-/// As a tracer, a journal holds `hit` lines in memory and writes them
-/// together (one `write` per [`HIT_BATCH`] hits, or sooner: see
-/// [`HIT_BYTES`], [`HIT_DELAY`]), because a hit costs microseconds and a
-/// `write` a good part of that; every other event is written at once, with
-/// the held hits before it. Dropping the journal, or [`Journal::flush`],
-/// writes what is held. A process killed before that loses its last held
-/// hit lines, never another event's line, and never leaves half a line.
+/// As a tracer, a journal holds `hit` and `computed` lines in memory and
+/// writes them together (one `write` per [`HIT_BATCH`] lines, or sooner:
+/// see [`HIT_BYTES`], [`HIT_DELAY`]), because a hit costs microseconds, a
+/// small miss tens of them, and a `write` a good part of that; every other
+/// event (a failure, a corrupt entry, an eviction…) is written at once,
+/// with the held lines before it. Dropping the journal, or
+/// [`Journal::flush`], writes what is held. A process killed before that
+/// loses its last held lines, never another event's line, and never leaves
+/// half a line. The stored results themselves do not depend on the
+/// journal.
 impl Tracer for Journal {
     fn record(&self, event: &Event) {
-        let done = if event.kind == EventKind::Hit {
+        let done = if matches!(event.kind, EventKind::Hit | EventKind::Computed) {
             self.hold(event)
         } else {
             self.append(event)

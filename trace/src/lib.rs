@@ -56,10 +56,12 @@
 //! - Lines never interleave because each is one `write` to an `O_APPEND`
 //!   file: true on local file systems, not on NFS, where appends from
 //!   several hosts can overwrite each other.
-//! - As a [`Tracer`], a journal holds `hit` lines in memory and writes up
-//!   to [`HIT_BATCH`] of them with one `write` (with the next other event,
-//!   on [`Journal::flush`], or on drop): a process killed before that loses
-//!   them. Other events are written at once. See `JOURNAL.md`.
+//! - As a [`Tracer`], a journal holds `hit` and `computed` lines in memory
+//!   and writes up to [`HIT_BATCH`] of them with one `write` (with the next
+//!   other event, on [`Journal::flush`], or on drop): a process killed
+//!   before that loses them. Repeated hits of one call held together are
+//!   one line counting them ([`Event::calls`]). Other events are written
+//!   at once. See `JOURNAL.md`.
 //! - Rotation renames the file; a process still writing to the old one
 //!   keeps its lines there (up to 32 of them), and lines in a file rotated
 //!   out of [`JournalOptions::keep`] are gone.

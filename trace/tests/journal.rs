@@ -410,30 +410,32 @@ fn kinds_in(path: &Path) -> Vec<(EventKind, String)> {
 }
 
 #[test]
-fn hit_lines_are_held_and_written_on_drop_other_lines_at_once() {
+fn call_lines_are_held_and_written_on_drop_other_lines_at_once() {
     use jobcache_trace::Tracer;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.jsonl");
     let journal = Journal::open(&path).unwrap();
     journal.record(&Event::new(EventKind::Hit, "h1"));
     journal.record(&Event::new(EventKind::Hit, "h2"));
-    assert!(kinds_in(&path).is_empty(), "hits are held");
-    // A miss is written at once, after the hits held before it.
     journal.record(&Event::new(EventKind::Computed, "miss"));
+    assert!(kinds_in(&path).is_empty(), "hits and misses are held");
+    // A failure is written at once, after the lines held before it.
+    journal.record(&Event::new(EventKind::Failed, "failed"));
     assert_eq!(
         kinds_in(&path),
         [
             (EventKind::Hit, "h1".to_string()),
             (EventKind::Hit, "h2".to_string()),
             (EventKind::Computed, "miss".to_string()),
+            (EventKind::Failed, "failed".to_string()),
         ]
     );
     journal.record(&Event::new(EventKind::Hit, "h3"));
-    assert_eq!(kinds_in(&path).len(), 3, "h3 is held");
+    assert_eq!(kinds_in(&path).len(), 4, "h3 is held");
     drop(journal);
     let after = kinds_in(&path);
-    assert_eq!(after.len(), 4, "dropping the journal writes h3: {after:?}");
-    assert_eq!(after[3], (EventKind::Hit, "h3".to_string()));
+    assert_eq!(after.len(), 5, "dropping the journal writes h3: {after:?}");
+    assert_eq!(after[4], (EventKind::Hit, "h3".to_string()));
 }
 
 #[test]
@@ -508,14 +510,15 @@ fn repeated_hits_of_a_call_are_one_line_counting_them() {
     assert_eq!(totals.time_saved, Duration::from_millis(4 * 50 - 8));
 }
 
-/// A killed writer loses at most its held hit lines: the file holds whole
+/// A killed writer loses at most its held lines: the file holds whole
 /// lines only, and every line it was told to write at once.
 #[test]
-fn a_killed_writer_loses_only_held_hits() {
+fn a_killed_writer_loses_only_held_lines() {
     if let Ok(path) = std::env::var("JOBCACHE_TRACE_TEST_KILLED") {
         use jobcache_trace::Tracer;
         let journal = Journal::open(&path).unwrap();
-        journal.record(&Event::new(EventKind::Computed, "miss"));
+        journal.record(&Event::new(EventKind::Failed, "failed"));
+        journal.record(&Event::new(EventKind::Computed, "held"));
         journal.record(&Event::new(EventKind::Hit, "held"));
         // Killed before the journal is dropped.
         std::process::abort();
@@ -525,7 +528,7 @@ fn a_killed_writer_loses_only_held_hits() {
     let status = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "a_killed_writer_loses_only_held_hits",
+            "a_killed_writer_loses_only_held_lines",
             "--nocapture",
         ])
         .env("JOBCACHE_TRACE_TEST_KILLED", &path)
@@ -534,7 +537,7 @@ fn a_killed_writer_loses_only_held_hits() {
         .status()
         .unwrap();
     assert!(!status.success());
-    assert_eq!(kinds_in(&path), [(EventKind::Computed, "miss".to_string())]);
+    assert_eq!(kinds_in(&path), [(EventKind::Failed, "failed".to_string())]);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.ends_with('\n'), "whole lines only");
 }

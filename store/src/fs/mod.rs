@@ -337,6 +337,9 @@ impl Store for FsStore {
     }
 
     fn remove_namespace(&self, namespace: &str) -> Result<u64> {
+        // The namespace directory goes: the next packed publish makes it
+        // again, whatever this handle saw of it in the current tick.
+        *guard(&self.ns_seen) = None;
         self.remove_ns(namespace)
     }
 
