@@ -78,6 +78,10 @@ struct Slot {
     /// The pack's counter when the map was last caught up, and when
     /// ([`coarse_now`]).
     seen: Option<(u64, Duration)>,
+    /// The generation page whose counter a writer of this process last
+    /// read under the pack's lock (its address; 0 if none), so that an
+    /// append trusts an unmoved counter only of the same root's page.
+    written_under: usize,
 }
 
 impl Slot {
@@ -337,7 +341,7 @@ impl Packs {
         for attempt in 0..16 {
             // The descriptor this process already has, if opened for
             // writing (by an earlier append); else the pack opened afresh.
-            let seen = slot.seen;
+            let (seen, written_under) = (slot.seen, slot.written_under);
             let mut reopened = false;
             let open = match slot.open.take() {
                 Some(o) if o.writable => o,
@@ -389,27 +393,32 @@ impl Packs {
             // (its caller never got an answer), and what is left of them past
             // the new record is a torn tail, cut by the next full look.
             let counter = generations.as_ref().and_then(|g| g.load(b));
-            let len = if checked && !reopened && is_current(seen, counter, coarse_now()) {
-                open.map.scanned
-            } else {
-                // Replaced by a compaction (or removed) since it was opened.
-                let linked = match packs.stat(&name) {
-                    Ok(i) => i.kind == Kind::File && i.dev == open.dev && i.ino == open.ino,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_followed(&e) => false,
-                    Err(e) => return Err(StoreError::io("stat", path, e)),
-                };
-                if !linked {
-                    drop(held);
-                    slot.open = None;
-                    if attempt == 0 {
-                        packs = self.packs_dir(store, &root, true)?;
+            let page = generations.as_ref().map_or(0, |g| Arc::as_ptr(g) as usize);
+            let same_page = page != 0 && written_under == page;
+            let len =
+                if checked && !reopened && same_page && is_current(seen, counter, coarse_now()) {
+                    open.map.scanned
+                } else {
+                    // Replaced by a compaction (or removed) since it was opened.
+                    let linked = match packs.stat(&name) {
+                        Ok(i) => i.kind == Kind::File && i.dev == open.dev && i.ino == open.ino,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_followed(&e) => {
+                            false
+                        }
+                        Err(e) => return Err(StoreError::io("stat", path, e)),
+                    };
+                    if !linked {
+                        drop(held);
+                        slot.open = None;
+                        if attempt == 0 {
+                            packs = self.packs_dir(store, &root, true)?;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                let len = info_of(&open.file).map_err(ioerr("stat"))?.len;
-                catch_up(open, len).map_err(ioerr("read"))?;
-                len
-            };
+                    let len = info_of(&open.file).map_err(ioerr("stat"))?.len;
+                    catch_up(open, len).map_err(ioerr("read"))?;
+                    len
+                };
             let mut changed = false;
             let out = work(Locked {
                 len,
@@ -436,6 +445,7 @@ impl Packs {
                 slot.seen = None;
             } else if out.is_ok() {
                 slot.seen = now.map(|g| (g, coarse_now()));
+                slot.written_under = page;
             }
             return out;
         }
