@@ -906,7 +906,7 @@ impl<F> Cached<F> {
         let ended = Instant::now();
         let duration = ended.saturating_duration_since(started);
         let inner = &self.memory.inner;
-        if inner.log.verbose() < 2 {
+        if !inner.log.logs(EventKind::Hit) {
             // Not logged: a repeated hit of a call whose line the journal
             // holds only adds to that line (no event, no summary).
             if let Some(journal) = &inner.journal {

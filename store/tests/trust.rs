@@ -286,7 +286,16 @@ fn a_deleted_root_heals_on_the_next_publish() {
         .unwrap();
     assert_eq!(s.get_bytes(NS, &key(2)).unwrap().unwrap(), payload(50_000));
     assert!(root.join(VERSION_FILE).is_file() && root.join("CACHEDIR.TAG").is_file());
-    FsStore::open(&root).unwrap();
+    // Written into the new root (not into a pack kept from the old one):
+    // another handle finds it.
+    s.publish_bytes(NS, &key(4), &NewEntry::default(), b"four")
+        .unwrap();
+    let fresh = FsStore::open(&root).unwrap();
+    assert_eq!(
+        fresh.get_bytes(NS, &key(2)).unwrap().unwrap(),
+        payload(50_000)
+    );
+    assert_eq!(fresh.get_bytes(NS, &key(4)).unwrap().unwrap(), b"four");
     // Parts of the layout deleted one at a time heal as well.
     for part in ["ns", "tmp", VERSION_FILE] {
         let p = root.join(part);

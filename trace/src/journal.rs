@@ -98,6 +98,16 @@ struct Held {
     last: Instant,
 }
 
+impl Held {
+    /// Counts `calls` more calls of this line's call, which took
+    /// `duration` together, the last ending at `ended`.
+    fn add(&mut self, calls: u64, duration: Duration, ended: Instant) {
+        self.event.calls = self.event.calls.saturating_add(calls);
+        self.event.duration = self.event.duration.saturating_add(duration);
+        self.last = self.last.max(ended);
+    }
+}
+
 /// Identifies a call (function and argument digest) among the held lines;
 /// a match is confirmed by comparing both.
 fn call_id(function: &str, digest: &str) -> u64 {
@@ -213,9 +223,7 @@ impl Journal {
         let Some(held) = held_call(state, function, digest) else {
             return false;
         };
-        held.event.calls = held.event.calls.saturating_add(1);
-        held.event.duration = held.event.duration.saturating_add(duration);
-        held.last = held.last.max(ended);
+        held.add(1, duration, ended);
         if ended.saturating_duration_since(state.pending_since) >= HIT_DELAY {
             if let Err(e) = self.write_out(state, false) {
                 self.warn(&e);
@@ -240,9 +248,7 @@ impl Journal {
             None
         };
         if let Some(held) = held {
-            held.event.calls = held.event.calls.saturating_add(event.calls);
-            held.event.duration = held.event.duration.saturating_add(event.duration);
-            held.last = now;
+            held.add(event.calls, event.duration, now);
         } else {
             if state.held.is_empty() {
                 state.pending_since = now;

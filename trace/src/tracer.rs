@@ -121,23 +121,38 @@ impl LogTracer {
         self.verbose
     }
 
+    /// Whether this tracer writes anything for events of `kind` at its
+    /// verbosity: calls, computations and failures from 1, hits, evictions
+    /// and clears from 2, corrupt entries and storage errors always.
+    pub fn logs(&self, kind: EventKind) -> bool {
+        let least = match kind {
+            EventKind::Calling | EventKind::Computed | EventKind::Failed => 1,
+            EventKind::Hit | EventKind::Evicted | EventKind::Cleared => 2,
+            EventKind::Corrupt | EventKind::StorageError => 0,
+            _ => return false,
+        };
+        self.verbose >= least
+    }
+
     /// The lines this tracer writes for `event`, with their level (what
     /// [`record`](Tracer::record) sends to `log`).
     pub fn lines(&self, event: &Event) -> Vec<(log::Level, String)> {
-        let v = self.verbose;
         let f = &event.function;
         let mut out = Vec::new();
+        if !self.logs(event.kind) {
+            return out;
+        }
         match event.kind {
-            EventKind::Calling if v >= 1 => {
+            EventKind::Calling => {
                 out.push((log::Level::Info, format!("[Memory] Calling {f}...")));
                 out.push((log::Level::Info, call_repr(event)));
             }
-            EventKind::Computed if v >= 1 => {
+            EventKind::Computed => {
                 let msg = format!("{f} - {}", format_time(event.duration));
                 let pad = 80usize.saturating_sub(msg.chars().count());
                 out.push((log::Level::Info, format!("{}{msg}", "_".repeat(pad))));
             }
-            EventKind::Failed if v >= 1 => {
+            EventKind::Failed => {
                 out.push((
                     log::Level::Warn,
                     format!(
@@ -148,7 +163,7 @@ impl LogTracer {
                     ),
                 ));
             }
-            EventKind::Hit if v >= 2 => {
+            EventKind::Hit => {
                 out.push((
                     log::Level::Info,
                     format!(
@@ -158,7 +173,7 @@ impl LogTracer {
                     ),
                 ));
             }
-            EventKind::Evicted | EventKind::Cleared if v >= 2 => {
+            EventKind::Evicted | EventKind::Cleared => {
                 out.push((
                     log::Level::Info,
                     format!(

@@ -38,35 +38,64 @@ pub(super) const PAGE_LEN: usize = COUNTERS * 8;
 /// not move (bounds what a frozen or garbled counter can hide).
 pub(super) const REVALIDATE: Duration = Duration::from_secs(1);
 
-/// A monotonic clock read cheaply (`CLOCK_MONOTONIC_COARSE`: no time
-/// source read, a few milliseconds of resolution), for the revalidation
-/// bound of lookups.
-pub(super) fn coarse_now() -> Duration {
+/// A clock read cheaply (a coarse clock: no time source read, a few
+/// milliseconds of resolution).
+fn coarse(clock: libc::clockid_t) -> Duration {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec we own; it does not fail
-    // for this clock on Linux (2.6.32 and later).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
+    // for the coarse clocks on Linux (2.6.32 and later).
+    unsafe { libc::clock_gettime(clock, &mut t) };
     Duration::new(
         t.tv_sec.max(0) as u64,
         t.tv_nsec.clamp(0, 999_999_999) as u32,
     )
 }
 
-/// The wall clock read cheaply (`CLOCK_REALTIME_COARSE`, a few
-/// milliseconds of resolution), for access times, which are kept coarsely.
+/// The monotonic coarse clock (`CLOCK_MONOTONIC_COARSE`), for the
+/// revalidation bound of lookups.
+pub(super) fn coarse_now() -> Duration {
+    coarse(libc::CLOCK_MONOTONIC_COARSE)
+}
+
+/// The tick of the monotonic coarse clock now, in nanoseconds: two reads
+/// in the same tick are equal.
+pub(super) fn coarse_tick() -> u64 {
+    u64::try_from(coarse_now().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The wall clock read coarsely (`CLOCK_REALTIME_COARSE`), in nanoseconds
+/// since the epoch, for access times, which are kept coarsely.
 pub(super) fn coarse_wall_now() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: as in `coarse_now`.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut t) };
-    (t.tv_sec.max(0) as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(t.tv_nsec.clamp(0, 999_999_999) as u64)
+    u64::try_from(coarse(libc::CLOCK_REALTIME_COARSE).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A name remembered for the tick of the coarse clock it was noted in:
+/// what a handle found a moment ago and need not look for again in the
+/// same tick.
+#[derive(Debug, Default)]
+pub(super) struct NotedThisTick(std::sync::Mutex<Option<(String, u64)>>);
+
+impl NotedThisTick {
+    /// Notes `name` now.
+    pub(super) fn note(&self, name: String) {
+        *super::guard(&self.0) = Some((name, coarse_tick()));
+    }
+
+    /// Whether `name` was noted in the current tick.
+    pub(super) fn is_noted(&self, name: &str) -> bool {
+        let tick = coarse_tick();
+        super::guard(&self.0)
+            .as_ref()
+            .is_some_and(|(n, at)| n == name && *at == tick)
+    }
+
+    /// Forgets what was noted.
+    pub(super) fn forget(&self) {
+        *super::guard(&self.0) = None;
+    }
 }
 
 /// The mapped page of one store root.

@@ -380,7 +380,7 @@ impl FsStore {
 
     /// Notes that the current root handle was found live now.
     fn note_live(&self) {
-        let now = super::generations::coarse_now().as_nanos() as u64;
+        let now = super::generations::coarse_tick();
         self.root_live_at.store(now.max(1), Ordering::Relaxed);
     }
 
@@ -444,7 +444,7 @@ impl FsStore {
         // misses): a root replaced by another process meanwhile costs at
         // most a miss more, and the next publish checks it anyway.
         let at = self.root_live_at.load(Ordering::Relaxed);
-        let now = super::generations::coarse_now().as_nanos() as u64;
+        let now = super::generations::coarse_tick();
         let current = std::ptr::eq(seen, &*self.handle());
         if current && at != 0 && now.saturating_sub(at) < ROOT_RECHECK_NANOS {
             return None;

@@ -106,12 +106,12 @@ pub struct FsStore {
     version_seen: std::sync::Mutex<Option<(Arc<Dir>, u64, u64)>>,
     /// `<root>/<layout file>`, the path that `packed_root` looks at.
     version_path: PathBuf,
-    /// The namespace directory a packed publish last found, and in which
-    /// tick of the coarse clock (see `FsStore::key_dir_exists`).
-    ns_seen: std::sync::Mutex<Option<(String, u64)>>,
-    /// The entry directory a lookup last found missing (`ns/<enc>/<key>`),
-    /// and in which tick (see `FsStore::key_dir_exists`).
-    dir_missing: std::sync::Mutex<Option<(String, u64)>>,
+    /// The namespace directory a packed publish last found (see
+    /// `FsStore::key_dir_exists`).
+    ns_seen: generations::NotedThisTick,
+    /// The entry directory a lookup last found missing, `ns/<enc>/<key>`
+    /// (see `FsStore::key_dir_exists`).
+    dir_missing: generations::NotedThisTick,
 }
 
 /// Locks `m`, going on with the data of a mutex that a panicking thread
@@ -173,8 +173,8 @@ impl FsStore {
             root_live_at: AtomicU64::new(0),
             version_seen: std::sync::Mutex::new(None),
             version_path: root.join(layout::VERSION_FILE),
-            ns_seen: std::sync::Mutex::new(None),
-            dir_missing: std::sync::Mutex::new(None),
+            ns_seen: Default::default(),
+            dir_missing: Default::default(),
         }
     }
 
@@ -339,7 +339,7 @@ impl Store for FsStore {
     fn remove_namespace(&self, namespace: &str) -> Result<u64> {
         // The namespace directory goes: the next packed publish makes it
         // again, whatever this handle saw of it in the current tick.
-        *guard(&self.ns_seen) = None;
+        self.ns_seen.forget();
         self.remove_ns(namespace)
     }
 

@@ -127,13 +127,6 @@ struct Place {
 }
 
 impl FsStore {
-    /// Notes that a lookup found no entry directory at `rel`
-    /// (`ns/<enc>/<key>`) now, for [`FsStore::key_dir_exists`].
-    pub(super) fn note_dir_missing(&self, rel: String) {
-        let tick = super::generations::coarse_now().as_nanos() as u64;
-        *guard(&self.dir_missing) = Some((rel, tick));
-    }
-
     /// Whether an entry directory of `key` exists (written by layout 2, or
     /// while packing was off): then it is the entry, and a packed publish
     /// adds nothing. Checked beneath the live root (checked as every write
@@ -144,21 +137,14 @@ impl FsStore {
     /// the namespace, is made first if this handle has not seen it in the
     /// current tick.
     fn key_dir_exists(&self, namespace: &str, enc: &str, key: &str) -> Result<bool> {
-        let tick = super::generations::coarse_now().as_nanos() as u64;
-        let seen_now = guard(&self.ns_seen)
-            .as_ref()
-            .is_some_and(|(e, at)| e == enc && *at == tick);
         let root = match self.packed_root()? {
-            Some(root) if seen_now => root,
+            Some(root) if self.ns_seen.is_noted(enc) => root,
             Some(root) if root.open_dir(format!("{NS_DIR}/{enc}")).is_ok() => root,
             _ => self.place(namespace, enc)?.0,
         };
-        *guard(&self.ns_seen) = Some((enc.to_string(), tick));
+        self.ns_seen.note(enc.to_string());
         let rel = entry_rel(enc, key);
-        if guard(&self.dir_missing)
-            .as_ref()
-            .is_some_and(|(r, at)| *r == rel && *at == tick)
-        {
+        if self.dir_missing.is_noted(&rel) {
             // The lookup that missed just before this publish (the second
             // lookup of a call, under its compute lock) found none.
             return Ok(false);
@@ -176,9 +162,7 @@ impl FsStore {
             )),
         }
     }
-}
 
-impl FsStore {
     /// The live root with its layout file, for a packed publish; `None` if
     /// the layout file is missing. The full check (the handle's `fstat`,
     /// the root path's `stat`, the layout file's `stat` beneath the handle)

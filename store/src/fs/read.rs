@@ -210,7 +210,8 @@ impl FsStore {
             match root.open_dir(&rel_dir) {
                 Ok(d) => Some(d),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    self.note_dir_missing(rel_dir);
+                    // A publish of this key in the same tick need not look again.
+                    self.dir_missing.note(rel_dir);
                     return Ok(Lookup::Missing);
                 }
                 // A symlink or worse on the way: the open below reports it.
