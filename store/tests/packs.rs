@@ -85,6 +85,38 @@ fn small_entries_go_to_packs_and_large_ones_to_directories() {
     assert_eq!(other.indexed_totals().unwrap().0, 51);
 }
 
+/// A lookup that misses on a namespace directory holding no entry
+/// directory answers from the directory's link count, which it reads again
+/// on every lookup: an entry directory that another handle makes right
+/// after the miss (in the same tick of the coarse clock) is found at once,
+/// and so is one of a namespace whose directory did not exist at the miss.
+#[test]
+fn an_entry_directory_made_right_after_a_miss_is_found_at_once() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("c");
+    let reader = store(&root);
+    let writer = FsStore::open(&root).unwrap();
+    let big = vec![9u8; 100_000];
+    for (ns, first) in [(NS, true), ("jobcache::tests::packs::fresh", false)] {
+        if first {
+            publish(&writer, &key(1));
+        }
+        for i in 0..20u64 {
+            let k = key(100 + i);
+            assert!(matches!(reader.get(ns, &k, true).unwrap(), Lookup::Missing));
+            writer
+                .publish_bytes(ns, &k, &NewEntry::default(), &big)
+                .unwrap();
+            assert!(writer.entry_dir(ns, &k).unwrap().is_dir());
+            assert_eq!(reader.get_bytes(ns, &k).unwrap().unwrap(), big, "{ns} {k}");
+            // Removed again: the namespace directory holds no entry
+            // directory, and the next miss is answered from its link count.
+            writer.remove(ns, &k).unwrap();
+            assert!(matches!(reader.get(ns, &k, true).unwrap(), Lookup::Missing));
+        }
+    }
+}
+
 /// Packing is the default; `with_packs(false)` keeps a directory per
 /// entry; `locate` says which, and `pack_damage` finds what a scan skips.
 #[test]

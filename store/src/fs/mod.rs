@@ -112,6 +112,10 @@ pub struct FsStore {
     /// The entry directory a lookup last found missing, `ns/<enc>/<key>`
     /// (see `FsStore::key_dir_exists`).
     dir_missing: generations::NotedThisTick,
+    /// The namespace directory a lookup opened in the current tick, whose
+    /// link count tells whether it holds any entry directory (see
+    /// `FsStore::no_entry_dirs`).
+    ns_open: std::sync::Mutex<Option<read::NsOpen>>,
 }
 
 /// Locks `m`, going on with the data of a mutex that a panicking thread
@@ -175,6 +179,7 @@ impl FsStore {
             version_path: root.join(layout::VERSION_FILE),
             ns_seen: Default::default(),
             dir_missing: Default::default(),
+            ns_open: Default::default(),
         }
     }
 
@@ -340,6 +345,7 @@ impl Store for FsStore {
         // The namespace directory goes: the next packed publish makes it
         // again, whatever this handle saw of it in the current tick.
         self.ns_seen.forget();
+        *guard(&self.ns_open) = None;
         self.remove_ns(namespace)
     }
 

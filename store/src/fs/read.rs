@@ -17,6 +17,35 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// A namespace directory a lookup opened, and when (see
+/// `FsStore::no_entry_dirs`).
+#[derive(Debug)]
+pub(super) struct NsOpen {
+    /// The root handle it was opened beneath.
+    root: Arc<Dir>,
+    /// Its name beneath `ns/`.
+    enc: String,
+    dir: Dir,
+    /// The coarse-clock tick it was opened in.
+    tick: u64,
+    /// Whether its file system counts subdirectories in a directory's link
+    /// count (see [`link_count_counts_subdirs`]).
+    counts_subdirs: bool,
+}
+
+/// Whether the file system of `dir` is one whose directory link count is 2
+/// plus the number of subdirectories: ext2/3/4 (which sets 1 past 65,000
+/// subdirectories), XFS and tmpfs. Others may report 1 (btrfs, overlay
+/// merged directories) or a constant (some FUSE file systems), so their
+/// link counts are not read for this.
+fn link_count_counts_subdirs(dir: &Dir) -> bool {
+    const EXT4: i64 = 0xEF53;
+    const XFS: i64 = 0x5846_5342;
+    const TMPFS: i64 = 0x0102_1994;
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    rustix::fs::fstatfs(dir.file()).is_ok_and(|st| matches!(st.f_type as i64, EXT4 | XFS | TMPFS))
+}
+
 /// Payloads up to this size are read and verified inside `get`.
 const EAGER_VERIFY_MAX: u64 = 1 << 20;
 
@@ -145,6 +174,45 @@ impl FsStore {
         ensure_dir(&root, NS_DIR, &self.root.join(NS_DIR), true)
     }
 
+    /// Whether `ns/<enc>` beneath `root` holds no entry directory at all:
+    /// it is missing, or its link count is 2 (itself and `.`: no
+    /// subdirectory) on a file system whose directory link counts count
+    /// subdirectories. The directory is opened once per tick of the coarse
+    /// clock and looked at with `fstat` by the lookups of that tick. A
+    /// namespace directory replaced by another process within the tick (a
+    /// clear) may hide an entry directory made in the new one until the
+    /// tick passes: a miss, never a wrong value. `false` when unsure.
+    fn no_entry_dirs(&self, root: &Arc<Dir>, enc: &str) -> bool {
+        let tick = super::generations::coarse_tick();
+        let mut held = super::guard(&self.ns_open);
+        let current = held
+            .as_ref()
+            .is_some_and(|h| h.tick == tick && h.enc == enc && Arc::ptr_eq(&h.root, root));
+        if !current {
+            *held = None;
+            let dir = match root.open_dir(format!("{NS_DIR}/{enc}")) {
+                Ok(d) => d,
+                // No namespace directory (looked for again next time).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return true,
+                Err(_) => return false,
+            };
+            let counts_subdirs = link_count_counts_subdirs(&dir);
+            *held = Some(NsOpen {
+                root: Arc::clone(root),
+                enc: enc.to_string(),
+                dir,
+                tick,
+                counts_subdirs,
+            });
+        }
+        held.as_ref().is_some_and(|h| {
+            h.counts_subdirs
+                && h.dir
+                    .fstat()
+                    .is_ok_and(|i| i.kind == Kind::Dir && i.nlink == 2)
+        })
+    }
+
     /// Looks an entry up. With `repair`, a corrupt entry found on the way
     /// (or later, while its payload is read) is quarantined; without, nothing
     /// in the store is changed.
@@ -204,9 +272,15 @@ impl FsStore {
             }
         };
         // Where small entries are packed, an entry directory is the rare
-        // case: it is opened first, so that one `openat2` answers the usual
-        // miss, and its meta file is opened beneath it.
+        // case: a namespace directory that holds none answers the usual miss
+        // with one `fstat`; else the entry directory is opened first, so
+        // that one `openat2` answers a miss, and its meta file is opened
+        // beneath it.
         let entry_dir = if self.pack_small {
+            if self.no_entry_dirs(root, enc) {
+                self.dir_missing.note(rel_dir);
+                return Ok(Lookup::Missing);
+            }
             match root.open_dir(&rel_dir) {
                 Ok(d) => Some(d),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
