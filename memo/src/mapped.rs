@@ -122,9 +122,16 @@ where
             .map(ArrayOutput::Owned)
             .map_err(|e| e.to_string());
     };
-    // SAFETY: the store publishes payload files by rename and never
-    // modifies them in place (LAYOUT.md); a removed file stays mapped.
-    let mapped = match unsafe { jobcache_persist::map::<A, D>(path) } {
+    // The file the store opened (beneath its root, without following
+    // symlinks) is the one mapped: its name may point elsewhere by now.
+    let mapped = match entry.file() {
+        // SAFETY: the store publishes payload files by rename and never
+        // modifies them in place (LAYOUT.md); a removed file stays mapped.
+        Some(file) => unsafe { jobcache_persist::map_file::<A, D>(file, path) },
+        // SAFETY: as above.
+        None => unsafe { jobcache_persist::map::<A, D>(path) },
+    };
+    let mapped = match mapped {
         Ok(mapped) => mapped,
         // A compressed entry (MemoryBuilder::compress) cannot be viewed in
         // place: it is loaded, owned and fully checked, instead.

@@ -218,9 +218,21 @@ impl Mapped {
     pub unsafe fn open(path: impl AsRef<Path>) -> Result<Mapped> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+        // SAFETY: forwarded to the caller.
+        unsafe { Mapped::open_file(&file, path) }
+    }
+
+    /// [`Mapped::open`] of a file that is already open (one a store has
+    /// just opened without following symlinks, say): the map is of that
+    /// very file, whatever its name points at by now. `path` names it in
+    /// errors.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Mapped::open`].
+    pub unsafe fn open_file(file: &File, path: &Path) -> Result<Mapped> {
         // SAFETY: the caller guarantees the file is not modified while mapped.
-        let map =
-            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, "mapping", e))?;
+        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| Error::io(path, "mapping", e))?;
         let layout = Layout::read(Source::Bytes(&map), map.len() as u64, path)?;
         Ok(Mapped {
             map,
@@ -389,7 +401,24 @@ impl<A: Element, D: Dimension> MappedArray<A, D> {
 /// is mapped.
 pub unsafe fn map<A: Element, D: Dimension>(path: impl AsRef<Path>) -> Result<MappedArray<A, D>> {
     // SAFETY: forwarded to the caller.
-    let mapped = unsafe { Mapped::open(path) }?;
+    single_array(unsafe { Mapped::open(path) }?)
+}
+
+/// [`map`] of a file that is already open (see [`Mapped::open_file`]).
+///
+/// # Safety
+///
+/// As for [`Mapped::open`].
+pub unsafe fn map_file<A: Element, D: Dimension>(
+    file: &File,
+    path: &Path,
+) -> Result<MappedArray<A, D>> {
+    // SAFETY: forwarded to the caller.
+    single_array(unsafe { Mapped::open_file(file, path) }?)
+}
+
+/// The one array of a mapped file whose whole value is that array.
+fn single_array<A: Element, D: Dimension>(mapped: Mapped) -> Result<MappedArray<A, D>> {
     if mapped.layout.body != [0] || mapped.layout.entries.len() != 1 {
         return Err(Error::Unmappable {
             path: mapped.path.clone(),

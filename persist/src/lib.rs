@@ -132,7 +132,7 @@ mod ser;
 mod view;
 
 pub use container::{
-    export_npy, from_bytes, from_reader, inspect, load, load_array, load_file, map, save,
+    export_npy, from_bytes, from_reader, inspect, load, load_array, load_file, map, map_file, save,
     save_with, to_writer, to_writer_with, verify, ArrayInfo, ChecksumStatus, FileFormat,
     Inspection, Mapped, MappedArray, SaveOptions,
 };

@@ -151,3 +151,23 @@ fn mapped_handles_can_move_between_threads() {
     send_sync::<jobcache_persist::npy::MappedNpy<u8, ndarray::IxDyn>>();
     send_sync::<Mapped>();
 }
+
+/// `map_file` maps the file it is given, not what its name points at when
+/// it maps: a name replaced (by a symlink, or another file) after the open
+/// changes nothing.
+#[test]
+fn map_file_maps_the_open_file_whatever_its_name_points_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jcp");
+    let other = dir.path().join("b.jcp");
+    let a = Array1::from_iter((0..1000).map(|i| i as f64));
+    save(&path, &a).unwrap();
+    save(&other, &Array1::<f64>::zeros(1000)).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&other, &path).unwrap();
+    // SAFETY: the test's files are never modified in place.
+    let mapped = unsafe { jobcache_persist::map_file::<f64, Ix1>(&file, &path) }.unwrap();
+    mapped.verify().unwrap();
+    assert_eq!(mapped.view(), a.view());
+}

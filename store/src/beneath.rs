@@ -194,7 +194,10 @@ impl Dir {
     /// Opens `rel` with `flags` (plus `O_NOFOLLOW | O_CLOEXEC`), no symlink
     /// anywhere on the way.
     fn open_at(&self, rel: &Path, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
-        let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        // `O_NONBLOCK`: a FIFO planted at a name would otherwise block the
+        // open until a writer (or reader) came; regular files and
+        // directories ignore the flag.
+        let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         check(rel)?;
         if !self.walk && !NO_OPENAT2.load(Ordering::Relaxed) {
             let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;

@@ -218,6 +218,60 @@ fn symlinks_planted_anywhere_never_lead_outside_the_root() {
     }
 }
 
+/// A FIFO planted at any file path of the layout (or at a pack) never
+/// makes an operation hang: opening one for reading would block until a
+/// writer came. Every operation of [`exercise`] finishes, in a thread
+/// watched by a deadline.
+#[test]
+fn fifos_planted_anywhere_never_block_an_operation() {
+    for walk in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let probe = populated(&t.path().join("probe"), walk);
+        let mut paths = layout_paths(&probe);
+        for e in fs::read_dir(probe.root().join("packs")).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".pack") {
+                paths.push((
+                    format!("packs/{name}"),
+                    PathBuf::from(format!("packs/{name}")),
+                ));
+            }
+        }
+        let root_of_probe = probe.root().to_path_buf();
+        for (i, (what, path)) in paths.into_iter().enumerate() {
+            let rel = path
+                .strip_prefix(&root_of_probe)
+                .unwrap_or(&path)
+                .to_path_buf();
+            let root = t.path().join(format!("case-{i}"));
+            drop(populated(&root, walk));
+            let at = root.join(&rel);
+            if fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            let _ = fs::remove_file(&at);
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &at,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_bits_truncate(0o666),
+                0,
+            )
+            .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let what_in = what.clone();
+            std::thread::spawn(move || {
+                let done = std::panic::catch_unwind(|| exercise(&root, walk, &what_in));
+                let _ = tx.send(done.is_ok());
+            });
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(ok) => assert!(ok, "FIFO at {what} (walk: {walk}): an operation failed"),
+                Err(_) => panic!("FIFO at {what} (walk: {walk}): an operation blocked"),
+            }
+        }
+    }
+}
+
 /// Defect 1: with `tmp` a symlink, the first publish, `reduce_size` and
 /// `clean_temp` used to delete old files in the target.
 #[test]

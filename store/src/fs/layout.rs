@@ -60,8 +60,8 @@ enum Version {
     Missing,
 }
 
-/// Reads the version file. A symlink there is removed (never followed) and
-/// counts as missing.
+/// Reads the version file. A symlink or special file there is removed
+/// (never followed, never read) and counts as missing.
 fn read_version(dir: &Dir, root: &Path) -> Result<Version> {
     let path = root.join(VERSION_FILE);
     let file = match dir.open_file(VERSION_FILE, false) {
@@ -73,6 +73,13 @@ fn read_version(dir: &Dir, root: &Path) -> Result<Version> {
         }
         Err(e) => return Err(StoreError::io("read", path, e)),
     };
+    // A FIFO, socket or device node in its place (opened without blocking)
+    // is in the way, as a symlink is.
+    if info_of(&file).is_ok_and(|i| i.kind == Kind::Other) {
+        drop(file);
+        remove_in_the_way(dir, VERSION_FILE, &path, "its layout file")?;
+        return Ok(Version::Missing);
+    }
     let mut bytes = Vec::new();
     let bad = |found: String| StoreError::BadLayoutFile {
         path: path.clone(),

@@ -361,6 +361,13 @@ impl Packs {
                         Err(e) => return Err(StoreError::io("open", path, e)),
                     };
                     let i = info_of(&file).map_err(ioerr("stat"))?;
+                    if i.kind != Kind::File {
+                        // A FIFO, socket or device node (opened without
+                        // blocking) is in the way, as a symlink is.
+                        drop(file);
+                        remove_in_the_way(&packs, &name, &path, "a pack file")?;
+                        continue;
+                    }
                     // The map of the same file, read through another
                     // descriptor, is kept.
                     let map = match kept {
