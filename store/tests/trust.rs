@@ -133,7 +133,7 @@ fn replace_with_symlink(path: &Path, target: &Path) {
 /// Runs every operation of the store; each must succeed (or, for a
 /// lookup, say Found, Missing or Corrupt) without panicking.
 fn exercise(root: &Path, walk: bool, what: &str) {
-    let ctx = |op: &str| format!("symlink at {what}: {op}");
+    let ctx = |op: &str| format!("{what}: {op}");
     let s = FsStore::create(root)
         .unwrap_or_else(|e| panic!("{}: {e}", ctx("create")))
         .with_component_walk(walk);
@@ -207,7 +207,7 @@ fn symlinks_planted_anywhere_never_lead_outside_the_root() {
                 let (what, path) = layout_paths(&s).swap_remove(i);
                 drop(s);
                 replace_with_symlink(&path, &target);
-                exercise(&root, walk, &what);
+                exercise(&root, walk, &format!("symlink at {what}"));
                 assert_eq!(
                     snapshot(&sentinel),
                     before,
@@ -218,13 +218,14 @@ fn symlinks_planted_anywhere_never_lead_outside_the_root() {
     }
 }
 
-/// A FIFO planted at any file path of the layout (or at a pack) never
-/// makes an operation hang: opening one for reading would block until a
-/// writer came. Every operation of [`exercise`] finishes, in a thread
-/// watched by a deadline.
+/// A FIFO or a socket planted at any file path of the layout (or at a
+/// pack) never makes an operation hang or fail: opening a FIFO for reading
+/// would block until a writer came, opening a socket fails. Every
+/// operation of [`exercise`] finishes, in a thread watched by a deadline.
 #[test]
-fn fifos_planted_anywhere_never_block_an_operation() {
-    for walk in [false, true] {
+fn fifos_and_sockets_planted_anywhere_never_block_or_fail_an_operation() {
+    for (walk, socket) in [(false, false), (true, false), (false, true)] {
+        let kind = if socket { "socket" } else { "FIFO" };
         let t = tempfile::tempdir().unwrap();
         let probe = populated(&t.path().join("probe"), walk);
         let mut paths = layout_paths(&probe);
@@ -233,16 +234,12 @@ fn fifos_planted_anywhere_never_block_an_operation() {
             if name.ends_with(".pack") {
                 paths.push((
                     format!("packs/{name}"),
-                    PathBuf::from(format!("packs/{name}")),
+                    probe.root().join("packs").join(name),
                 ));
             }
         }
-        let root_of_probe = probe.root().to_path_buf();
         for (i, (what, path)) in paths.into_iter().enumerate() {
-            let rel = path
-                .strip_prefix(&root_of_probe)
-                .unwrap_or(&path)
-                .to_path_buf();
+            let rel = path.strip_prefix(probe.root()).unwrap().to_path_buf();
             let root = t.path().join(format!("case-{i}"));
             drop(populated(&root, walk));
             let at = root.join(&rel);
@@ -250,23 +247,32 @@ fn fifos_planted_anywhere_never_block_an_operation() {
                 continue;
             }
             let _ = fs::remove_file(&at);
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                &at,
-                rustix::fs::FileType::Fifo,
-                rustix::fs::Mode::from_bits_truncate(0o666),
-                0,
-            )
-            .unwrap();
+            if socket {
+                // Bound at a short path (a socket's path is limited to 108
+                // bytes), then moved into place.
+                let short = t.path().join("s");
+                let listener = std::os::unix::net::UnixListener::bind(&short).unwrap();
+                fs::rename(&short, &at).unwrap();
+                std::mem::forget(listener);
+            } else {
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &at,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_bits_truncate(0o666),
+                    0,
+                )
+                .unwrap();
+            }
             let (tx, rx) = std::sync::mpsc::channel();
-            let what_in = what.clone();
+            let what_in = format!("{kind} at {what}");
             std::thread::spawn(move || {
                 let done = std::panic::catch_unwind(|| exercise(&root, walk, &what_in));
                 let _ = tx.send(done.is_ok());
             });
             match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(ok) => assert!(ok, "FIFO at {what} (walk: {walk}): an operation failed"),
-                Err(_) => panic!("FIFO at {what} (walk: {walk}): an operation blocked"),
+                Ok(ok) => assert!(ok, "{kind} at {what} (walk: {walk}): an operation failed"),
+                Err(_) => panic!("{kind} at {what} (walk: {walk}): an operation blocked"),
             }
         }
     }

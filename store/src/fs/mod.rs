@@ -139,11 +139,13 @@ fn is_exists(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY))
 }
 
-/// A symlink or other non-directory in the way of a path.
+/// A symlink or other non-directory in the way of a path, or a special
+/// file that cannot be opened (`ENXIO`: a socket, a device without its
+/// driver) where the layout puts a file.
 fn is_not_followed(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::ELOOP | libc::ENOTDIR | libc::EXDEV)
+        Some(libc::ELOOP | libc::ENOTDIR | libc::EXDEV | libc::ENXIO)
     )
 }
 
