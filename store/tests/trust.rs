@@ -163,6 +163,8 @@ fn exercise(root: &Path, walk: bool, what: &str) {
         "{}",
         ctx("read back")
     );
+    s.pack_damage()
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx("pack_damage")));
     s.verify_all(&mut |_, _| {})
         .unwrap_or_else(|e| panic!("{}: {e}", ctx("verify_all")));
     s.reduce_size(&Limits::default(), false)
@@ -557,4 +559,48 @@ fn healing_is_logged_once() {
     let w = warnings_about(&root);
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("deleted while in use"), "{w:?}");
+}
+
+/// A file of the layout that another user extended to a terabyte of holes
+/// (`truncate -s 1T`: no disk space needed) is not read through: every
+/// operation finishes, in a thread watched by a deadline.
+#[test]
+fn a_terabyte_of_holes_at_a_file_of_the_layout_is_not_read_through() {
+    let t = tempfile::tempdir().unwrap();
+    let probe = populated(&t.path().join("probe"), false);
+    let mut paths: Vec<PathBuf> = vec![
+        probe.root().join("index/ledger"),
+        probe.root().join("packs/generations"),
+    ];
+    for e in fs::read_dir(probe.root().join("packs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "pack") {
+            paths.push(p);
+        }
+    }
+    paths.push(probe.entry_dir(NS, &key(1)).unwrap().join("meta"));
+    paths.push(probe.entry_dir(NS, &key(1)).unwrap().join("payload"));
+    for (i, path) in paths.into_iter().enumerate() {
+        let rel = path.strip_prefix(probe.root()).unwrap().to_path_buf();
+        let root = t.path().join(format!("case-{i}"));
+        drop(populated(&root, false));
+        let at = root.join(&rel);
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&at)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        let what = format!("1 TiB of holes at {}", rel.display());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let what_in = what.clone();
+        std::thread::spawn(move || {
+            let done = std::panic::catch_unwind(|| exercise(&root, false, &what_in));
+            let _ = tx.send(done.is_ok());
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(ok) => assert!(ok, "{what}: an operation failed"),
+            Err(_) => panic!("{what}: an operation did not finish in 60 s"),
+        }
+    }
 }

@@ -38,6 +38,10 @@ const MAGIC: [u8; 4] = *b"JCIX";
 /// plus this many.
 const COMPACT_SLACK: u64 = 4096;
 const READ_CHUNK: usize = REC * 8192;
+/// How far back from its end a ledger is searched for its last whole
+/// record (5 MiB). A torn tail is what one killed append left (a few
+/// records), or blocks of zeros after a crash.
+const TAIL_SCAN_MAX: u64 = REC as u64 * 65536;
 /// A writer without a table loads one (to compact) past this ledger size.
 const LOAD_TO_COMPACT: u64 = 64 << 20;
 
@@ -351,14 +355,31 @@ fn bad_data(what: &str) -> io::Error {
 /// Cuts a torn or damaged tail off the ledger; returns its valid length.
 /// A ledger without a valid header comes to 0 (it must be rebuilt).
 fn fix_tail(file: &File, len: u64) -> io::Result<u64> {
-    let mut valid = len - len % REC as u64;
-    let mut rec = [0u8; REC];
-    while valid >= REC as u64 {
-        file.read_exact_at(&mut rec, valid - REC as u64)?;
-        if Record::decode(&rec).is_some() {
-            break;
+    let end = len - len % REC as u64;
+    // Searched backwards in chunks, no further than TAIL_SCAN_MAX: past
+    // that, the tail is damage, not a torn write (a file extended by a
+    // terabyte of holes would otherwise be read through), and the ledger is
+    // cut to nothing and rebuilt from the entries.
+    let floor = end.saturating_sub(TAIL_SCAN_MAX);
+    // The usual tail (another process's appends, whole) is found in the
+    // first small read; chunks grow from there.
+    let mut valid = 0;
+    let mut hi = end;
+    let mut step = REC * 64;
+    let mut buf = Vec::new();
+    'scan: while hi > floor {
+        let lo = hi.saturating_sub(step as u64).max(floor);
+        buf.resize((hi - lo) as usize, 0);
+        let chunk = buf.as_mut_slice();
+        file.read_exact_at(chunk, lo)?;
+        step = (step * 2).min(READ_CHUNK);
+        for (i, rec) in chunk.chunks_exact(REC).enumerate().rev() {
+            if Record::decode(rec).is_some() {
+                valid = lo + ((i + 1) * REC) as u64;
+                break 'scan;
+            }
         }
-        valid -= REC as u64;
+        hi = lo;
     }
     let mut head = [0u8; REC];
     if valid >= REC as u64 {

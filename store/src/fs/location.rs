@@ -92,7 +92,7 @@ impl FsStore {
         let names = self.namespace_ids()?;
         let mut out = Vec::new();
         for b in 0..=u8::MAX {
-            let Some((pack, bytes)) = self.read_pack(b)? else {
+            let Some((pack, bytes, len)) = self.read_pack(b)? else {
                 continue;
             };
             let mut ranges = Vec::new();
@@ -103,17 +103,21 @@ impl FsStore {
                 }
                 end = at + n;
             });
-            if scan.valid_end < bytes.len() {
-                ranges.push((scan.valid_end, bytes.len()));
+            // The tail runs to the pack's end, of which only its first
+            // bytes were read.
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            if scan.valid_end < len {
+                ranges.push((scan.valid_end, len));
             }
             for (from, to) in ranges {
-                let entry = pack::header_id(&bytes[from..to])
+                let seen = bytes.get(from..to.min(bytes.len())).unwrap_or_default();
+                let entry = pack::header_id(seen)
                     .map(|(ns, key)| (names.get(&ns).cloned(), index::key_hex(&key)));
                 out.push(PackDamage {
                     pack: pack.clone(),
                     offset: from as u64,
                     len: (to - from) as u64,
-                    tail: to == bytes.len(),
+                    tail: to == len,
                     entry,
                 });
             }
@@ -128,10 +132,12 @@ impl FsStore {
         self.compact_packs(true)
     }
 
-    /// The pack of keys starting with byte `b` and its bytes, read under a
-    /// shared lock; `None` if there is no such pack file (a symlink or
-    /// directory in its place is not one).
-    fn read_pack(&self, b: u8) -> Result<Option<(PathBuf, Vec<u8>)>> {
+    /// The pack of keys starting with byte `b`, its bytes up to the end of
+    /// its records and the first bytes of its tail (a tail of holes or
+    /// garbage is not read through), and its length, read under a shared
+    /// lock; `None` if there is no such pack file (a symlink or directory in
+    /// its place is not one).
+    fn read_pack(&self, b: u8) -> Result<Option<(PathBuf, Vec<u8>, u64)>> {
         let rel = pack_rel(b);
         let path = self.root.join(&rel);
         let file = match self.handle().open_file(&rel, false) {
@@ -149,8 +155,14 @@ impl FsStore {
             return Ok(None);
         }
         let _held = lock::shared(&file).map_err(ioerr("lock"))?;
+        let len = info_of(&file).map_err(ioerr("stat"))?.len;
+        let end = super::packed::records_end(&file, len).map_err(ioerr("read"))?;
+        let read = len.min(end.saturating_add(pack::RECORD_MAX as u64));
         let mut bytes = Vec::new();
-        (&file).read_to_end(&mut bytes).map_err(ioerr("read"))?;
-        Ok(Some((path, bytes)))
+        (&file)
+            .take(read)
+            .read_to_end(&mut bytes)
+            .map_err(ioerr("read"))?;
+        Ok(Some((path, bytes, len)))
     }
 }

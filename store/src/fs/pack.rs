@@ -189,11 +189,16 @@ pub(super) struct PackMap {
     pub(super) scanned: u64,
     /// Damaged bytes met so far.
     pub(super) damaged: u64,
+    /// The pack's length when what lies past `scanned` was last found to
+    /// hold no whole record (a torn or damaged tail): not read again until
+    /// the length changes.
+    pub(super) tail_at: Option<u64>,
 }
 
 impl PackMap {
-    /// Applies the bytes `b`, read at offset `base` of the pack (which must
-    /// be `self.scanned`).
+    /// Applies the bytes `b`, read at offset `base` of the pack: at
+    /// `self.scanned`, or past it when what lies between holds no whole
+    /// record.
     pub(super) fn feed(&mut self, base: u64, b: &[u8]) {
         let live = &mut self.live;
         let live_bytes = &mut self.live_bytes;

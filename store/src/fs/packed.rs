@@ -139,6 +139,15 @@ pub(super) fn pack_rel(b: u8) -> String {
     format!("{PACKS_DIR}/{}", pack_name(b))
 }
 
+/// Bytes read at a time while catching up with a pack.
+const CATCH_UP_CHUNK: usize = 4 << 20;
+/// Past this many bytes without a whole record after the last one, the
+/// rest of a pack is its tail and is not read further: a pack extended by
+/// a terabyte of holes (or garbage) is neither read through nor into memory
+/// at once. The next append cuts such a tail.
+const DAMAGE_RUN_MAX: u64 = 64 << 20;
+const _: () = assert!(CATCH_UP_CHUNK > 2 * pack::RECORD_MAX);
+
 /// Reads what was appended to `open`'s file up to `len` into its map (from
 /// the start if the file shrank).
 fn catch_up(open: &mut Open, len: u64) -> io::Result<()> {
@@ -147,19 +156,58 @@ fn catch_up(open: &mut Open, len: u64) -> io::Result<()> {
         open.records.clear();
         open.records_bytes = 0;
     }
-    if len == open.map.scanned {
+    feed_chunked(&open.file, &mut open.map, len)
+}
+
+/// Feeds `map` the bytes of `file` from `map.scanned` up to `len`, a chunk
+/// at a time, stopping at a run of [`DAMAGE_RUN_MAX`] bytes without a
+/// record: what lies past `map.scanned` then is the pack's tail, not read
+/// again at the same length.
+fn feed_chunked(file: &File, map: &mut PackMap, len: u64) -> io::Result<()> {
+    if len == map.scanned || map.tail_at == Some(len) {
         return Ok(());
     }
-    let from = open.map.scanned;
-    let mut buf = vec![0u8; usize::try_from(len - from).unwrap_or(usize::MAX)];
-    match open.file.read_exact_at(&mut buf, from) {
-        Ok(()) => {}
-        // Cut meanwhile by a writer: read again at the next look.
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-        Err(e) => return Err(e),
+    let mut pos = map.scanned;
+    let mut buf = Vec::new();
+    while pos < len {
+        let n = usize::try_from(len - pos).map_or(CATCH_UP_CHUNK, |n| n.min(CATCH_UP_CHUNK));
+        buf.resize(n, 0);
+        match file.read_exact_at(&mut buf, pos) {
+            Ok(()) => {}
+            // Cut meanwhile by a writer: read again at the next look.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let last = map.scanned;
+        map.feed(pos, &buf);
+        if map.scanned > pos {
+            // Whole chunks skipped before this one held no record: damage.
+            map.damaged += pos - last;
+            pos = map.scanned;
+            continue;
+        }
+        // No whole record in this chunk: the end of the last one stands.
+        map.scanned = last;
+        if pos + n as u64 >= len {
+            break;
+        }
+        // The next chunk overlaps this one by a record's largest size, so
+        // that a record cut by this chunk's end is read whole.
+        pos += n.saturating_sub(pack::RECORD_MAX).max(1) as u64;
+        if pos - last > DAMAGE_RUN_MAX {
+            break;
+        }
     }
-    open.map.feed(from, &buf);
+    map.tail_at = (map.scanned < len).then_some(len);
     Ok(())
+}
+
+/// Where the records of the pack `file` (of `len` bytes) end: past it lies
+/// its tail, damage that no record follows (see [`feed_chunked`]).
+pub(super) fn records_end(file: &File, len: u64) -> io::Result<u64> {
+    let mut map = PackMap::default();
+    feed_chunked(file, &mut map, len)?;
+    Ok(map.scanned)
 }
 
 fn open_at(file: File) -> io::Result<Open> {
@@ -905,5 +953,109 @@ impl FsStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a pack's bytes map to when read by [`catch_up`], a chunk at a
+    /// time, and when fed whole at once.
+    fn both_maps(bytes: &[u8]) -> (PackMap, PackMap) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00.pack");
+        std::fs::write(&path, bytes).unwrap();
+        let chunked = open_at(File::open(&path).unwrap()).unwrap().map;
+        let mut whole = PackMap::default();
+        whole.feed(0, bytes);
+        (chunked, whole)
+    }
+
+    /// A pack of records (`Some(meta length)`) and runs of damage (`None`
+    /// with a length), some longer than a chunk.
+    fn pack_of(parts: &[(bool, usize, u8)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (i, &(record, len, fill)) in parts.iter().enumerate() {
+            if record {
+                let mut key = [0u8; 32];
+                key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                let meta = vec![fill; len % 60_000];
+                b.extend(pack::encode(PackOp::Put, &[7; 16], &key, &meta));
+            } else {
+                b.extend(std::iter::repeat_n(fill, len));
+            }
+        }
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Reading a pack a chunk at a time maps it exactly as one read of
+        /// it whole would: the same live records, scanned end and damage,
+        /// whatever straddles a chunk's end.
+        #[test]
+        fn a_chunked_catch_up_maps_a_pack_as_a_whole_read(
+            parts in proptest::collection::vec(
+                (any::<bool>(), prop_oneof![0usize..70_000, 3_000_000usize..9_000_000], any::<u8>()),
+                1..12,
+            )
+        ) {
+            let bytes = pack_of(&parts);
+            let (chunked, whole) = both_maps(&bytes);
+            prop_assert_eq!(chunked.scanned, whole.scanned);
+            prop_assert_eq!(chunked.damaged, whole.damaged);
+            prop_assert_eq!(chunked.live_bytes, whole.live_bytes);
+            prop_assert_eq!(chunked.live, whole.live);
+        }
+    }
+
+    /// A record that a chunk holding no record cuts at its end, and one
+    /// cut by the end of a chunk of records, are both read whole.
+    #[test]
+    fn records_cut_by_a_chunk_end_are_read_whole() {
+        for damage in [
+            CATCH_UP_CHUNK - 100,
+            CATCH_UP_CHUNK - 5_000,
+            2 * CATCH_UP_CHUNK - 700,
+        ] {
+            let bytes = pack_of(&[
+                (true, 10, 1),
+                (false, damage, 0),
+                (true, 50_000, 3),
+                (true, 9, 4),
+            ]);
+            let (chunked, whole) = both_maps(&bytes);
+            assert_eq!(whole.live.len(), 3);
+            assert_eq!(chunked.live, whole.live, "damage {damage}");
+            assert_eq!(chunked.damaged, whole.damaged, "damage {damage}");
+        }
+        let many: Vec<_> = (0..200).map(|i| (true, 40_000 + i, i as u8)).collect();
+        let (chunked, whole) = both_maps(&pack_of(&many));
+        assert_eq!(chunked.live, whole.live);
+        assert_eq!(chunked.scanned, whole.scanned);
+    }
+
+    /// Past `DAMAGE_RUN_MAX` bytes without a record the rest is a tail:
+    /// holes are not read through, and are not read again at the same
+    /// length.
+    #[test]
+    fn a_long_run_without_a_record_ends_the_catch_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00.pack");
+        let mut bytes = pack_of(&[(true, 100, 1), (true, 200, 2)]);
+        let end = bytes.len() as u64;
+        bytes.extend(pack_of(&[(false, 0, 0)]));
+        std::fs::write(&path, &bytes).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(1 << 40).unwrap();
+        let mut open = open_at(File::open(&path).unwrap()).unwrap();
+        assert_eq!(open.map.scanned, end);
+        assert_eq!(open.map.live.len(), 2);
+        assert_eq!(open.map.tail_at, Some(1 << 40));
+        catch_up(&mut open, 1 << 40).unwrap();
+        assert_eq!(open.map.scanned, end);
     }
 }
