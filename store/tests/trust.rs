@@ -220,6 +220,21 @@ fn symlinks_planted_anywhere_never_lead_outside_the_root() {
     }
 }
 
+/// [`exercise`] in a thread watched by a deadline: every operation must
+/// finish (not block, not read a terabyte) within a minute.
+fn exercise_within_a_minute(root: PathBuf, walk: bool, what: String) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let what_in = what.clone();
+    std::thread::spawn(move || {
+        let done = std::panic::catch_unwind(|| exercise(&root, walk, &what_in));
+        let _ = tx.send(done.is_ok());
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(ok) => assert!(ok, "{what}: an operation failed"),
+        Err(_) => panic!("{what}: an operation did not finish within a minute"),
+    }
+}
+
 /// A FIFO or a socket planted at any file path of the layout (or at a
 /// pack) never makes an operation hang or fail: opening a FIFO for reading
 /// would block until a writer came, opening a socket fails. Every
@@ -266,16 +281,7 @@ fn fifos_and_sockets_planted_anywhere_never_block_or_fail_an_operation() {
                 )
                 .unwrap();
             }
-            let (tx, rx) = std::sync::mpsc::channel();
-            let what_in = format!("{kind} at {what}");
-            std::thread::spawn(move || {
-                let done = std::panic::catch_unwind(|| exercise(&root, walk, &what_in));
-                let _ = tx.send(done.is_ok());
-            });
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(ok) => assert!(ok, "{kind} at {what} (walk: {walk}): an operation failed"),
-                Err(_) => panic!("{kind} at {what} (walk: {walk}): an operation blocked"),
-            }
+            exercise_within_a_minute(root, walk, format!("{kind} at {what} (walk: {walk})"));
         }
     }
 }
@@ -591,16 +597,6 @@ fn a_terabyte_of_holes_at_a_file_of_the_layout_is_not_read_through() {
             .unwrap()
             .set_len(1 << 40)
             .unwrap();
-        let what = format!("1 TiB of holes at {}", rel.display());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let what_in = what.clone();
-        std::thread::spawn(move || {
-            let done = std::panic::catch_unwind(|| exercise(&root, false, &what_in));
-            let _ = tx.send(done.is_ok());
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(ok) => assert!(ok, "{what}: an operation failed"),
-            Err(_) => panic!("{what}: an operation did not finish in 60 s"),
-        }
+        exercise_within_a_minute(root, false, format!("1 TiB of holes at {}", rel.display()));
     }
 }
