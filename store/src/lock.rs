@@ -59,13 +59,60 @@ pub(crate) fn try_exclusive(file: &File) -> io::Result<Try> {
     }
 }
 
-/// Waits for an exclusive lock on `file`, held until it is unlocked or
-/// closed; where the file system cannot lock, returns at once.
-pub(crate) fn wait_exclusive(file: &File) -> io::Result<()> {
-    match fs2::FileExt::lock_exclusive(file) {
-        Err(e) if is_unsupported(&e) => Ok(()),
-        r => r,
+/// How long a store waits for a lock that others hold only for a moment
+/// (an append to a pack or the index, a compaction, a rename into a
+/// namespace, a namespace's removal) before it gives up with an error that
+/// names the lock: a stopped or hostile process holding one must not hang
+/// every other process of the cache.
+pub(crate) const BRIEF_WAIT_MAX: Duration = Duration::from_secs(30);
+
+/// Waits at most `max` for a lock on `file` (exclusive, or shared) that
+/// others hold only for a moment, trying again after 10 µs, then twice as
+/// long each time, at most 5 ms; where the file system cannot lock,
+/// returns at once. Fails with `TimedOut` once `max` has passed.
+pub(crate) fn wait_brief(file: &File, exclusive: bool, max: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + max;
+    let mut pause = Duration::from_micros(10);
+    loop {
+        let tried = if exclusive {
+            fs2::FileExt::try_lock_exclusive(file)
+        } else {
+            fs2::FileExt::try_lock_shared(file)
+        };
+        match tried {
+            Ok(()) => return Ok(()),
+            Err(e) if is_unsupported(&e) => return Ok(()),
+            Err(e) if is_contended(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "another process has held this lock for {} s; if no jobcache process is \
+                     working on this cache, a stopped or stray process holds it \
+                     (`fuser -v <file>` names it): end it, or point the cache elsewhere",
+                    max.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
+}
+
+/// Whether a try at a lock failed because someone holds it.
+fn is_contended(e: &io::Error) -> bool {
+    e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
+        || e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Waits (at most [`BRIEF_WAIT_MAX`]) for an exclusive lock on `file`,
+/// held until it is unlocked or closed; where the file system cannot lock,
+/// returns at once.
+pub(crate) fn wait_exclusive(file: &File) -> io::Result<()> {
+    wait_brief(file, true, BRIEF_WAIT_MAX)
 }
 
 /// Tries once to take a shared lock on `file` (a reader of a payload holds
@@ -99,13 +146,13 @@ fn guard(file: &File, got: io::Result<()>) -> io::Result<Guard<'_>> {
 /// Waits for a shared lock on `file`: publishers into a namespace hold it
 /// while they check that the directory is live and rename into it.
 pub(crate) fn shared(file: &File) -> io::Result<Guard<'_>> {
-    guard(file, fs2::FileExt::lock_shared(file))
+    guard(file, wait_brief(file, false, BRIEF_WAIT_MAX))
 }
 
 /// Waits for an exclusive lock on `file`: a namespace removal holds it
 /// while it moves the directory away and deletes it.
 pub(crate) fn exclusive(file: &File) -> io::Result<Guard<'_>> {
-    guard(file, fs2::FileExt::lock_exclusive(file))
+    guard(file, wait_exclusive(file))
 }
 
 /// Takes the lock of the file that `open` opens (creating it if needed,
@@ -172,8 +219,7 @@ pub(crate) fn acquire(
 fn try_lock(file: &File) -> io::Result<bool> {
     match fs2::FileExt::try_lock_exclusive(file) {
         Ok(()) => Ok(true),
-        Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => Ok(false),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) if is_contended(&e) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -221,4 +267,58 @@ pub(crate) fn remove_if_free(
     };
     drop(held);
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two open file descriptions of one file: `flock`s on them conflict
+    /// as two processes' would.
+    fn two_opens() -> (tempfile::TempDir, File, File) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let a = File::create(&path).unwrap();
+        let b = File::open(&path).unwrap();
+        (dir, a, b)
+    }
+
+    #[test]
+    fn a_lock_held_elsewhere_is_refused_once_the_wait_is_over() {
+        let (_dir, a, b) = two_opens();
+        fs2::FileExt::lock_exclusive(&a).unwrap();
+        let start = Instant::now();
+        let e = wait_brief(&b, true, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(e.to_string().contains("fuser"), "{e}");
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+        assert!(wait_brief(&b, false, Duration::from_millis(50)).is_err());
+        unlock(&a);
+        wait_brief(&b, true, Duration::from_millis(50)).unwrap();
+    }
+
+    #[test]
+    fn a_lock_released_during_the_wait_is_taken_at_once() {
+        let (_dir, a, b) = two_opens();
+        fs2::FileExt::lock_exclusive(&a).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            unlock(&a);
+            a
+        });
+        let start = Instant::now();
+        wait_brief(&b, true, Duration::from_secs(10)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        drop(releaser.join().unwrap());
+    }
+
+    #[test]
+    fn shared_locks_do_not_wait_for_each_other() {
+        let (_dir, a, b) = two_opens();
+        fs2::FileExt::lock_shared(&a).unwrap();
+        wait_brief(&b, false, Duration::from_millis(10)).unwrap();
+        assert!(wait_brief(&b, true, Duration::from_millis(10)).is_err());
+    }
 }

@@ -76,6 +76,9 @@ struct State {
     since_check: u32,
     /// When the file was last looked at.
     checked_at: Instant,
+    /// When a rotation last gave up waiting for another process's lock:
+    /// none is tried again for [`ROTATE_RETRY_AFTER`].
+    rotation_refused: Option<Instant>,
     /// Hit lines held to be written together (see [`Tracer::record`]), in
     /// the order they were first recorded.
     held: Vec<Held>,
@@ -169,6 +172,7 @@ impl Journal {
                 est_len,
                 since_check: 0,
                 checked_at: Instant::now(),
+                rotation_refused: None,
                 held: Vec::new(),
                 held_index: HashMap::new(),
                 held_bytes: 0,
@@ -294,6 +298,7 @@ impl Journal {
             est_len,
             since_check,
             checked_at,
+            rotation_refused,
             out: encoded,
             ..
         } = state;
@@ -338,8 +343,11 @@ impl Journal {
                 }
                 *est_len = meta.len();
                 if let Some(max) = self.opts.max_bytes {
-                    if *est_len > 0 && *est_len + len > max {
-                        self.rotate(file, id)?;
+                    let refused_lately =
+                        rotation_refused.is_some_and(|at| at.elapsed() < ROTATE_RETRY_AFTER);
+                    if *est_len > 0 && *est_len + len > max && !refused_lately {
+                        let rotated = self.rotate(file, id)?;
+                        *rotation_refused = (!rotated).then(Instant::now);
                         *est_len = self.stat(file)?.len();
                     }
                 }
@@ -375,11 +383,22 @@ impl Journal {
         std::fs::symlink_metadata(&self.path).is_ok_and(|m| FileId::of(&m) == id)
     }
 
-    /// Rotates the file, or reopens it if another process already did.
-    fn rotate(&self, file: &mut File, id: &mut FileId) -> Result<(), TraceError> {
+    /// Rotates the file, or reopens it if another process already did;
+    /// false if another process held the rotation lock too long (nothing
+    /// done).
+    fn rotate(&self, file: &mut File, id: &mut FileId) -> Result<bool, TraceError> {
         let lock_path = sibling(&self.path, ".lock");
         let lock = nofollow::open_write(&lock_path, Mode::Lock)?;
-        fs2::FileExt::lock_exclusive(&lock).map_err(|e| TraceError::io(&lock_path, "lock", e))?;
+        let locked = lock_within(&lock, ROTATE_WAIT_MAX)
+            .map_err(|e| TraceError::io(&lock_path, "lock", e))?;
+        if !locked {
+            log::warn!(
+                "{}: another process has held the rotation lock for {} s; writing on without rotating",
+                lock_path.display(),
+                ROTATE_WAIT_MAX.as_secs()
+            );
+            return Ok(false);
+        }
         let result = (|| {
             if self.names(*id) {
                 for i in (1..self.opts.keep).rev() {
@@ -397,7 +416,36 @@ impl Journal {
             Ok(())
         })();
         let _ = fs2::FileExt::unlock(&lock);
-        result
+        result.map(|()| true)
+    }
+}
+
+/// How long a writer waits for another process's rotation (a few renames)
+/// before it writes on without rotating: a stopped or hostile process
+/// holding the rotation lock must not hang every writer.
+const ROTATE_WAIT_MAX: Duration = Duration::from_secs(10);
+/// After a rotation gave up waiting, none is tried for this long.
+const ROTATE_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Takes an exclusive lock on `file` within `max`, trying again after 1 ms,
+/// then twice as long each time, at most 20 ms; false if it stayed held.
+fn lock_within(file: &File, max: Duration) -> std::io::Result<bool> {
+    let deadline = Instant::now() + max;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match fs2::FileExt::try_lock_exclusive(file) {
+            Ok(()) => return Ok(true),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 

@@ -134,18 +134,20 @@ fn rotation_under_concurrent_appends_loses_nothing() {
     check_complete(&events, 4, 500);
 }
 
+/// A journal at `path` rotated past `max_bytes`, keeping two old files.
+fn rotating_at(path: &Path, max_bytes: u64) -> Journal {
+    let options = JournalOptions {
+        max_bytes: Some(max_bytes),
+        keep: 2,
+    };
+    Journal::open_with(path, options).unwrap()
+}
+
 #[test]
 fn rotation_keeps_only_the_newest_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.jsonl");
-    let journal = Journal::open_with(
-        &path,
-        JournalOptions {
-            max_bytes: Some(2000),
-            keep: 2,
-        },
-    )
-    .unwrap();
+    let journal = rotating_at(&path, 2000);
     for i in 0..100 {
         journal
             .append(&Event::new(EventKind::Hit, "f").output_bytes(i))
@@ -165,6 +167,40 @@ fn rotation_keeps_only_the_newest_files() {
     assert!(events
         .windows(2)
         .all(|w| w[0].output_bytes + 1 == w[1].output_bytes));
+}
+
+/// A rotation lock held by another process that never lets go (stopped,
+/// or hostile) does not hang a writer: after a wait it writes on without
+/// rotating, and loses no line.
+#[test]
+fn a_rotation_lock_held_forever_does_not_hang_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let journal = rotating_at(&path, 300);
+    journal.append(&Event::new(EventKind::Hit, "f")).unwrap();
+    let lock_path = dir.path().join("j.jsonl.lock");
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .unwrap();
+    fs2::FileExt::lock_exclusive(&held).unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..3 {
+        journal
+            .append(&Event::new(EventKind::Hit, "f").output_bytes(i))
+            .unwrap();
+    }
+    // One wait, not one per append.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(journal_files(&path).len(), 1, "rotated under a held lock");
+    assert_eq!(read_journal(&path, &Filter::new()).unwrap().len(), 4);
+    drop(held);
 }
 
 fn write_lines(path: &Path, lines: &[String], tail: &str) {
