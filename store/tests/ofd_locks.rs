@@ -146,3 +146,27 @@ fn a_killed_holder_releases_its_lock_and_a_held_lock_keeps_its_entry() {
     assert!(g.unwrap().is_acquired());
     assert_eq!(support::lock_files(&root, NS), 0);
 }
+
+/// `index/locks` deleted (by hand, or by another user) while handles hold
+/// it open: a handle that locks again after a tick of the coarse clock
+/// locks the file at the path, which the others lock too, not the deleted
+/// one it had open (on which nobody else would meet it).
+#[test]
+fn a_deleted_lock_file_is_locked_no_more_once_a_tick_passed() {
+    let t = tempfile::tempdir().unwrap();
+    let a = FsStore::create(t.path()).unwrap();
+    let b = FsStore::open(t.path()).unwrap();
+    drop(a.lock(NS, &key(1), Wait::NoWait).unwrap());
+    std::fs::remove_file(t.path().join("index/locks")).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let held = b.lock(NS, &key(1), Wait::NoWait).unwrap();
+    assert!(held.is_acquired());
+    assert!(t.path().join("index/locks").is_file());
+    let again = a.lock(NS, &key(1), Wait::NoWait).unwrap();
+    assert!(
+        !again.is_acquired(),
+        "locked the deleted file, which nobody else locks"
+    );
+    drop(held);
+    assert!(a.lock(NS, &key(1), Wait::NoWait).unwrap().is_acquired());
+}

@@ -10,18 +10,19 @@
 //! Where the kernel or file system refuses OFD locks, the per-entry lock
 //! files are used instead.
 
+use super::generations::coarse_tick;
 use super::index::Id;
 use super::layout::{ensure_dir, INDEX_DIR};
 use super::{guard, FsStore};
 use crate::api::{EntryLock, LockState, Wait};
-use crate::beneath::Dir;
+use crate::beneath::{info_of, Dir};
 use crate::checksum::xxh3_64;
 use crate::lock;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,24 @@ struct Shared {
     root: Arc<Dir>,
     held: Mutex<Claims>,
     freed: Condvar,
+    /// The coarse-clock tick in which `file` was last found to be
+    /// `index/locks` still.
+    linked_at: AtomicU64,
+}
+
+impl Shared {
+    /// Whether `file` is still `index/locks` beneath `root`: not unlinked
+    /// (deleted by hand or by another user) nor replaced. A lock taken on
+    /// a file that is no longer there does not meet the locks that others
+    /// take on the new one.
+    fn still_linked(&self, root: &Dir) -> bool {
+        info_of(&self.file).is_ok_and(|held| {
+            held.nlink > 0
+                && root
+                    .stat(format!("{INDEX_DIR}/{LOCKS_FILE}"))
+                    .is_ok_and(|at| at.same(&held))
+        })
+    }
 }
 
 /// The offsets this handle's threads hold, and how many threads wait for
@@ -149,7 +168,18 @@ impl OfdLocks {
         let root = store.handle();
         let mut slot = guard(&self.shared);
         if let Some(s) = slot.as_ref().filter(|s| Arc::ptr_eq(&s.root, &root)) {
-            return Some(Arc::clone(s));
+            // Looked at once per tick of the coarse clock: a lock file
+            // deleted meanwhile is opened (made) again within a tick,
+            // instead of being locked on for as long as the handle lives.
+            let tick = coarse_tick();
+            if s.linked_at.load(Ordering::Relaxed) == tick || s.still_linked(&root) {
+                s.linked_at.store(tick, Ordering::Relaxed);
+                return Some(Arc::clone(s));
+            }
+            log::debug!(
+                "{}: deleted or replaced; opening it again",
+                store.root.join(INDEX_DIR).join(LOCKS_FILE).display()
+            );
         }
         let path = store.root.join(INDEX_DIR);
         let idx = match ensure_dir(&root, INDEX_DIR, &path, false) {
@@ -168,6 +198,7 @@ impl OfdLocks {
             root,
             held: Mutex::new(Claims::default()),
             freed: Condvar::new(),
+            linked_at: AtomicU64::new(coarse_tick()),
         });
         *slot = Some(Arc::clone(&s));
         Some(s)
