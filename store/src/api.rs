@@ -397,17 +397,26 @@ impl Entry {
     }
 
     /// Reads the whole payload into a new vector (its length was checked
-    /// against the stored file, so the allocation is justified); with
-    /// verification pending, the checksum is checked before returning.
+    /// against the stored file); with verification pending, the checksum
+    /// is checked before returning. A payload larger than the memory the
+    /// allocator will give (a file of holes planted with a forged meta
+    /// file, say) is an `OutOfMemory` error, not an abort.
     pub fn read_to_vec(&mut self) -> Result<Vec<u8>> {
-        let len = usize::try_from(self.meta.payload_len).map_err(|_| {
+        let too_large = || {
             StoreError::io(
                 "read payload",
                 &self.location,
-                io::Error::new(io::ErrorKind::OutOfMemory, "payload larger than memory"),
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!(
+                        "a payload of {} bytes does not fit in memory; read it in parts with Entry::read",
+                        self.meta.payload_len
+                    ),
+                ),
             )
-        })?;
-        let mut buf = vec![0u8; len];
+        };
+        let len = usize::try_from(self.meta.payload_len).map_err(|_| too_large())?;
+        let mut buf = try_zeroed(len).ok_or_else(too_large)?;
         self.read_into(&mut buf)?;
         Ok(buf)
     }
@@ -621,6 +630,23 @@ impl Reduction {
         self.skipped += 1;
         self.skipped_entries.push(Skipped { entry, reason });
     }
+}
+
+/// `len` zero bytes, or `None` if the allocator refuses them (zeroed by
+/// the allocator: fresh pages are not written twice).
+fn try_zeroed(len: usize) -> Option<Vec<u8>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: the layout has a non-zero size.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout
+    // of `[u8; len]`, and all of its bytes are initialised (zero).
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
 /// The verdict of [`StoreExt::verify_all`] on one entry.

@@ -73,3 +73,28 @@ fn only_checked_entries_are_verified() {
     e.read_to_vec().unwrap();
     assert!(e.is_verified());
 }
+
+/// A payload longer than the memory the allocator will give (a file of
+/// holes planted in a shared cache with a forged meta file) is an error
+/// from `read_to_vec`, not an abort of the process.
+#[test]
+fn a_payload_too_large_for_memory_is_an_error_not_an_abort() {
+    // Where every allocation is granted (`overcommit_memory` 1), the
+    // allocator never refuses: nothing to show there.
+    if std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|m| m.trim() == "1") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payload");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(1 << 40).unwrap();
+    let mut entry = Entry::new(
+        meta_for(1 << 40),
+        Payload::File(std::fs::File::open(&path).unwrap()),
+        Some(path),
+        "holes".into(),
+        false,
+    );
+    let e = entry.read_to_vec().unwrap_err();
+    assert!(e.to_string().contains("does not fit in memory"), "{e}");
+}
