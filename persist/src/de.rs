@@ -159,7 +159,7 @@ pub(crate) fn read_array<A: Element, D: Dimension>(
     check_dtype::<A>(entry, path)?;
     let region = entry.region(index, path);
     let data = if entry.compressed() {
-        crate::io::elements_with::<A>(dim.size(), &region, true, |bytes| {
+        crate::io::elements_with::<A>(dim.size(), &region, |bytes| {
             crate::codec::decode_entry(src, entry, index, bytes, path)
         })?
         .ok_or_else(|| {

@@ -58,17 +58,9 @@ fn read_exact_at(mut file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()>
     file.read_exact(buf)
 }
 
-/// A zero-filled vector of `n` elements, advised for transparent huge pages.
-/// The caller has checked that the file holds `n` elements, so `n` is
-/// justified by real bytes.
-pub(crate) fn alloc_zeroed<A: Element>(n: usize) -> Vec<A> {
-    try_alloc_zeroed(n).unwrap_or_else(|| {
-        let layout = std::alloc::Layout::array::<A>(n).unwrap_or(std::alloc::Layout::new::<A>());
-        std::alloc::handle_alloc_error(layout)
-    })
-}
-
-/// [`alloc_zeroed`], or `None` when the allocator refuses.
+/// A zero-filled vector of `n` elements, advised for transparent huge pages,
+/// or `None` when the allocator refuses. A file's length does not justify
+/// `n`: a file of holes has a length and no bytes.
 pub(crate) fn try_alloc_zeroed<A: Element>(n: usize) -> Option<Vec<A>> {
     if n == 0 || std::mem::size_of::<A>() == 0 {
         return Some(Vec::new());
@@ -210,9 +202,19 @@ pub(crate) fn read_elements<A: Element>(
     n: usize,
     region: &Region<'_>,
 ) -> Result<Vec<A>> {
-    let data = elements_with::<A>(n, region, false, |bytes| fill(src, bytes, region))?;
-    // Only a fallible allocation gives `None`.
-    Ok(data.unwrap_or_default())
+    elements_with::<A>(n, region, |bytes| fill(src, bytes, region))?.ok_or_else(|| {
+        Error::io(
+            region.path,
+            "allocating array data",
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!(
+                    "{n} elements of {} bytes do not fit in memory",
+                    A::DTYPE.size()
+                ),
+            ),
+        )
+    })
 }
 
 /// Reads `n` elements from a stream straight into their final allocation,
@@ -223,7 +225,7 @@ pub(crate) fn read_stream_elements<A: Element>(
     n: usize,
     region: &Region<'_>,
 ) -> Result<Option<Vec<A>>> {
-    elements_with::<A>(n, region, true, |bytes| {
+    elements_with::<A>(n, region, |bytes| {
         let need = bytes.len() as u64;
         let mut done = 0u64;
         for chunk in bytes.chunks_mut(CHUNK) {
@@ -240,24 +242,16 @@ pub(crate) fn read_stream_elements<A: Element>(
     })
 }
 
-/// Allocates `n` zeroed elements (`None` if `fallible` and refused), lets
+/// Allocates `n` zeroed elements (`None` if the allocator refuses), lets
 /// `fill` write their bytes as stored, then checks bools and converts the
 /// byte order.
 pub(crate) fn elements_with<A: Element>(
     n: usize,
     region: &Region<'_>,
-    fallible: bool,
     fill: impl FnOnce(&mut [u8]) -> Result<()>,
 ) -> Result<Option<Vec<A>>> {
-    fn alloc<T: Element>(n: usize, fallible: bool) -> Option<Vec<T>> {
-        if fallible {
-            try_alloc_zeroed(n)
-        } else {
-            Some(alloc_zeroed(n))
-        }
-    }
     if A::DTYPE == DType::Bool {
-        let Some(mut bytes) = alloc::<u8>(n, fallible) else {
+        let Some(mut bytes) = try_alloc_zeroed::<u8>(n) else {
             return Ok(None);
         };
         fill(&mut bytes)?;
@@ -273,7 +267,7 @@ pub(crate) fn elements_with<A: Element>(
         // every byte was just checked to be 0 or 1.
         return Ok(Some(unsafe { cast_vec::<u8, A>(bytes) }));
     }
-    let Some(mut data) = alloc::<A>(n, fallible) else {
+    let Some(mut data) = try_alloc_zeroed::<A>(n) else {
         return Ok(None);
     };
     let bytes = bytes_mut(&mut data);

@@ -321,3 +321,29 @@ proptest! {
         prop_assert_eq!(verdict.is_some(), fits && (a == 0 || b == 0));
     }
 }
+
+/// A file whose header claims more data than the allocator grants, with the
+/// length to match in holes (`truncate`: no disk space), is an error from
+/// the copying readers, not an abort of the process.
+#[test]
+fn an_array_larger_than_memory_is_an_error_not_an_abort() {
+    // Where every allocation is granted (`overcommit_memory` 1), the
+    // allocator never refuses: nothing to show there.
+    if std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|m| m.trim() == "1") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let elems: u64 = 1 << 37; // 1 TiB of f64
+    let header = npy_file("<f8", &[elems], false, 0, &[]);
+    let npy_path = dir.path().join("huge.npy");
+    std::fs::write(&npy_path, &header).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&npy_path)
+        .unwrap();
+    f.set_len(header.len() as u64 + elems * 8).unwrap();
+    let e = npy::read::<f64, ndarray::Ix1>(&npy_path).unwrap_err();
+    assert!(e.to_string().contains("do not fit in memory"), "{e}");
+    let e = npy::read_any(&npy_path).unwrap_err();
+    assert!(e.to_string().contains("do not fit in memory"), "{e}");
+}
