@@ -237,7 +237,7 @@ fn directory(
                 format!("{stored} stored bytes"),
             )
         })?;
-    let mut dir = vec![0u8; dir_len as usize];
+    let mut dir = crate::io::zeroed_bytes(dir_len, path, "allocating a zstd segment directory")?;
     src.read_at(offset + stored - dir_len, &mut dir)
         .map_err(|e| Error::io(path, "reading a zstd segment directory", e))?;
     let mut out = Vec::with_capacity(blocks as usize);

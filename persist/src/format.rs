@@ -165,7 +165,9 @@ pub(crate) struct Layout {
 impl Layout {
     /// Reads and checks header, trailer, body and table; the metadata
     /// checksum is verified before anything is parsed. Segments are not
-    /// read. Every allocation is bounded by `file_len`, the real size.
+    /// read. Every allocation is bounded by `file_len`, and one that the
+    /// allocator refuses (a file of holes has a length, not the bytes) is
+    /// an error.
     pub(crate) fn read(src: Source<'_>, file_len: u64, path: &Path) -> Result<Layout> {
         let io = |e| Error::io(path, "reading", e);
         if file_len < HEADER_LEN + TRAILER_LEN {
@@ -238,7 +240,11 @@ impl Layout {
                     ),
                 )
             })?;
-        let mut meta = vec![0u8; (trailer_at - body_offset) as usize];
+        let mut meta = crate::io::zeroed_bytes(
+            trailer_at - body_offset,
+            path,
+            "allocating the body and table",
+        )?;
         src.read_at(body_offset, &mut meta).map_err(io)?;
         let mut h = Xxh3::new();
         h.update(&head);

@@ -58,6 +58,25 @@ fn read_exact_at(mut file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()>
     file.read_exact(buf)
 }
 
+/// `n` zero bytes for the file at `path`, or an `OutOfMemory` error (while
+/// `action`) when the allocator refuses: a length read from a file is no
+/// proof of bytes (a file of holes has one).
+pub(crate) fn zeroed_bytes(n: u64, path: &Path, action: &'static str) -> Result<Vec<u8>> {
+    usize::try_from(n)
+        .ok()
+        .and_then(try_alloc_zeroed::<u8>)
+        .ok_or_else(|| {
+            Error::io(
+                path,
+                action,
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("{n} bytes do not fit in memory"),
+                ),
+            )
+        })
+}
+
 /// A zero-filled vector of `n` elements, advised for transparent huge pages,
 /// or `None` when the allocator refuses. A file's length does not justify
 /// `n`: a file of holes has a length and no bytes.

@@ -347,3 +347,34 @@ fn an_array_larger_than_memory_is_an_error_not_an_abort() {
     let e = npy::read_any(&npy_path).unwrap_err();
     assert!(e.to_string().contains("do not fit in memory"), "{e}");
 }
+
+/// A container whose trailer claims a terabyte of body, in a file of that
+/// length made of holes, is an error, not an abort: the body is allocated
+/// fallibly too.
+#[test]
+fn a_container_body_larger_than_memory_is_an_error_not_an_abort() {
+    if std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|m| m.trim() == "1") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.jcp");
+    save(&small, &5u64).unwrap();
+    let bytes = std::fs::read(&small).unwrap();
+    let (head, trailer) = (&bytes[..64], &bytes[bytes.len() - 64..]);
+    let body_offset = u64::from_le_bytes(trailer[..8].try_into().unwrap());
+    let file_len: u64 = 1 << 40;
+    let trailer_at = file_len - 64;
+    let mut forged = trailer.to_vec();
+    forged[8..16].copy_from_slice(&(trailer_at - body_offset).to_le_bytes());
+    forged[16..24].copy_from_slice(&0u64.to_le_bytes());
+    forged[24..32].copy_from_slice(&0u64.to_le_bytes());
+    forged[32..40].copy_from_slice(&file_len.to_le_bytes());
+    let path = dir.path().join("huge.jcp");
+    let f = std::fs::File::create(&path).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(head, 0).unwrap();
+    f.write_all_at(&forged, trailer_at).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), file_len);
+    let e = load::<u64>(&path).unwrap_err();
+    assert!(e.to_string().contains("do not fit in memory"), "{e}");
+}
