@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{config, reseal, table_offset};
+use common::{allocator_can_refuse, config, reseal, table_offset};
 use jobcache_persist::{
     from_bytes, inspect, load, load_array, map, npy, save, Element, Error, Mapped,
 };
@@ -327,9 +327,7 @@ proptest! {
 /// the copying readers, not an abort of the process.
 #[test]
 fn an_array_larger_than_memory_is_an_error_not_an_abort() {
-    // Where every allocation is granted (`overcommit_memory` 1), the
-    // allocator never refuses: nothing to show there.
-    if std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|m| m.trim() == "1") {
+    if !allocator_can_refuse() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -353,7 +351,7 @@ fn an_array_larger_than_memory_is_an_error_not_an_abort() {
 /// fallibly too.
 #[test]
 fn a_container_body_larger_than_memory_is_an_error_not_an_abort() {
-    if std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|m| m.trim() == "1") {
+    if !allocator_can_refuse() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -90,3 +90,10 @@ pub fn config() -> proptest::prelude::ProptestConfig {
         .unwrap_or(64);
     proptest::prelude::ProptestConfig::with_cases(cases)
 }
+
+/// Whether the allocator may refuse a request larger than memory: not
+/// where every allocation is granted (`vm.overcommit_memory` 1), where a
+/// test of a refused allocation has nothing to show.
+pub fn allocator_can_refuse() -> bool {
+    !std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|m| m.trim() == "1")
+}
