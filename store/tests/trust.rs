@@ -121,6 +121,22 @@ fn layout_paths(s: &FsStore) -> Vec<(String, PathBuf)> {
     ]
 }
 
+/// The paths of [`layout_paths`] and of the store's packs, relative to
+/// the root.
+fn layout_and_pack_paths(s: &FsStore) -> Vec<(String, PathBuf)> {
+    let mut paths = layout_paths(s);
+    for e in fs::read_dir(s.root().join("packs")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".pack") {
+            paths.push((format!("packs/{name}"), s.root().join("packs").join(name)));
+        }
+    }
+    paths
+        .into_iter()
+        .map(|(what, p)| (what, p.strip_prefix(s.root()).unwrap().to_path_buf()))
+        .collect()
+}
+
 fn replace_with_symlink(path: &Path, target: &Path) {
     match fs::symlink_metadata(path) {
         Ok(md) if md.is_dir() => fs::remove_dir_all(path).unwrap(),
@@ -245,18 +261,7 @@ fn fifos_and_sockets_planted_anywhere_never_block_or_fail_an_operation() {
         let kind = if socket { "socket" } else { "FIFO" };
         let t = tempfile::tempdir().unwrap();
         let probe = populated(&t.path().join("probe"), walk);
-        let mut paths = layout_paths(&probe);
-        for e in fs::read_dir(probe.root().join("packs")).unwrap() {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            if name.ends_with(".pack") {
-                paths.push((
-                    format!("packs/{name}"),
-                    probe.root().join("packs").join(name),
-                ));
-            }
-        }
-        for (i, (what, path)) in paths.into_iter().enumerate() {
-            let rel = path.strip_prefix(probe.root()).unwrap().to_path_buf();
+        for (i, (what, rel)) in layout_and_pack_paths(&probe).into_iter().enumerate() {
             let root = t.path().join(format!("case-{i}"));
             drop(populated(&root, walk));
             let at = root.join(&rel);
@@ -598,5 +603,39 @@ fn a_terabyte_of_holes_at_a_file_of_the_layout_is_not_read_through() {
             .set_len(1 << 40)
             .unwrap();
         exercise_within_a_minute(root, false, format!("1 TiB of holes at {}", rel.display()));
+    }
+}
+
+/// A hard link planted at a file of the layout (or at a pack) to a file
+/// outside the root: whatever the store writes in place (a pack, the
+/// ledger, the generation page) it never writes through the link, so the
+/// outside file keeps its bytes.
+#[test]
+fn hard_links_planted_anywhere_never_lead_writes_outside_the_root() {
+    let t = tempfile::tempdir().unwrap();
+    let probe = populated(&t.path().join("probe"), false);
+    for (i, (what, rel)) in layout_and_pack_paths(&probe).into_iter().enumerate() {
+        let dir = t.path().join(format!("case-{i}"));
+        let root = dir.join("cache");
+        drop(populated(&root, false));
+        let at = root.join(&rel);
+        if !fs::symlink_metadata(&at).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        // The outside file starts as a copy of the one it replaces, so that
+        // the store takes it for its own.
+        let outside = dir.join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        let victim = outside.join("victim");
+        fs::copy(&at, &victim).unwrap();
+        let before = snapshot(&outside);
+        fs::remove_file(&at).unwrap();
+        fs::hard_link(&victim, &at).unwrap();
+        exercise_within_a_minute(root, false, format!("hard link at {what}"));
+        assert_eq!(
+            snapshot(&outside),
+            before,
+            "hard link at {what}: the file outside the root changed"
+        );
     }
 }

@@ -35,37 +35,62 @@ pub(crate) fn open_read(path: &Path) -> Result<File, TraceError> {
 /// Opens (creating it with mode 0o666 less the umask) a journal file for
 /// writing. A symlink found at `path` is not followed: its name is unlinked
 /// (inside the cache folder; the target is untouched) and a fresh file
-/// created in its place, with one warning.
+/// created in its place, with one warning. So is a journal file with
+/// other names (a hard link planted from outside the folder), which an
+/// append would write through.
 pub(crate) fn open_write(path: &Path, how: Write) -> Result<File, TraceError> {
     let action = match how {
         Write::Append => "open",
         Write::Lock => "open the rotation lock",
     };
     match options(how, false).open(path) {
-        Ok(file) => regular(path, file),
-        Err(e) if is_symlink(path) => {
-            log::warn!(
-                target: crate::LOG_TARGET,
-                "journal {}: found a symlink there ({e}); jobcache does not follow symlinks \
-                 inside a cache folder: removed it and created a new file (its target is untouched)",
-                path.display()
-            );
-            match std::fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(TraceError::io(path, "remove the symlink at", e)),
-            }
-            let file = match options(how, true).open(path) {
-                // Another process created it between the unlink and here.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options(how, false)
-                    .open(path)
-                    .map_err(|e| refused(path, action, e))?,
-                other => other.map_err(|e| refused(path, action, e))?,
-            };
-            regular(path, file)
+        Ok(file) if how == Write::Append && links(&file) > 1 => {
+            drop(file);
+            replace(path, how, action, "a file with other names (a hard link)")
         }
+        Ok(file) => regular(path, file),
+        Err(_) if is_symlink(path) => replace(path, how, action, "a symlink"),
         Err(e) => Err(TraceError::io(path, action, e)),
     }
+}
+
+/// The link count of `file` (1 where it cannot be read).
+fn links(file: &File) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata().map_or(1, |m| m.nlink())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        1
+    }
+}
+
+/// Unlinks what was `found` at `path` (only the name: a symlink's target or
+/// a hard link's other names are untouched) and creates a fresh file there,
+/// with one warning.
+fn replace(path: &Path, how: Write, action: &'static str, found: &str) -> Result<File, TraceError> {
+    log::warn!(
+        target: crate::LOG_TARGET,
+        "journal {}: found {found} there; jobcache does not write through it inside a \
+         cache folder: removed the name and created a new file (the file it led to is untouched)",
+        path.display()
+    );
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(TraceError::io(path, "remove the name at", e)),
+    }
+    let file = match options(how, true).open(path) {
+        // Another process created it between the unlink and here.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options(how, false)
+            .open(path)
+            .map_err(|e| refused(path, action, e))?,
+        other => other.map_err(|e| refused(path, action, e))?,
+    };
+    regular(path, file)
 }
 
 fn options(how: Write, exclusive: bool) -> OpenOptions {
@@ -142,6 +167,19 @@ mod tests {
         std::io::Write::write_all(&mut file, b"line\n").unwrap();
         assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&link).unwrap(), b"line\n");
+    }
+
+    #[test]
+    fn a_hard_link_is_replaced_for_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"keep").unwrap();
+        let link = dir.path().join("journal.jsonl");
+        std::fs::hard_link(&outside, &link).unwrap();
+        let mut file = open_write(&link, Write::Append).unwrap();
+        std::io::Write::write_all(&mut file, b"line\n").unwrap();
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
         assert_eq!(std::fs::read(&link).unwrap(), b"line\n");
     }
 

@@ -151,6 +151,16 @@ impl Generations {
         if info.kind != Kind::File {
             return Ok(None);
         }
+        if info.nlink > 1 {
+            // Written in place: a page with other names (a hard link
+            // planted from outside the root) is not mapped, and a writer
+            // unlinks the name so that the next open makes a page of its own.
+            if create {
+                drop(file);
+                let _ = root.unlink(&rel);
+            }
+            return Ok(None);
+        }
         if info.len == 0 && writable {
             // Made just now (or by a writer that has not sized it yet):
             // growing an empty file to the page is idempotent.

@@ -656,7 +656,9 @@ impl Index {
         let state = &mut locked.state;
         let idx = Arc::clone(&locked.idx);
         match idx.stat(LEDGER) {
-            Ok(now) if now.kind != Kind::File => {
+            // Appended to in place: a ledger with other names (a hard link
+            // planted from outside the root) would be written through.
+            Ok(now) if now.kind != Kind::File || now.nlink > 1 => {
                 remove_in_the_way(&idx, LEDGER, &path.join(LEDGER), "an index file")
                     .map_err(|e| io::Error::other(e.to_string()))?;
                 state.ledger = None;

@@ -126,6 +126,7 @@ pub(super) fn remove_in_the_way(
     let found = match dir.stat(name) {
         Ok(i) => match i.kind {
             Kind::Symlink => "a symlink",
+            Kind::File if i.nlink > 1 => "a file with other names (a hard link)",
             Kind::File => "a file",
             Kind::Dir => "a directory",
             Kind::Other => "a special file",

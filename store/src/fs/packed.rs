@@ -409,9 +409,12 @@ impl Packs {
                         Err(e) => return Err(StoreError::io("open", path, e)),
                     };
                     let i = info_of(&file).map_err(ioerr("stat"))?;
-                    if i.kind != Kind::File {
+                    if i.kind != Kind::File || i.nlink > 1 {
                         // A FIFO, socket or device node (opened without
-                        // blocking) is in the way, as a symlink is.
+                        // blocking) is in the way, as a symlink is; so is a
+                        // pack with other names (a hard link planted from
+                        // outside the root), which an append would write
+                        // through.
                         drop(file);
                         remove_in_the_way(&packs, &name, &path, "a pack file")?;
                         continue;
