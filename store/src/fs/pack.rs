@@ -233,6 +233,11 @@ impl PackMap {
         });
         self.damaged += s.damaged as u64;
         self.scanned = base + s.valid_end as u64;
+        if s.valid_end > 0 {
+            // A record past the tail seen before (an append that cut it): the
+            // length the tail was seen at says nothing any more.
+            self.tail_at = None;
+        }
     }
 }
 

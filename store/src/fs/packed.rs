@@ -1060,5 +1060,18 @@ mod tests {
         assert_eq!(open.map.tail_at, Some(1 << 40));
         catch_up(&mut open, 1 << 40).unwrap();
         assert_eq!(open.map.scanned, end);
+        // An append cuts the tail and writes past the records; another
+        // writer's records then bring the file back to the very length the
+        // tail was seen at: they are read, not skipped for that length.
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(end).unwrap();
+        let ours = pack_of(&[(true, 300, 3)]);
+        f.write_all_at(&ours, end).unwrap();
+        open.map.feed(end, &ours);
+        let theirs = pack_of(&[(false, 0, 0), (true, 400, 4)]);
+        f.write_all_at(&theirs, end + ours.len() as u64).unwrap();
+        f.set_len(1 << 40).unwrap();
+        catch_up(&mut open, 1 << 40).unwrap();
+        assert_eq!(open.map.scanned, end + (ours.len() + theirs.len()) as u64);
     }
 }
