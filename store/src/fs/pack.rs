@@ -189,9 +189,9 @@ pub(super) struct PackMap {
     pub(super) scanned: u64,
     /// Damaged bytes met so far.
     pub(super) damaged: u64,
-    /// The pack's length when what lies past `scanned` was last found to
-    /// hold no whole record (a torn or damaged tail): not read again until
-    /// the length changes.
+    /// The pack's length when what lies past `scanned` was found to be a
+    /// run of damage too long to read through: not read again until the
+    /// length changes.
     pub(super) tail_at: Option<u64>,
 }
 

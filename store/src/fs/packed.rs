@@ -162,7 +162,9 @@ fn catch_up(open: &mut Open, len: u64) -> io::Result<()> {
 /// Feeds `map` the bytes of `file` from `map.scanned` up to `len`, a chunk
 /// at a time, stopping at a run of [`DAMAGE_RUN_MAX`] bytes without a
 /// record: what lies past `map.scanned` then is the pack's tail, not read
-/// again at the same length.
+/// again at the same length. (A short tail, a record torn by a killed
+/// writer, is read again at each look: others may cut it and append
+/// records that bring the pack back to the same length.)
 fn feed_chunked(file: &File, map: &mut PackMap, len: u64) -> io::Result<()> {
     if len == map.scanned || map.tail_at == Some(len) {
         return Ok(());
@@ -195,10 +197,10 @@ fn feed_chunked(file: &File, map: &mut PackMap, len: u64) -> io::Result<()> {
         // that a record cut by this chunk's end is read whole.
         pos += n.saturating_sub(pack::RECORD_MAX).max(1) as u64;
         if pos - last > DAMAGE_RUN_MAX {
+            map.tail_at = Some(len);
             break;
         }
     }
-    map.tail_at = (map.scanned < len).then_some(len);
     Ok(())
 }
 
@@ -1039,6 +1041,30 @@ mod tests {
         let (chunked, whole) = both_maps(&pack_of(&many));
         assert_eq!(chunked.live, whole.live);
         assert_eq!(chunked.scanned, whole.scanned);
+    }
+
+    /// A short torn tail is read again at each look: another writer may cut
+    /// it and append a record of the very same length.
+    #[test]
+    fn a_short_tail_is_read_again_at_the_same_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00.pack");
+        let records = pack_of(&[(true, 100, 1), (true, 200, 2)]);
+        let end = records.len() as u64;
+        let next = pack_of(&[(true, 0, 0), (true, 0, 0), (true, 150, 3)]);
+        let next = &next[next.len() - pack::OVERHEAD - 150..];
+        let mut torn = records.clone();
+        torn.extend(&next[..next.len() - 1]);
+        torn.push(0xEE);
+        std::fs::write(&path, &torn).unwrap();
+        let len = torn.len() as u64;
+        let mut open = open_at(File::open(&path).unwrap()).unwrap();
+        assert_eq!(open.map.scanned, end);
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(next, end).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), len);
+        catch_up(&mut open, len).unwrap();
+        assert_eq!(open.map.scanned, len);
     }
 
     /// Past `DAMAGE_RUN_MAX` bytes without a record the rest is a tail:
