@@ -409,6 +409,9 @@ pub(crate) fn decode_entry(
     )
 }
 
+/// What a refused allocation for a compressed array was for.
+pub(crate) const DECOMPRESS_ACTION: &str = "allocating memory to decompress an array";
+
 /// [`decode_entry`] into a new vector; an allocation the system refuses
 /// is an error, not an abort.
 pub(crate) fn decode_entry_vec(
@@ -417,16 +420,7 @@ pub(crate) fn decode_entry_vec(
     index: usize,
     path: &Path,
 ) -> Result<Vec<u8>> {
-    let len = usize::try_from(entry.len).unwrap_or(usize::MAX);
-    let mut out = Vec::new();
-    out.try_reserve_exact(len).map_err(|_| {
-        Error::io(
-            path,
-            "allocating memory to decompress",
-            io::Error::other(format!("{len} bytes refused for array {index}")),
-        )
-    })?;
-    out.resize(len, 0);
+    let mut out = crate::io::zeroed_bytes(entry.len, path, DECOMPRESS_ACTION)?;
     decode_entry(src, entry, index, &mut out, path)?;
     Ok(out)
 }

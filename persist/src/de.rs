@@ -163,11 +163,7 @@ pub(crate) fn read_array<A: Element, D: Dimension>(
             crate::codec::decode_entry(src, entry, index, bytes, path)
         })?
         .ok_or_else(|| {
-            Error::io(
-                path,
-                "allocating memory to decompress",
-                std::io::Error::other(format!("{} bytes refused for array {index}", entry.len)),
-            )
+            Error::out_of_memory(path, crate::codec::DECOMPRESS_ACTION, entry.len.into())
         })?
     } else {
         read_elements::<A>(src, dim.size(), &region)?

@@ -204,6 +204,20 @@ impl Error {
         }
     }
 
+    /// An allocation of `bytes` for the file at `path` that the allocator
+    /// refused (while `action`): a length read from a file is no proof of
+    /// bytes (a file of holes has one).
+    pub(crate) fn out_of_memory(path: &Path, action: &'static str, bytes: u128) -> Error {
+        Error::io(
+            path,
+            action,
+            std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!("{bytes} bytes do not fit in memory"),
+            ),
+        )
+    }
+
     pub(crate) fn malformed(
         path: &Path,
         what: &'static str,

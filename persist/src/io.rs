@@ -58,23 +58,13 @@ fn read_exact_at(mut file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()>
     file.read_exact(buf)
 }
 
-/// `n` zero bytes for the file at `path`, or an `OutOfMemory` error (while
-/// `action`) when the allocator refuses: a length read from a file is no
-/// proof of bytes (a file of holes has one).
+/// `n` zero bytes for the file at `path`, or [`Error::out_of_memory`]
+/// (while `action`) when the allocator refuses.
 pub(crate) fn zeroed_bytes(n: u64, path: &Path, action: &'static str) -> Result<Vec<u8>> {
     usize::try_from(n)
         .ok()
         .and_then(try_alloc_zeroed::<u8>)
-        .ok_or_else(|| {
-            Error::io(
-                path,
-                action,
-                io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    format!("{n} bytes do not fit in memory"),
-                ),
-            )
-        })
+        .ok_or_else(|| Error::out_of_memory(path, action, n.into()))
 }
 
 /// A zero-filled vector of `n` elements, advised for transparent huge pages,
@@ -222,17 +212,8 @@ pub(crate) fn read_elements<A: Element>(
     region: &Region<'_>,
 ) -> Result<Vec<A>> {
     elements_with::<A>(n, region, |bytes| fill(src, bytes, region))?.ok_or_else(|| {
-        Error::io(
-            region.path,
-            "allocating array data",
-            io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!(
-                    "{n} elements of {} bytes do not fit in memory",
-                    A::DTYPE.size()
-                ),
-            ),
-        )
+        let bytes = n as u128 * A::DTYPE.size() as u128;
+        Error::out_of_memory(region.path, "allocating array data", bytes)
     })
 }
 

@@ -64,42 +64,44 @@ pub(crate) fn try_exclusive(file: &File) -> io::Result<Try> {
 /// namespace, a namespace's removal) before it gives up with an error that
 /// names the lock: a stopped or hostile process holding one must not hang
 /// every other process of the cache.
-pub(crate) const BRIEF_WAIT_MAX: Duration = Duration::from_secs(30);
+pub(crate) const BRIEF_WAIT_MAX: Duration = if cfg!(test) {
+    // The crate's own tests show the store giving up without waiting 30 s.
+    Duration::from_millis(300)
+} else {
+    Duration::from_secs(30)
+};
 
 /// Waits at most `max` for a lock on `file` (exclusive, or shared) that
 /// others hold only for a moment, trying again after 10 µs, then twice as
 /// long each time, at most 5 ms; where the file system cannot lock,
 /// returns at once. Fails with `TimedOut` once `max` has passed.
 pub(crate) fn wait_brief(file: &File, exclusive: bool, max: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + max;
-    let mut pause = Duration::from_micros(10);
-    loop {
+    let mut attempt = || {
         let tried = if exclusive {
             fs2::FileExt::try_lock_exclusive(file)
         } else {
             fs2::FileExt::try_lock_shared(file)
         };
         match tried {
-            Ok(()) => return Ok(()),
-            Err(e) if is_unsupported(&e) => return Ok(()),
-            Err(e) if is_contended(&e) => {}
-            Err(e) => return Err(e),
+            Ok(()) => Ok(true),
+            Err(e) if is_unsupported(&e) => Ok(true),
+            Err(e) if is_contended(&e) => Ok(false),
+            Err(e) => Err(e),
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "another process has held this lock for {} s; if no jobcache process is \
-                     working on this cache, a stopped or stray process holds it \
-                     (`fuser -v <file>` names it): end it, or point the cache elsewhere",
-                    max.as_secs()
-                ),
-            ));
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(5));
+    };
+    let pauses = (Duration::from_micros(10), Duration::from_millis(5));
+    if poll_paced(Instant::now() + max, pauses, &mut attempt)? {
+        return Ok(());
     }
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "another process has held this lock for {} s; if no jobcache process is \
+             working on this cache, a stopped or stray process holds it \
+             (`fuser -v <file>` names it): end it, or point the cache elsewhere",
+            max.as_secs()
+        ),
+    ))
 }
 
 /// Whether a try at a lock failed because someone holds it.
@@ -229,12 +231,24 @@ fn poll(file: &File, deadline: Instant) -> io::Result<bool> {
 }
 
 /// Tries `attempt` until it takes the lock or `deadline` passes, pausing
-/// 1 ms, then twice as long each time, at most 20 ms.
+/// 1 ms, then twice as long each time, at most 20 ms (a compute lock is
+/// held for as long as a computation takes).
 pub(crate) fn poll_with(
     deadline: Instant,
     attempt: &mut dyn FnMut() -> io::Result<bool>,
 ) -> io::Result<bool> {
-    let mut pause = Duration::from_millis(1);
+    let pauses = (Duration::from_millis(1), Duration::from_millis(20));
+    poll_paced(deadline, pauses, attempt)
+}
+
+/// Tries `attempt` until it takes the lock or `deadline` passes, pausing
+/// `pauses.0`, then twice as long each time, at most `pauses.1`.
+fn poll_paced(
+    deadline: Instant,
+    (first, most): (Duration, Duration),
+    attempt: &mut dyn FnMut() -> io::Result<bool>,
+) -> io::Result<bool> {
+    let mut pause = first;
     loop {
         if attempt()? {
             return Ok(true);
@@ -244,7 +258,7 @@ pub(crate) fn poll_with(
             return Ok(false);
         }
         std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(20));
+        pause = (pause * 2).min(most);
     }
 }
 

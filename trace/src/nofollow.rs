@@ -163,11 +163,8 @@ mod tests {
         let err = open_read(&link).unwrap_err();
         assert!(matches!(err, TraceError::Symlink { .. }), "{err}");
         assert!(err.to_string().contains("is a symlink"), "{err}");
-        let mut file = open_write(&link, Write::Append).unwrap();
-        std::io::Write::write_all(&mut file, b"line\n").unwrap();
+        appends_to_a_new_file_leaving(&link, &target);
         assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
-        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
-        assert_eq!(std::fs::read(&link).unwrap(), b"line\n");
     }
 
     #[test]
@@ -177,10 +174,16 @@ mod tests {
         std::fs::write(&outside, b"keep").unwrap();
         let link = dir.path().join("journal.jsonl");
         std::fs::hard_link(&outside, &link).unwrap();
-        let mut file = open_write(&link, Write::Append).unwrap();
+        appends_to_a_new_file_leaving(&link, &outside);
+    }
+
+    /// A line appended at `journal` goes to a new file there; `planted`,
+    /// which the name led to and which holds "keep", keeps it.
+    fn appends_to_a_new_file_leaving(journal: &Path, planted: &Path) {
+        let mut file = open_write(journal, Write::Append).unwrap();
         std::io::Write::write_all(&mut file, b"line\n").unwrap();
-        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
-        assert_eq!(std::fs::read(&link).unwrap(), b"line\n");
+        assert_eq!(std::fs::read(planted).unwrap(), b"keep");
+        assert_eq!(std::fs::read(journal).unwrap(), b"line\n");
     }
 
     #[test]

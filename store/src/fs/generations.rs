@@ -91,11 +91,6 @@ impl NotedThisTick {
             .as_ref()
             .is_some_and(|(n, at)| n == name && *at == tick)
     }
-
-    /// Forgets what was noted.
-    pub(super) fn forget(&self) {
-        *super::guard(&self.0) = None;
-    }
 }
 
 /// The mapped page of one store root.

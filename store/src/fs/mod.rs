@@ -106,15 +106,12 @@ pub struct FsStore {
     version_seen: std::sync::Mutex<Option<(Arc<Dir>, u64, u64)>>,
     /// `<root>/<layout file>`, the path that `packed_root` looks at.
     version_path: PathBuf,
-    /// The namespace directory a packed publish last found (see
-    /// `FsStore::key_dir_exists`).
-    ns_seen: generations::NotedThisTick,
     /// The entry directory a lookup last found missing, `ns/<enc>/<key>`
     /// (see `FsStore::key_dir_exists`).
     dir_missing: generations::NotedThisTick,
-    /// The namespace directory a lookup opened in the current tick, whose
-    /// link count tells whether it holds any entry directory (see
-    /// `FsStore::no_entry_dirs`).
+    /// The namespace directory this handle opened in the current tick:
+    /// lookups read its link count, packed publishes its existence (see
+    /// `FsStore::ns_this_tick`).
     ns_open: std::sync::Mutex<Option<read::NsOpen>>,
 }
 
@@ -179,7 +176,6 @@ impl FsStore {
             root_live_at: AtomicU64::new(0),
             version_seen: std::sync::Mutex::new(None),
             version_path: root.join(layout::VERSION_FILE),
-            ns_seen: Default::default(),
             dir_missing: Default::default(),
             ns_open: Default::default(),
         }
@@ -346,7 +342,6 @@ impl Store for FsStore {
     fn remove_namespace(&self, namespace: &str) -> Result<u64> {
         // The namespace directory goes: the next packed publish makes it
         // again, whatever this handle saw of it in the current tick.
-        self.ns_seen.forget();
         *guard(&self.ns_open) = None;
         self.remove_ns(namespace)
     }

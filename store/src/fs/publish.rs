@@ -138,11 +138,15 @@ impl FsStore {
     /// current tick.
     fn key_dir_exists(&self, namespace: &str, enc: &str, key: &str) -> Result<bool> {
         let root = match self.packed_root()? {
-            Some(root) if self.ns_seen.is_noted(enc) => root,
-            Some(root) if root.open_dir(format!("{NS_DIR}/{enc}")).is_ok() => root,
+            Some(root)
+                if self
+                    .ns_this_tick(&root, enc, |ns| ns.is_some())
+                    .unwrap_or(false) =>
+            {
+                root
+            }
             _ => self.place(namespace, enc)?.0,
         };
-        self.ns_seen.note(enc.to_string());
         let rel = entry_rel(enc, key);
         if self.dir_missing.is_noted(&rel) {
             // The lookup that missed just before this publish (the second

@@ -17,8 +17,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// A namespace directory a lookup opened, and when (see
-/// `FsStore::no_entry_dirs`).
+/// A namespace directory this handle opened, and when (see
+/// `FsStore::ns_this_tick`).
 #[derive(Debug)]
 pub(super) struct NsOpen {
     /// The root handle it was opened beneath.
@@ -174,15 +174,19 @@ impl FsStore {
         ensure_dir(&root, NS_DIR, &self.root.join(NS_DIR), true)
     }
 
-    /// Whether `ns/<enc>` beneath `root` holds no entry directory at all:
-    /// it is missing, or its link count is 2 (itself and `.`: no
-    /// subdirectory) on a file system whose directory link counts count
-    /// subdirectories. The directory is opened once per tick of the coarse
-    /// clock and looked at with `fstat` by the lookups of that tick. A
-    /// namespace directory replaced by another process within the tick (a
-    /// clear) may hide an entry directory made in the new one until the
-    /// tick passes: a miss, never a wrong value. `false` when unsure.
-    fn no_entry_dirs(&self, root: &Arc<Dir>, enc: &str) -> bool {
+    /// Runs `f` on `ns/<enc>` beneath `root` as this handle opened it in
+    /// the current tick of the coarse clock (opening it now if not; `None`
+    /// if it does not exist, looked for again next time). Lookups read its
+    /// link count, publishes its existence; a namespace directory replaced
+    /// by another process within the tick (a clear) is seen as the old one
+    /// until the tick passes. `Err` if it cannot be opened (a symlink or
+    /// file in its place).
+    pub(super) fn ns_this_tick<T>(
+        &self,
+        root: &Arc<Dir>,
+        enc: &str,
+        f: impl FnOnce(Option<&NsOpen>) -> T,
+    ) -> io::Result<T> {
         let tick = super::generations::coarse_tick();
         let mut held = super::guard(&self.ns_open);
         let current = held
@@ -192,9 +196,8 @@ impl FsStore {
             *held = None;
             let dir = match root.open_dir(format!("{NS_DIR}/{enc}")) {
                 Ok(d) => d,
-                // No namespace directory (looked for again next time).
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return true,
-                Err(_) => return false,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(f(None)),
+                Err(e) => return Err(e),
             };
             let counts_subdirs = link_count_counts_subdirs(&dir);
             *held = Some(NsOpen {
@@ -205,12 +208,25 @@ impl FsStore {
                 counts_subdirs,
             });
         }
-        held.as_ref().is_some_and(|h| {
-            h.counts_subdirs
-                && h.dir
-                    .fstat()
-                    .is_ok_and(|i| i.kind == Kind::Dir && i.nlink == 2)
+        Ok(f(held.as_ref()))
+    }
+
+    /// Whether `ns/<enc>` beneath `root` holds no entry directory at all:
+    /// it is missing, or its link count is 2 (itself and `.`: no
+    /// subdirectory) on a file system whose directory link counts count
+    /// subdirectories, read with one `fstat` of the handle of this tick
+    /// ([`FsStore::ns_this_tick`]): an entry directory made by another
+    /// process a moment ago counts at once. `false` when unsure.
+    fn no_entry_dirs(&self, root: &Arc<Dir>, enc: &str) -> bool {
+        self.ns_this_tick(root, enc, |ns| {
+            ns.is_none_or(|h| {
+                h.counts_subdirs
+                    && h.dir
+                        .fstat()
+                        .is_ok_and(|i| i.kind == Kind::Dir && i.nlink == 2)
+            })
         })
+        .unwrap_or(false)
     }
 
     /// Looks an entry up. With `repair`, a corrupt entry found on the way
